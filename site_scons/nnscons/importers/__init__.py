@@ -1,0 +1,30 @@
+"""Importers: a model file in, the IR out (see :mod:`nnscons.ir`).
+
+``import_model`` picks the importer from the file extension. Each importer turns every problem with the file into
+an :class:`~nnscons.errors.NnsconsError` naming it: corrupt or truncated files, unsupported operators (with their
+position and the list of supported ones), hybrid models, dynamic shapes.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .. import ir
+from ..errors import NnsconsError
+
+MODEL_EXTENSIONS = (".tflite", ".onnx")
+
+
+def import_model(path: str | os.PathLike) -> tuple[ir.Graph, dict[str, np.ndarray]]:
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in MODEL_EXTENSIONS:
+        raise NnsconsError(path, f"unknown model format {ext or '(no extension)'}; expected .tflite or .onnx")
+    if not os.path.isfile(path):
+        raise NnsconsError(path, "no such file")
+    if ext == ".tflite":
+        from .tflite_importer import import_tflite
+        return import_tflite(path)
+    from .onnx_importer import import_onnx
+    return import_onnx(path)

@@ -1,0 +1,103 @@
+"""Per-model options: one definition, three sources.
+
+An option can be set in ``models/<name>/model.toml`` and overridden on the command line with the same name
+(``scons quant=q7``, ``nnscons generate --quant q7``). This module is the single list of them, used by the
+SConstruct (for ``scons -h`` and validation), by the CLI, and by the stages that read them. Each option names
+the stages whose output it shapes, so a change rebuilds exactly those (it enters the graph as a ``Value`` node).
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from .errors import NnsconsError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+QUANT_SCHEMES = ("auto", "model", "int8", "int16x8", "q7", "q15")
+APIS = ("s8", "legacy")
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise NnsconsError(None, f"{name}={value!r} is not one of {', '.join(allowed)}")
+        return value
+    return check
+
+
+_PERCENTILE = re.compile(r"percentile:(\d+(?:\.\d+)?)")
+
+
+def check_range(value: str) -> str:
+    """``minmax``, ``percentile:P`` with 0 < P <= 100, or ``mse``."""
+    if value in ("minmax", "mse"):
+        return value
+    m = _PERCENTILE.fullmatch(value)
+    if m and 0.0 < float(m.group(1)) <= 100.0:
+        return value
+    raise NnsconsError(None, f"range={value!r} is not minmax, mse or percentile:P with 0 < P <= 100")
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    default: str
+    help: str
+    check: Callable[[str], str]
+    stages: tuple[str, ...]        # stages whose output the option shapes
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("quant", "auto",
+           "quantization scheme: auto (model's own parameters if it has them, else int8), model, int8, int16x8, "
+           "q7, q15", _choice("quant", QUANT_SCHEMES), ("quantize",)),
+    Option("range", "minmax",
+           "activation range method: minmax, percentile:P (e.g. percentile:99.99), mse (error-minimizing)",
+           check_range, ("quantize",)),
+    Option("api", "s8", "CMSIS-NN API for code generation: s8 (current) or legacy (q7/q15, CMSIS_5 5.9.0)",
+           _choice("api", APIS), ("codegen",)),
+)
+BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
+
+
+def read_model_toml(path: str | os.PathLike) -> dict[str, str]:
+    """The options set in a model.toml; unknown keys and bad values are errors naming the file."""
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise NnsconsError(path, f"cannot read model options: {e}") from None
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        if key not in BY_NAME:
+            raise NnsconsError(path, f"unknown option {key!r}; known: {', '.join(sorted(BY_NAME))}")
+        try:
+            out[key] = BY_NAME[key].check(str(value))
+        except NnsconsError as e:
+            raise NnsconsError(path, e.message) from None
+    return out
+
+
+def resolve(model_toml: Mapping[str, str], overrides: Mapping[str, Any]) -> dict[str, str]:
+    """Defaults, then model.toml, then command-line overrides (None = not given)."""
+    values = {o.name: o.default for o in OPTIONS}
+    values.update(model_toml)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key not in BY_NAME:
+            raise NnsconsError(None, f"unknown option {key!r}; known: {', '.join(sorted(BY_NAME))}")
+        values[key] = BY_NAME[key].check(str(value))
+    return values
+
+
+def for_stage(values: Mapping[str, str], stage: str) -> dict[str, str]:
+    """The subset of options that shapes one stage's output (what its Value node holds)."""
+    return {o.name: values[o.name] for o in OPTIONS if stage in o.stages}

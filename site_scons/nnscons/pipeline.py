@@ -1,0 +1,84 @@
+"""The stages as file-to-file functions: what one node of the build graph does.
+
+The SCons tool and the ``nnscons`` CLI both call these and nothing else, so a model built by SCons and by CMake
+goes through identical code. Each function reads its inputs from files, writes its outputs atomically and
+deterministically, and raises :class:`~nnscons.errors.NnsconsError` on bad input.
+
+``STAGE_MODULES`` lists, per stage, the library modules whose code shapes its output: the build makes each
+node depend on those files, because SCons signs a Python action by its own bytecode only, not by the code it
+calls (shared/reference/scons-facts.md section 2). ``tests/test_pipeline.py`` checks the lists against what
+the stages really import.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from . import data, fileio, ir
+from .importers import import_model
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+_COMMON = ("__init__.py", "errors.py", "fileio.py", "ir.py", "pipeline.py")
+STAGE_MODULES: dict[str, tuple[str, ...]] = {
+    "import": _COMMON + ("importers/__init__.py", "importers/tflite_importer.py", "importers/onnx_importer.py"),
+    "stats": _COMMON + ("data.py", "reference.py", "stats.py"),
+    "quantize": _COMMON + ("options.py", "ranges.py", "stats.py", "quantize.py"),
+}
+
+
+def stage_sources(stage: str) -> list[str]:
+    """Absolute paths of the modules a stage's output depends on."""
+    return [str(PACKAGE_DIR / m) for m in STAGE_MODULES[stage]]
+
+
+def import_stage(model_path: str, graph_json: str, params_npz: str) -> ir.Graph:
+    graph, params = import_model(model_path)
+    ir.save(graph, params, graph_json, params_npz)
+    return graph
+
+
+def stats_stage(graph_json: str, params_npz: str, calib_npz: str, stats_npz: str,
+                progress: Optional[bool] = None) -> None:
+    from . import stats
+    graph, params = ir.load(graph_json, params_npz)
+    inputs = data.load_inputs(calib_npz, graph)
+    stats.save_stats(stats_npz, stats.compute_stats(graph, params, inputs, progress=progress))
+
+
+def quantize_stage(graph_json: str, params_npz: str, stats_npz: Optional[str], options: Mapping[str, str],
+                   qtable_json: str, qtable_txt: str, qparams_npz: str) -> dict[str, Any]:
+    from . import quantize, stats
+    graph, params = ir.load(graph_json, params_npz)
+    tensor_stats = stats.load_stats(stats_npz) if stats_npz else None
+    qtable = quantize.build_qtable(graph, params, tensor_stats, options["quant"], options["range"])
+    quantize.write_qtable(qtable, qtable_json, qtable_txt, qparams_npz)
+    return qtable.tables
+
+
+def summary_row(name: str, graph_json: str, qtable_json: Optional[str]) -> dict[str, Any]:
+    """One line of the build summary for a model."""
+    graph = ir.Graph.from_json(fileio.read_json(graph_json))
+    row: dict[str, Any] = {
+        "model": name, "source": graph.source_file, "ops": len(graph.ops),
+        "weights": sum(t.size for t in graph.tensors.values() if t.is_const),
+        "input": "x".join(map(str, graph.tensors[graph.inputs[0]].shape)),
+        "output": "x".join(map(str, graph.tensors[graph.outputs[0]].shape)),
+        "model_quant": graph.quantized,
+    }
+    if qtable_json and os.path.exists(qtable_json):
+        tables = fileio.read_json(qtable_json)
+        row["scheme"] = tables.get("scheme", "?")
+        row["range"] = tables.get("range", "?")
+        row["layers"] = len(tables.get("layers", {}))
+    return row
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """A plain aligned text table."""
+    cells = [columns] + [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
