@@ -28,11 +28,12 @@ ALL_TFLITE = sorted(MODELS.glob("**/*.tflite"))
 # Builtin operator codes and enums used by the models built below
 ADD, AVERAGE_POOL_2D, CONCATENATION, CONV_2D, DEPTHWISE_CONV_2D = 0, 1, 2, 3, 4
 FULLY_CONNECTED, LOGISTIC, MAX_POOL_2D, MUL, RELU, RELU6, RESHAPE, SOFTMAX, TANH = 9, 14, 17, 18, 19, 21, 22, 25, 28
-CUSTOM, PAD, MEAN, SUB, SQUEEZE, EXP, PADV2, LEAKY_RELU = 32, 34, 40, 41, 43, 47, 60, 98
+DEQUANTIZE, RELU_N1_TO_1, CUSTOM, PAD, MEAN, SUB, SQUEEZE = 6, 20, 32, 34, 40, 41, 43
+EXP, PADV2, LEAKY_RELU = 47, 60, 98
 SAME, VALID = 0, 1
-NONE, ACT_RELU, ACT_RELU_N1_TO_1, ACT_RELU6, ACT_TANH = 0, 1, 2, 3, 4
-TYPES = {np.dtype(np.float32): 0, np.dtype(np.int32): 2, np.dtype(np.int64): 4, np.dtype(np.int16): 7,
-         np.dtype(np.int8): 9}
+ACT_RELU, ACT_RELU_N1_TO_1, ACT_RELU6, ACT_TANH = 1, 2, 3, 4
+TYPES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1, np.dtype(np.int32): 2, np.dtype(np.int64): 4,
+         np.dtype(np.int16): 7, np.dtype(np.int8): 9}
 
 
 # ---- a small TFLite writer for synthetic models --------------------------------------------------------------
@@ -67,14 +68,38 @@ class TinyModel:
         self.ops.append(dict(opcode=self.codes.index(key), inputs=inputs, outputs=outputs, options=options,
                              fields=fields))
 
-    def build(self) -> bytes:
+    def build(self, subgraphs: int = 1, external_data: bool = False) -> bytes:
+        """The model's bytes. ``subgraphs`` > 1 repeats subgraph 0 (unused extra subgraphs); with
+        ``external_data`` constant data follows the flatbuffer (Buffer.offset/size), as in models > 2 GB."""
+        if not external_data:
+            return self._build(subgraphs, None)
+        blobs = [t["data"].astype(t["data"].dtype.newbyteorder("<")).tobytes() for t in self.tensors
+                 if t["data"] is not None]
+        # buffer fields have a fixed width, so a first pass with dummy offsets gives the flatbuffer's size
+        size = len(self._build(subgraphs, [(1 << 40, len(blob)) for blob in blobs]))
+        placed, tail = [], b""
+        for blob in blobs:
+            tail += b"\0" * (-(size + len(tail)) % 16)
+            placed.append((size + len(tail), len(blob)))
+            tail += blob
+        model = self._build(subgraphs, placed)
+        assert len(model) == size
+        return model + tail
+
+    def _build(self, subgraphs: int, external: Optional[list[tuple[int, int]]]) -> bytes:
         b = flatbuffers.Builder(1024)
         buffers = [self._buffer(b, None)]
         tensors = []
         for t in self.tensors:
             buffer = 0
             if t["data"] is not None:
-                buffers.append(self._buffer(b, t["data"]))
+                if external is None:
+                    buffers.append(self._buffer(b, t["data"]))
+                else:
+                    tflite.BufferStart(b)
+                    tflite.BufferAddOffset(b, external[len(buffers) - 1][0])
+                    tflite.BufferAddSize(b, external[len(buffers) - 1][1])
+                    buffers.append(tflite.BufferEnd(b))
                 buffer = len(buffers) - 1
             tensors.append(self._tensor(b, t, buffer))
         ops = [self._operator(b, op) for op in self.ops]
@@ -97,7 +122,7 @@ class TinyModel:
                 tflite.OperatorCodeAddCustomCode(b, custom_name)
             codes.append(tflite.OperatorCodeEnd(b))
         model_vectors = {"OperatorCodes": self._offsets(b, "Model", "OperatorCodes", codes),
-                         "Subgraphs": self._offsets(b, "Model", "Subgraphs", [subgraph]),
+                         "Subgraphs": self._offsets(b, "Model", "Subgraphs", [subgraph] * subgraphs),
                          "Buffers": self._offsets(b, "Model", "Buffers", buffers)}
         tflite.ModelStart(b)
         tflite.ModelAddVersion(b, 3)
@@ -106,8 +131,8 @@ class TinyModel:
         b.Finish(tflite.ModelEnd(b), file_identifier=b"TFL3")
         return bytes(b.Output())
 
-    def save(self, path: Path) -> Path:
-        path.write_bytes(self.build())
+    def save(self, path: Path, **kw: Any) -> Path:
+        path.write_bytes(self.build(**kw))
         return path
 
     @staticmethod
@@ -208,33 +233,34 @@ def window_model(rng: np.random.Generator) -> TinyModel:
 
 
 def elementwise_model(rng: np.random.Generator) -> TinyModel:
-    """Float, two inputs: SUB (broadcast), MUL (fused RELU_N1_TO_1), LOGISTIC, TANH, RELU, CONCATENATION,
-    LEAKY_RELU, RESHAPE, ADD, PADV2, RELU6, SQUEEZE."""
+    """Float, two inputs: SUB (broadcast), MUL (fused RELU_N1_TO_1), LOGISTIC, TANH, RELU, RELU_N1_TO_1,
+    CONCATENATION, LEAKY_RELU, RESHAPE, ADD, PADV2, RELU6, SQUEEZE."""
     m = TinyModel()
     x, y = m.tensor([1, 4, 6], name="x"), m.tensor([1, 1, 6], name="y")
     d = m.tensor([1, 4, 6])
     m.op(SUB, [x, y], [d], "SubOptions")
     p = m.tensor([1, 4, 6])
     m.op(MUL, [d, m.const(rng.normal(size=6))], [p], "MulOptions", FusedActivationFunction=ACT_RELU_N1_TO_1)
-    s, th, r = m.tensor([1, 4, 6]), m.tensor([1, 4, 6]), m.tensor([1, 4, 6])
+    s, th, r, n1 = m.tensor([1, 4, 6]), m.tensor([1, 4, 6]), m.tensor([1, 4, 6]), m.tensor([1, 4, 6])
     m.op(LOGISTIC, [x], [s])
     m.op(TANH, [d], [th])
     m.op(RELU, [d], [r])
-    c = m.tensor([1, 4, 24])
-    m.op(CONCATENATION, [p, s, th, r], [c], "ConcatenationOptions", Axis=-1)
-    lr = m.tensor([1, 4, 24])
+    m.op(RELU_N1_TO_1, [d], [n1])
+    c = m.tensor([1, 4, 30])
+    m.op(CONCATENATION, [p, s, th, r, n1], [c], "ConcatenationOptions", Axis=-1)
+    lr = m.tensor([1, 4, 30])
     m.op(LEAKY_RELU, [c], [lr], "LeakyReluOptions", Alpha=0.2)
-    flat = m.tensor([1, 96])
-    m.op(RESHAPE, [lr, m.const([-1, 96], np.int32)], [flat])
-    a = m.tensor([1, 96])
-    m.op(ADD, [flat, m.const(rng.normal(size=96))], [a], "AddOptions")
-    padded = m.tensor([1, 99])
+    flat = m.tensor([1, 120])
+    m.op(RESHAPE, [lr, m.const([-1, 120], np.int32)], [flat])
+    a = m.tensor([1, 120])
+    m.op(ADD, [flat, m.const(rng.normal(size=120))], [a], "AddOptions")
+    padded = m.tensor([1, 123])
     m.op(PADV2, [a, m.const([[0, 0], [2, 1]], np.int32), m.const(0.5)], [padded])
-    expanded = m.tensor([1, 1, 99])
-    m.op(RESHAPE, [padded, m.const([1, 1, 99], np.int32)], [expanded])
-    clipped = m.tensor([1, 1, 99])
+    expanded = m.tensor([1, 1, 123])
+    m.op(RESHAPE, [padded, m.const([1, 1, 123], np.int32)], [expanded])
+    clipped = m.tensor([1, 1, 123])
     m.op(RELU6, [expanded], [clipped])
-    out = m.tensor([1, 99], name="out")
+    out = m.tensor([1, 123], name="out")
     m.op(SQUEEZE, [clipped], [out], "SqueezeOptions", SqueezeDims=[1])
     m.inputs, m.outputs = [x, y], [out]
     return m
@@ -460,8 +486,9 @@ def test_synthetic_elementwise_attributes(tmp_path: Path) -> None:
     assert by_label["CONCATENATION"].attrs == {"axis": 2}
     assert by_label["LEAKY_RELU"].attrs["alpha"] == pytest.approx(0.2)
     assert by_label["PADV2"].attrs == {"pads": [[0, 0], [2, 1]], "value": 0.5}
-    assert by_label["SQUEEZE"].type == "reshape" and by_label["SQUEEZE"].attrs == {"shape": [1, 99]}
-    assert [op.attrs["shape"] for op in graph.ops if op.label.startswith("RESHAPE")] == [[1, 96], [1, 1, 99]]
+    assert by_label["SQUEEZE"].type == "reshape" and by_label["SQUEEZE"].attrs == {"shape": [1, 123]}
+    assert [op.attrs["shape"] for op in graph.ops if op.label.startswith("RESHAPE")] == [[1, 120], [1, 1, 123]]
+    assert by_label["RELU_N1_TO_1"].type == "clip" and by_label["RELU_N1_TO_1"].attrs == {"min": -1.0, "max": 1.0}
 
 
 @pytest.mark.parametrize("rel, sample, expected_class", [
@@ -496,6 +523,49 @@ def test_int8_bias_with_channel_axis_3_is_tolerated(tmp_path: Path) -> None:
     assert graph.quantized == "int8" and params[bias.name].tolist() == [1, 2, 3]
 
 
+def test_dequantized_constants_are_folded(tmp_path: Path) -> None:
+    """float16 weights and weight-only int8 (per channel) behind DEQUANTIZE become float32 constants."""
+    rng = np.random.default_rng(7)
+    m = TinyModel()
+    x = m.tensor([1, 5, 5, 2], name="x")
+    w16, w = m.const(rng.normal(size=(3, 3, 3, 2)), np.float16), m.tensor([3, 3, 3, 2], name="w")
+    m.op(DEQUANTIZE, [w16], [w])
+    h = m.tensor([1, 3, 3, 3])
+    m.op(CONV_2D, [x, w, m.const(rng.normal(size=3))], [h], "Conv2DOptions", Padding=VALID, StrideW=1,
+         StrideH=1, DilationWFactor=1, DilationHFactor=1)
+    flat = m.tensor([1, 27])
+    m.op(RESHAPE, [h, m.const([1, 27], np.int32)], [flat])
+    q = m.const(rng.integers(-127, 128, size=(4, 27)), np.int8, quant=([0.01, 0.02, 0.03, 0.04], [0, 0, 0, 0], 0))
+    w8 = m.tensor([4, 27], name="w8")
+    m.op(DEQUANTIZE, [q], [w8])
+    y = m.tensor([1, 4], name="y")
+    m.op(FULLY_CONNECTED, [flat, w8, -1], [y], "FullyConnectedOptions")
+    m.inputs, m.outputs = [x], [y]
+    path = m.save(tmp_path / "folded.tflite")
+    graph, params = import_tflite(str(path))
+    assert [op.type for op in graph.ops] == ["conv2d", "reshape", "fully_connected"]
+    assert [op.name for op in graph.ops] == ["conv2d_0", "reshape_1", "fully_connected_2"]
+    assert graph.quantized == "none"
+    assert params["w"].dtype == np.float32 and graph.tensors["w"].quant is None and graph.tensors["w"].is_const
+    assert params["w8"][2].tolist() == pytest.approx((0.03 * m.tensors[q]["data"][2]).tolist())
+    feeds = rng.normal(size=(3, 5, 5, 2)).astype(np.float32)
+    ours = reference.run(graph, params, {"x": feeds})["y"]
+    assert relative_error(ours, litert_run(path, [feeds])) < 1e-5
+
+
+def test_fully_connected_keep_num_dims(tmp_path: Path) -> None:
+    m = TinyModel()
+    x, y = m.tensor([1, 5, 8], name="x"), m.tensor([1, 5, 3], name="y")
+    m.op(FULLY_CONNECTED, [x, m.const(np.random.default_rng(8).normal(size=(3, 8))), -1], [y],
+         "FullyConnectedOptions", KeepNumDims=True)
+    m.inputs, m.outputs = [x], [y]
+    path = m.save(tmp_path / "keep_dims.tflite")
+    graph, params = import_tflite(str(path))
+    assert graph.tensors["y"].shape == [1, 5, 3] and graph.ops[0].inputs[0] == "x"
+    feeds = np.random.default_rng(9).normal(size=(3, 5, 8)).astype(np.float32)
+    assert relative_error(reference.run(graph, params, {"x": feeds})["y"], litert_run(path, [feeds])) < 1e-5
+
+
 def test_optional_bias_and_unknown_batch(tmp_path: Path) -> None:
     m = TinyModel()
     x = m.tensor([1, 3], signature=[-1, 3])
@@ -507,6 +577,40 @@ def test_optional_bias_and_unknown_batch(tmp_path: Path) -> None:
     assert graph.ops[0].inputs == [graph.inputs[0], next(iter(params))]
     assert graph.ops[0].attrs == {"activation": "relu6"}
     assert graph.tensors[graph.inputs[0]].shape == [1, 3]
+
+
+def small_fc_model(rng: np.random.Generator) -> TinyModel:
+    m = TinyModel()
+    x, h, y = m.tensor([1, 3], name="x"), m.tensor([1, 4]), m.tensor([1, 2], name="y")
+    m.op(FULLY_CONNECTED, [x, m.const(rng.normal(size=(4, 3))), m.const(rng.normal(size=4))], [h],
+         "FullyConnectedOptions", FusedActivationFunction=ACT_RELU)
+    m.op(FULLY_CONNECTED, [h, m.const(rng.normal(size=(2, 4))), m.const(rng.normal(size=2))], [y],
+         "FullyConnectedOptions")
+    m.inputs, m.outputs = [x], [y]
+    return m
+
+
+def test_unused_extra_subgraph_is_ignored(tmp_path: Path) -> None:
+    model = small_fc_model(np.random.default_rng(5))
+    one, _ = import_tflite(str(model.save(tmp_path / "one.tflite")))
+    two, _ = import_tflite(str(model.save(tmp_path / "two.tflite", subgraphs=2)))
+    assert two.to_json()["ops"] == one.to_json()["ops"]
+
+
+def test_constant_data_after_the_flatbuffer(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    model = small_fc_model(rng)
+    inline_graph, inline_params = import_tflite(str(model.save(tmp_path / "inline.tflite")))
+    path = model.save(tmp_path / "external.tflite", external_data=True)
+    graph, params = import_tflite(str(path))
+    assert graph.to_json()["tensors"] == inline_graph.to_json()["tensors"]
+    assert all(np.array_equal(params[k], inline_params[k]) for k in inline_params)
+    x = rng.normal(size=(3, 3)).astype(np.float32)
+    ours = reference.run(graph, params, {"x": x})["y"]
+    assert relative_error(ours, litert_run(path, [x])) < 1e-5  # LiteRT reads the offsets the same way
+    # data said to lie beyond the end of the file
+    path.write_bytes(path.read_bytes()[:-8])
+    assert "beyond the file" in import_error(path)
 
 
 # ---- rejected input ---------------------------------------------------------------------------------------------
@@ -545,7 +649,7 @@ def test_mutated_models_fail_cleanly(tmp_path: Path) -> None:
     data = model_path("kws_dscnn_int8/model.tflite").read_bytes()
     rng = np.random.default_rng(4)
     start = time.perf_counter()
-    for i in range(150):
+    for i in range(400):
         mutated = bytearray(data)
         # mostly the structure (the first and last kilobytes hold tables and vectors, the middle weights)
         positions = rng.integers(0, len(data), 4) if i % 2 else rng.integers(len(data) - 3000, len(data), 4)
@@ -560,6 +664,33 @@ def test_mutated_models_fail_cleanly(tmp_path: Path) -> None:
         else:
             ir.validate(graph, params)
     assert time.perf_counter() - start < 20
+
+
+def test_shared_strings_cannot_make_it_slow(tmp_path: Path) -> None:
+    """Flatbuffer offsets may point many tables at one object: 5000 tensors sharing a 1 MB name would make a
+    naive reader copy 5 GB. The reader's budget (about the file size) stops it."""
+    b = flatbuffers.Builder(0)
+    name = b.CreateString("x" * 1_000_000)
+    shape = b.CreateNumpyVector(np.array([1, 4], np.int32))
+    tensors = []
+    for _ in range(5000):
+        tflite.TensorStart(b)
+        tflite.TensorAddShape(b, shape)
+        tflite.TensorAddName(b, name)
+        tensors.append(tflite.TensorEnd(b))
+    tensor_vector = TinyModel._offsets(b, "SubGraph", "Tensors", tensors)
+    tflite.SubGraphStart(b)
+    tflite.SubGraphAddTensors(b, tensor_vector)
+    subgraph = TinyModel._offsets(b, "Model", "Subgraphs", [tflite.SubGraphEnd(b)])
+    buffers = TinyModel._offsets(b, "Model", "Buffers", [TinyModel._buffer(b, None)])
+    tflite.ModelStart(b)
+    tflite.ModelAddVersion(b, 3)
+    tflite.ModelAddSubgraphs(b, subgraph)
+    tflite.ModelAddBuffers(b, buffers)
+    b.Finish(tflite.ModelEnd(b), file_identifier=b"TFL3")
+    path = tmp_path / "shared.tflite"
+    path.write_bytes(bytes(b.Output()))
+    assert "overlap" in import_error(path)
 
 
 def test_hybrid_model(tmp_path: Path) -> None:

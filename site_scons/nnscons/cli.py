@@ -44,13 +44,14 @@ def _quantize(args: argparse.Namespace) -> int:
     out = args.out
     graph_json, params_npz = os.path.join(out, "graph.json"), os.path.join(out, "params.npz")
     pipeline.import_stage(args.model, graph_json, params_npz)
-    stats_npz = None
+    ranges_json = None
     if args.calib:
-        stats_npz = os.path.join(out, "stats.npz")
-        pipeline.stats_stage(graph_json, params_npz, args.calib, stats_npz)
-    pipeline.quantize_stage(graph_json, params_npz, stats_npz, nn_options.for_stage(values, "quantize"),
+        stats_npz, ranges_json = os.path.join(out, "stats.npz"), os.path.join(out, "ranges.json")
+        pipeline.stats_stage(graph_json, params_npz, args.calib, stats_npz, os.path.join(out, "stats.txt"))
+        pipeline.ranges_stage(graph_json, stats_npz, nn_options.for_stage(values, "ranges"), ranges_json)
+    pipeline.quantize_stage(graph_json, params_npz, ranges_json, nn_options.for_stage(values, "quantize"),
                             os.path.join(out, "qtable.json"), os.path.join(out, "qtable.txt"),
-                            os.path.join(out, "qparams.npz"))
+                            os.path.join(out, "qparams.npz"), model_dir=os.path.dirname(args.model) or ".")
     print(f"nnscons: wrote {out}/qtable.json ({values['quant']}, range {values['range']})")
     return 0
 
@@ -77,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help=".tflite or .onnx file")
     p.add_argument("--calib", help="calibration set (.npz with key x)")
     for option in nn_options.OPTIONS:
-        if "quantize" in option.stages:
+        if {"ranges", "quantize"} & set(option.stages):
             p.add_argument(f"--{option.name}", default=None, help=option.help)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(run=_quantize)

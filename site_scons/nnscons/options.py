@@ -57,10 +57,10 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option("quant", "auto",
            "quantization scheme: auto (model's own parameters if it has them, else int8), model, int8, int16x8, "
-           "q7, q15", _choice("quant", QUANT_SCHEMES), ("quantize",)),
+           "q7, q15", _choice("quant", QUANT_SCHEMES), ("ranges", "quantize")),
     Option("range", "minmax",
            "activation range method: minmax, percentile:P (e.g. percentile:99.99), mse (error-minimizing)",
-           check_range, ("quantize",)),
+           check_range, ("ranges",)),
     Option("api", "s8", "CMSIS-NN API for code generation: s8 (current) or legacy (q7/q15, CMSIS_5 5.9.0)",
            _choice("api", APIS), ("codegen",)),
 )
@@ -96,6 +96,17 @@ def resolve(model_toml: Mapping[str, str], overrides: Mapping[str, Any]) -> dict
             raise NnsconsError(None, f"unknown option {key!r}; known: {', '.join(sorted(BY_NAME))}")
         values[key] = BY_NAME[key].check(str(value))
     return values
+
+
+def resolve_scheme_for(model_quantized: str, quant: str) -> str:
+    """The scheme ``quant`` means for a model (``auto``: its own parameters if it has them, else int8)."""
+    _choice("quant", QUANT_SCHEMES)(quant)
+    if quant == "auto":
+        return "model" if model_quantized != "none" else "int8"
+    if quant == "model" and model_quantized == "none":
+        raise NnsconsError(None, "quant=model: the model is float and carries no quantization; "
+                                 "use int8, int16x8, q7 or q15")
+    return quant
 
 
 def for_stage(values: Mapping[str, str], stage: str) -> dict[str, str]:

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from . import data, fileio, ir
+from . import options as nn_options
+from .errors import NnsconsError
 from .importers import import_model
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -24,7 +26,8 @@ _COMMON = ("__init__.py", "errors.py", "fileio.py", "ir.py", "pipeline.py")
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "import": _COMMON + ("importers/__init__.py", "importers/tflite_importer.py", "importers/onnx_importer.py"),
     "stats": _COMMON + ("data.py", "reference.py", "stats.py"),
-    "quantize": _COMMON + ("options.py", "ranges.py", "stats.py", "quantize.py"),
+    "ranges": _COMMON + ("options.py", "stats.py", "ranges.py"),
+    "quantize": _COMMON + ("options.py", "stats.py", "ranges.py", "quantize.py"),
 }
 
 
@@ -39,20 +42,35 @@ def import_stage(model_path: str, graph_json: str, params_npz: str) -> ir.Graph:
     return graph
 
 
-def stats_stage(graph_json: str, params_npz: str, calib_npz: str, stats_npz: str,
+def stats_stage(graph_json: str, params_npz: str, calib_npz: str, stats_npz: str, stats_txt: Optional[str] = None,
                 progress: Optional[bool] = None) -> None:
     from . import stats
     graph, params = ir.load(graph_json, params_npz)
     inputs = data.load_inputs(calib_npz, graph)
-    stats.save_stats(stats_npz, stats.compute_stats(graph, params, inputs, progress=progress))
+    result = stats.compute_stats(graph, params, inputs, progress=progress)
+    stats.save_stats(stats_npz, result)
+    if stats_txt:
+        fileio.write_text(stats_txt, stats.stats_table(graph, result))
 
 
-def quantize_stage(graph_json: str, params_npz: str, stats_npz: Optional[str], options: Mapping[str, str],
-                   qtable_json: str, qtable_txt: str, qparams_npz: str) -> dict[str, Any]:
-    from . import quantize, stats
+def ranges_stage(graph_json: str, stats_npz: str, options: Mapping[str, str], ranges_json: str) -> None:
+    from . import ranges, stats
+    graph = ir.Graph.from_json(fileio.read_json(graph_json))
+    scheme = nn_options.resolve_scheme_for(graph.quantized, options["quant"])
+    table = ranges.range_table(stats.load_stats(stats_npz), scheme, options["range"])
+    fileio.write_json(ranges_json, table.to_json())
+
+
+def quantize_stage(graph_json: str, params_npz: str, ranges_json: Optional[str], options: Mapping[str, str],
+                   qtable_json: str, qtable_txt: str, qparams_npz: str,
+                   model_dir: Optional[str] = None) -> dict[str, Any]:
+    from . import quantize, ranges
     graph, params = ir.load(graph_json, params_npz)
-    tensor_stats = stats.load_stats(stats_npz) if stats_npz else None
-    qtable = quantize.build_qtable(graph, params, tensor_stats, options["quant"], options["range"])
+    if ranges_json is None and nn_options.resolve_scheme_for(graph.quantized, options["quant"]) != "model":
+        raise NnsconsError(model_dir or graph_json, f"quant={options['quant']} needs activation statistics: "
+                                                    "add a calibration set calib.npz (key x) to the model folder")
+    table = ranges.RangeTable.from_json(fileio.read_json(ranges_json)) if ranges_json else None
+    qtable = quantize.build_qtable(graph, params, table, options["quant"])
     quantize.write_qtable(qtable, qtable_json, qtable_txt, qparams_npz)
     return qtable.tables
 

@@ -147,8 +147,8 @@ def percentile(ts: st.TensorStats, p: float) -> tuple[float, float]:
     """Per sign side, the magnitude covering ``p`` percent of that side's non-zero values."""
     _require_values(ts)
     hi = _side_quantile(ts.pos, p, max(ts.max, 0.0))
-    lo = -_side_quantile(ts.neg, p, max(-ts.min, 0.0))
-    return lo, hi
+    lo = _side_quantile(ts.neg, p, max(-ts.min, 0.0))
+    return (-lo if lo else 0.0), hi
 
 
 def _side_quantile(counts: np.ndarray, p: float, extreme: float) -> float:
@@ -218,3 +218,50 @@ def choose_range(ts: st.TensorStats, method: RangeMethod, grid: Grid) -> tuple[f
     if method.kind == "mse":
         return mse(ts, grid)
     raise NnsconsError(None, f"range: unknown method {method.kind!r}")
+
+
+# ---- the ranges stage: stats.npz + (scheme, method) -> ranges.json ------------------------------------------------
+# Its own node so that a calibration change that moves no range stops here: the quantization tables depend on
+# this small file, not on the histograms (DESIGN.md section 1, early cutoff).
+GRIDS = {"int8": Grid("asymmetric", 8), "int16x8": Grid("symmetric", 16), "q7": Grid("pow2", 8),
+         "q15": Grid("pow2", 16), "model": Grid("asymmetric", 8)}
+RANGES_FORMAT = "nnscons-ranges"
+
+
+@dataclass(frozen=True)
+class TensorRange:
+    min: float                     # observed over the calibration set
+    max: float
+    lo: float                      # what the range method chose
+    hi: float
+
+
+@dataclass
+class RangeTable:
+    scheme: str                    # resolved scheme (the grid the method optimized for)
+    method: str
+    tensors: dict[str, TensorRange]
+
+    def to_json(self) -> dict:
+        return {"format": RANGES_FORMAT, "scheme": self.scheme, "method": self.method,
+                "tensors": {n: [r.min, r.max, r.lo, r.hi] for n, r in self.tensors.items()}}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "RangeTable":
+        if d.get("format") != RANGES_FORMAT:
+            raise NnsconsError(None, "not an nnscons ranges file")
+        return cls(d["scheme"], d["method"], {n: TensorRange(*map(float, v)) for n, v in d["tensors"].items()})
+
+
+def range_table(stats: st.Stats, scheme: str, method_text: str) -> RangeTable:
+    """Every tensor's observed and chosen range for a (resolved) scheme and a range method."""
+    method = parse_range_method(method_text)
+    grid = GRIDS[scheme]
+    tensors = {}
+    for name in sorted(stats.tensors):
+        ts = stats.tensors[name]
+        if ts.count == 0:
+            continue
+        lo, hi = choose_range(ts, method, grid)
+        tensors[name] = TensorRange(float(ts.min), float(ts.max), float(lo), float(hi))
+    return RangeTable(scheme, str(method), tensors)

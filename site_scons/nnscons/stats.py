@@ -46,7 +46,8 @@ _SUB_EDGES = np.array([2.0 ** (j / SUB_BINS) for j in range(1, SUB_BINS)], dtype
 
 # ---- exact sum: one int64 accumulator per binary exponent --------------------------------------------------
 # A float32 value is m * 2^(e-24) with an integer mantissa |m| < 2^24 and e-24 in [-172, 104]
-# (subnormals included), so accumulating m per exponent is exact integer arithmetic.
+# (subnormals included), so accumulating m per exponent is exact integer arithmetic (an int64 accumulator
+# holds 2^39 such values: far beyond any calibration set).
 _MANT_BITS = 24
 SUM_EXP_MIN = -148 - _MANT_BITS   # frexp puts the smallest subnormal 2^-149 at 0.5 * 2^-148 = 2^23 * 2^-172
 SUM_LEN = 128 - _MANT_BITS - SUM_EXP_MIN + 1
@@ -174,13 +175,9 @@ class Stats:
 
 def merge(a: Stats, b: Stats) -> Stats:
     """The statistics of both sets together (identical to one pass over their concatenation)."""
-    names = list(a.tensors) + [n for n in b.tensors if n not in a.tensors]
-    merged = {}
-    for name in names:
-        if name in a.tensors and name in b.tensors:
-            merged[name] = a.tensors[name].merge(b.tensors[name])
-        else:
-            merged[name] = a.tensors.get(name) or b.tensors[name]
+    merged = dict(a.tensors)
+    for name, ts in b.tensors.items():
+        merged[name] = merged[name].merge(ts) if name in merged else ts
     return Stats(merged, a.samples + b.samples)
 
 
@@ -266,7 +263,7 @@ def stats_arrays(stats: Stats) -> dict[str, np.ndarray]:
     rows = [stats.tensors[n] for n in names]
     return {
         "bin_params": BIN_PARAMS.copy(),
-        "samples": np.array(stats.samples, dtype=np.int64),
+        "samples": np.array([stats.samples], dtype=np.int64),      # 1-D: npz_bytes stores arrays as >= 1-D
         "names": np.array(names, dtype=str) if names else np.zeros(0, dtype="<U1"),
         "count": np.array([t.count for t in rows], dtype=np.int64),
         "min": np.array([t.min for t in rows], dtype=np.float64),
@@ -306,7 +303,7 @@ def load_stats(path: str | os.PathLike) -> Stats:
                           sum_parts=arrays["sum_parts"][i].copy())
         for i, name in enumerate(names)
     }
-    return Stats(tensors, int(arrays["samples"]))
+    return Stats(tensors, int(arrays["samples"].reshape(-1)[0]))
 
 
 # ---- people ------------------------------------------------------------------------------------------------------

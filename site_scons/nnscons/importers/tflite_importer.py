@@ -15,6 +15,10 @@ TFLite already uses the IR's layouts (NHWC activations, OHWI conv filters, 1HWC 
 fully connected weights), so no data is reordered and a per-channel quantization axis keeps its number. SAME
 padding is turned into explicit ``pad [top, bottom, left, right]`` the way TFLite computes it, and constant
 "shape" inputs (RESHAPE's new shape, PAD's paddings, MEAN's axes) become attributes instead of tensors.
+A DEQUANTIZE of constant data (float16 or weight-only int8 models) is folded into a float32 constant.
+
+``Graph.quantized`` says what the activations are: ``int16x8`` if any is int16, ``int8`` if any is int8,
+``none`` otherwise. Hybrid models (int8 weights feeding float operators) are rejected: no kernel runs them.
 """
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import numpy as np
+import tflite
+from tflite.utils import BUILTIN_OPCODE2NAME
 
 from .. import ir
 from ..errors import NnsconsError
@@ -32,7 +38,6 @@ from ..errors import NnsconsError
 _FILE_IDENTIFIER = b"TFL3"
 _SCHEMA_VERSION = 3
 _CUSTOM_CODE = 32                    # BuiltinOperator.CUSTOM
-_PLACEHOLDER_FOR_GREATER_OP_CODES = 127
 
 # TensorType -> IR dtype (the types the IR can hold); numpy dtypes are little-endian as in the file
 _DTYPES: dict[int, tuple[str, str]] = {
@@ -52,7 +57,7 @@ _ACTIVATION_NAMES = {4: "TANH", 5: "SIGN_BIT"}
 
 _PADDING_SAME, _PADDING_VALID = 0, 1
 
-# Builtin operator -> IR op type. The converter for each is _Converter._op_<name lower case>.
+# Builtin operator -> IR op type. The converter for each is _Converter.op_<name in lower case>.
 _SUPPORTED_OPS: dict[str, str] = {
     "ADD": "add", "AVERAGE_POOL_2D": "avg_pool2d", "CONCATENATION": "concat", "CONV_2D": "conv2d",
     "DEPTHWISE_CONV_2D": "depthwise_conv2d", "DEQUANTIZE": "dequantize", "FULLY_CONNECTED": "fully_connected",
@@ -71,10 +76,11 @@ _MAX_ELEMENTS = 2**31 - 1
 
 
 # ---- public API ------------------------------------------------------------------------------------------------
-def import_tflite(path: str) -> tuple[ir.Graph, dict[str, np.ndarray]]:
+def import_tflite(path: str | os.PathLike) -> tuple[ir.Graph, dict[str, np.ndarray]]:
     """Read a ``.tflite`` model (float32, int8 or int16x8) into the IR and its constant data.
 
     Raises :class:`NnsconsError` (one line, naming the file) for anything that is not a supported model."""
+    path = os.fspath(path)
     data = _read_file(path)
     model = _decode(path, data)
     return _Converter(path, model).convert()
@@ -140,9 +146,8 @@ def _decode(path: str, data: bytes) -> _ModelRec:
         return _Decoder(path, data).model()
     except NnsconsError:
         raise
-    except Exception as exc:  # any accessor failing on damaged bytes (struct.error, IndexError, ValueError, ...)
-        raise NnsconsError(path, f"corrupt or truncated TFLite file ({type(exc).__name__} while reading "
-                                 "the flatbuffer)") from None
+    except Exception:  # any accessor failing on damaged bytes (struct.error, IndexError, ValueError, ...)
+        raise NnsconsError(path, "corrupt or truncated TFLite file (reading the flatbuffer failed)") from None
 
 
 def _check_header(path: str, data: bytes) -> None:
@@ -159,13 +164,9 @@ class _Decoder:
     """Walks one flatbuffer with the ``tflite`` accessors; all reads of untrusted bytes happen here."""
 
     def __init__(self, path: str, data: bytes) -> None:
-        import tflite  # imported here so that nnscons works without it for ONNX-only users
-        from tflite.utils import BUILTIN_OPCODE2NAME
-
-        self.tflite = tflite
-        self.opcode_names = BUILTIN_OPCODE2NAME
         self.path = path
         self.data = data
+        self.budget = 2 * len(data) + 4096  # bytes of vectors and strings we agree to read (see spend)
         self.model_table = tflite.Model.GetRootAsModel(data, 0)
 
     def fail(self, message: str) -> NnsconsError:
@@ -175,7 +176,19 @@ class _Decoder:
         """A vector length from the file, trusted only if it fits the file and a sane limit."""
         if n < 0 or n * item_bytes > len(self.data) or n > limit:
             raise self.fail(f"corrupt or truncated TFLite file (implausible number of {what}: {n})")
+        self.spend(n * item_bytes)
         return n
+
+    def spend(self, n_bytes: int) -> None:
+        # Everything in a real file is stored once, so reading it all costs about the file size. Damaged
+        # offsets can make many tables share one huge vector or string; the budget stops that early.
+        self.budget -= n_bytes
+        if self.budget < 0:
+            raise self.fail("corrupt TFLite file (its tables overlap: more data read than the file holds)")
+
+    def text(self, raw: Optional[bytes]) -> str:
+        self.spend(len(raw or b""))
+        return (raw or b"").decode("utf-8", "replace")
 
     def model(self) -> _ModelRec:
         m = self.model_table
@@ -213,10 +226,10 @@ class _Decoder:
             # Codes above 127 only fit the newer int32 field; older files only fill the deprecated int8 one.
             code = max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode()))
             if code == _CUSTOM_CODE:
-                custom = (oc.CustomCode() or b"").decode("utf-8", "replace")
+                custom = self.text(oc.CustomCode())
                 codes.append(("CUSTOM", custom))
             else:
-                codes.append((self.opcode_names.get(code, f"builtin operator code {code}"), ""))
+                codes.append((BUILTIN_OPCODE2NAME.get(code, f"BUILTIN_CODE_{code}"), ""))
         return codes
 
     def tensor(self, t: Any, index: int, n_buffers: int, buffers: dict[int, Optional[bytes]]) -> _TensorRec:
@@ -229,7 +242,7 @@ class _Decoder:
             raise self.fail(f"corrupt TFLite file (tensor #{index} refers to buffer {buffer} of {n_buffers})")
         if buffer not in buffers:
             buffers[buffer] = self.buffer_data(buffer)
-        return _TensorRec(index=index, label=(t.Name() or b"").decode("utf-8", "replace"), shape=shape,
+        return _TensorRec(index=index, label=self.text(t.Name()), shape=shape,
                           signature=signature, type=int(t.Type()), data=buffers[buffer],
                           quant=self.quantization(t.Quantization()), is_variable=bool(t.IsVariable()),
                           is_sparse=t.Sparsity() is not None)
@@ -242,6 +255,7 @@ class _Decoder:
         if offset > 1:  # large models keep the data after the flatbuffer, addressed from the file start
             if offset + size > len(self.data):
                 raise self.fail(f"corrupt or truncated TFLite file (buffer {index} ends beyond the file)")
+            self.spend(size)
             return self.data[offset:offset + size] if size else None
         if b.DataLength() == 0:
             return None
@@ -277,8 +291,8 @@ class _Decoder:
         if spec is None or int(op.BuiltinOptionsType()) == 0:
             return None
         class_name, fields = spec
-        options_class = getattr(self.tflite, class_name)
-        expected_type = getattr(self.tflite.BuiltinOptions, class_name)
+        options_class = getattr(tflite, class_name)
+        expected_type = getattr(tflite.BuiltinOptions, class_name)
         if int(op.BuiltinOptionsType()) != expected_type:
             raise self.fail(f"corrupt TFLite file (operator #{index} {name} carries the wrong options type)")
         table = op.BuiltinOptions()
@@ -328,6 +342,7 @@ class _Converter:
         self.params: dict[str, np.ndarray] = {}
         self.ir_names: dict[int, str] = {}       # TFLite tensor index -> IR tensor name
         self.producer: dict[int, int] = {}       # TFLite tensor index -> index of the operator writing it
+        self.folded: dict[int, int] = {}         # output -> input of a DEQUANTIZE of constant data
         self.ops: list[ir.Op] = []
         self.op: Optional[_OpRec] = None         # the operator being converted (for error messages)
 
@@ -338,10 +353,13 @@ class _Converter:
             raise self.fail("the model has no operators")
         self.check_operators_supported()
         self.index_producers()
+        self.folded = self.constant_dequantize_ops()
+        folded_ops = {self.producer[t] for t in self.folded}
+        kept = [rec for rec in model.ops if rec.index not in folded_ops]
         # Op names first, so that a tensor whose label happens to read "conv2d_0" gets the suffix, not the op
-        op_names = [self.names.unique(f"{_SUPPORTED_OPS[rec.name]}_{rec.index}") for rec in model.ops]
+        op_names = [self.names.unique(f"{_SUPPORTED_OPS[rec.name]}_{i}") for i, rec in enumerate(kept)]
         inputs = [self.graph_input(i) for i in model.inputs]
-        for rec, op_name in zip(model.ops, op_names):
+        for rec, op_name in zip(kept, op_names):
             self.ops.append(self.convert_op(rec, op_name))
         self.op = None
         outputs = [self.graph_output(i) for i in model.outputs]
@@ -383,6 +401,16 @@ class _Converter:
             if not 0 <= t < n:
                 raise NnsconsError(self.path, f"corrupt TFLite file (graph input/output is tensor #{t} of {n})")
 
+    def constant_dequantize_ops(self) -> dict[int, int]:
+        """DEQUANTIZE operators applied to constant data (float16 or weight-only int8 models): their outputs
+        become float32 constants and the operators disappear. Returns output -> input tensor index."""
+        folded = {}
+        for rec in self.model.ops:
+            if rec.name == "DEQUANTIZE" and len(rec.inputs) == 1 and len(rec.outputs) == 1 \
+                    and rec.inputs[0] >= 0 and self.model.tensors[rec.inputs[0]].data is not None:
+                folded[rec.outputs[0]] = rec.inputs[0]
+        return folded
+
     def graph_input(self, index: int) -> str:
         rec = self.model.tensors[index]
         if rec.data is not None or index in self.producer:
@@ -391,7 +419,7 @@ class _Converter:
 
     def graph_output(self, index: int) -> str:
         rec = self.model.tensors[index]
-        if rec.data is not None and index not in self.producer:
+        if (rec.data is not None and index not in self.producer) or index in self.folded:
             raise self.fail(f"graph output {self.describe(rec)} is a constant")
         return self.tensor(index)
 
@@ -413,6 +441,8 @@ class _Converter:
         if index in self.ir_names:
             return self.ir_names[index]
         rec = self.model.tensors[index]
+        if index in self.folded:
+            return self.dequantized_constant(index)
         if rec.type not in _DTYPES:
             raise self.fail(f"{self.describe(rec)} has type {_TYPE_NAMES.get(rec.type, rec.type)}, "
                             f"which is not supported")
@@ -426,13 +456,37 @@ class _Converter:
         if not is_const and index not in self.producer and index not in self.model.inputs:
             raise self.fail(f"{self.describe(rec)} has no data and is neither a graph input nor computed by "
                             "an operator")
-        name = self.names.unique(_name_hint(rec.label))
-        self.tensors[name] = ir.Tensor(name=name, shape=shape, dtype=dtype, label=rec.label, is_const=is_const,
-                                       quant=self.quant(rec, shape, dtype, is_const))
-        if is_const:
-            self.params[name] = self.constant(rec, shape, file_dtype)
+        quant = self.quant(rec, shape, dtype, is_const)
+        return self.add_tensor(index, shape, dtype, is_const, quant,
+                               self.constant(rec, shape, file_dtype) if is_const else None)
+
+    def add_tensor(self, index: int, shape: list[int], dtype: str, is_const: bool, quant: Optional[ir.Quant],
+                   data: Optional[np.ndarray]) -> str:
+        label = self.model.tensors[index].label
+        name = self.names.unique(_name_hint(label))
+        self.tensors[name] = ir.Tensor(name=name, shape=shape, dtype=dtype, label=label, is_const=is_const,
+                                       quant=quant)
+        if data is not None:
+            self.params[name] = data
         self.ir_names[index] = name
         return name
+
+    def dequantized_constant(self, index: int) -> str:
+        """The float32 constant that a folded DEQUANTIZE computes from (float16 or quantized) constant data."""
+        rec, source = self.model.tensors[index], self.model.tensors[self.folded[index]]
+        shape = self.static_shape(source)
+        if self.static_shape(rec) != shape or rec.type != 0:
+            raise self.fail(f"{self.describe(rec)}: DEQUANTIZE of a constant must give float32 of the same shape")
+        if source.type == 1:  # FLOAT16
+            data = self.constant(source, shape, "<f2").astype(np.float32)
+        elif source.type in _DTYPES and _DTYPES[source.type][0] in _QUANTIZED_DTYPES:
+            quant = self.quant(source, shape, _DTYPES[source.type][0], True)
+            assert quant is not None  # quant() insists on it for these types
+            data = _dequantize(self.constant(source, shape, _DTYPES[source.type][1]), quant)
+        else:
+            raise self.fail(f"{self.describe(source)}: cannot dequantize a constant of type "
+                            f"{_TYPE_NAMES.get(source.type, source.type)}")
+        return self.add_tensor(index, shape, "float32", True, None, data)
 
     def static_shape(self, rec: _TensorRec) -> list[int]:
         shape = list(rec.shape)
@@ -449,6 +503,8 @@ class _Converter:
             shape[0] = 1  # unknown batch: the IR describes one sample
         if any(d < 0 for d in shape):
             raise self.fail(f"corrupt TFLite file ({self.describe(rec)} has shape {shape})")
+        if 0 in shape:
+            raise self.fail(f"{self.describe(rec)} is empty (shape {shape})")
         if math.prod(shape) > _MAX_ELEMENTS:
             raise self.fail(f"{self.describe(rec)} is too large (shape {shape})")
         return shape
@@ -479,6 +535,10 @@ class _Converter:
                             f"{len(zero_points)} zero points")
         if not all(math.isfinite(s) and s > 0 for s in scales):
             raise self.fail(f"{self.describe(rec)} has an invalid quantization scale (not finite and positive)")
+        if dtype in _QUANTIZED_DTYPES:
+            info = np.iinfo(dtype)
+            if not all(info.min <= z <= info.max for z in zero_points):
+                raise self.fail(f"{self.describe(rec)} has a zero point outside the {dtype} range")
         if len(scales) == 1:
             return ir.Quant(scale=scales, zero_point=zero_points, axis=None)
         axis = q.dimension
@@ -582,6 +642,8 @@ class _Converter:
                 raise self.fail(f"the window ({kernel} dilated {dilation}) is larger than the input {in_hw}")
             pad += [before, after]
             out.append(n)
+        if math.prod(d + pad[2 * i] + pad[2 * i + 1] for i, d in enumerate(in_hw)) > _MAX_ELEMENTS:
+            raise self.fail(f"the padding {pad} is implausibly large")
         return stride, pad, out
 
     # per-operator converters: each checks its operator and returns the IR inputs and attributes
@@ -618,7 +680,7 @@ class _Converter:
         return _Lowered([x, w] + ([b] if b >= 0 else []), attrs)
 
     def constant_weights(self, w: int) -> None:
-        if self.model.tensors[w].data is None:
+        if self.model.tensors[w].data is None and w not in self.folded:
             raise self.fail("weights computed at run time are not supported (the filter must be a constant)")
 
     def op_fully_connected(self, rec: _OpRec) -> _Lowered:
@@ -634,9 +696,9 @@ class _Converter:
             raise self.fail(f"input shape {self.shape_of(x)} cannot be read as rows of {depth}")
         if b >= 0 and self.shape_of(b) != [units]:
             raise self.fail(f"bias shape {self.shape_of(b)} does not fit {units} outputs")
-        out = self.out_shape(rec)
-        if not out or out[-1] != units or math.prod(out) != numel // depth * units:
-            raise self.fail(f"output shape {out} does not fit {numel // depth} rows of {units}")
+        # keep_num_dims keeps the input's leading axes; otherwise the output is [rows, units]
+        keep = bool(options.get("KeepNumDims", False))
+        self.expect_shape(rec, self.shape_of(x)[:-1] + [units] if keep else [numel // depth, units])
         return _Lowered([x, w] + ([b] if b >= 0 else []), {"activation": self.activation(options)})
 
     def op_average_pool_2d(self, rec: _OpRec) -> _Lowered:
@@ -837,6 +899,17 @@ def _window_padding(same: bool, size: int, kernel: int, stride: int, dilation: i
     out = -(-size // stride)
     total = max((out - 1) * stride + effective - size, 0)
     return total // 2, total - total // 2, out
+
+
+def _dequantize(data: np.ndarray, quant: ir.Quant) -> np.ndarray:
+    """Real values ``scale * (q - zero_point)`` as float32, per tensor or along the per-channel axis."""
+    scale = np.asarray(quant.scale, dtype=np.float64)
+    zero_point = np.asarray(quant.zero_point, dtype=np.float64)
+    if quant.axis is not None:
+        along_axis = [1] * data.ndim
+        along_axis[quant.axis] = -1
+        scale, zero_point = scale.reshape(along_axis), zero_point.reshape(along_axis)
+    return (scale * (data.astype(np.float64) - zero_point)).astype(np.float32)
 
 
 def _name_hint(label: str) -> str:

@@ -34,9 +34,18 @@ import SCons.Errors
 _SITE_SCONS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if _SITE_SCONS not in sys.path:  # when loaded through toolpath= from another project
     sys.path.insert(0, _SITE_SCONS)
-
-from nnscons import fileio, pipeline  # noqa: E402
-from nnscons.errors import NnsconsError  # noqa: E402
+# SCons registers a tool module in sys.modules under the tool's name, which is also the library's name. Give the
+# name back to the library, or its relative imports would resolve into this folder. (SCons keeps its own
+# reference to this module.)
+# While SCons loads a tool, its site_tools folder comes first on sys.path, so import from site_scons explicitly.
+if __name__ == "nnscons" and sys.modules.get("nnscons") is sys.modules.get(__name__):
+    del sys.modules["nnscons"]
+sys.path.insert(0, _SITE_SCONS)
+try:
+    from nnscons import fileio, pipeline  # noqa: E402
+    from nnscons.errors import NnsconsError  # noqa: E402
+finally:
+    sys.path.remove(_SITE_SCONS)
 
 ACTION_VERSION = "1"  # bump when a wrapper below changes in a way the module dependencies do not show
 
@@ -69,22 +78,34 @@ def _import_emitter(target, source, env):
     return targets, source
 
 
-# ---- stats: graph + calibration set -> stats.npz -----------------------------------------------------------
+# ---- stats: graph + calibration set -> stats.npz, stats.txt ------------------------------------------------
 def _run_stats(target, source, env) -> None:
-    pipeline.stats_stage(str(source[0]), str(source[1]), str(source[2]), str(target[0]))
+    pipeline.stats_stage(str(source[0]), str(source[1]), str(source[2]), str(target[0]), str(target[1]))
 
 
 def _stats_emitter(target, source, env):
-    env.Depends(target, pipeline.stage_sources("stats"))
+    out_dir = os.path.dirname(str(target[0]))
+    targets = [os.path.join(out_dir, "stats.npz"), os.path.join(out_dir, "stats.txt")]
+    env.Depends(targets, pipeline.stage_sources("stats"))
+    return targets, source
+
+
+# ---- ranges: graph + stats + (quant, range) -> ranges.json --------------------------------------------------
+def _run_ranges(target, source, env) -> None:
+    pipeline.ranges_stage(str(source[0]), str(source[1]), json.loads(source[2].read()), str(target[0]))
+
+
+def _ranges_emitter(target, source, env):
+    env.Depends(target, pipeline.stage_sources("ranges"))
     return target, source
 
 
-# ---- quantize: graph + stats + options -> qtable.json, qtable.txt, qparams.npz -----------------------------
+# ---- quantize: graph + ranges + quant -> qtable.json, qtable.txt, qparams.npz ------------------------------
 def _run_quantize(target, source, env) -> None:
     options = json.loads(source[-1].read())
-    stats = str(source[2]) if len(source) == 4 else None
-    pipeline.quantize_stage(str(source[0]), str(source[1]), stats, options,
-                            str(target[0]), str(target[1]), str(target[2]))
+    ranges = str(source[2]) if len(source) == 4 else None
+    pipeline.quantize_stage(str(source[0]), str(source[1]), ranges, options,
+                            str(target[0]), str(target[1]), str(target[2]), model_dir=env.get("NNSCONS_MODEL_DIR"))
 
 
 def _quantize_emitter(target, source, env):
@@ -101,12 +122,13 @@ class ModelNodes:
         self.name = name
         self.build_dir = build_dir
         self.graph: list = []
-        self.stats: Optional[Any] = None
+        self.stats: list = []
+        self.ranges: list = []
         self.qtable: list = []
 
     @property
     def all(self) -> list:
-        return [n for n in (*self.graph, self.stats, *self.qtable) if n is not None]
+        return [*self.graph, *self.stats, *self.ranges, *self.qtable]
 
 
 def NnsconsModel(env, name: str, model: str, calib: Optional[str] = None,
@@ -120,11 +142,20 @@ def NnsconsModel(env, name: str, model: str, calib: Optional[str] = None,
     nodes.graph = env.NnsImport(os.path.join(build_dir, "graph.json"), model)
     sources = list(nodes.graph)
     if calib:
-        nodes.stats = env.NnsStats(os.path.join(build_dir, "stats.npz"), nodes.graph + [calib])[0]
-        sources.append(nodes.stats)
-    quant_options = env.Value(fileio.canonical_json(nn_options.for_stage(values, "quantize")).strip())
-    nodes.qtable = env.NnsQuantize(os.path.join(build_dir, "qtable.json"), sources + [quant_options])
+        nodes.stats = env.NnsStats(os.path.join(build_dir, "stats.npz"), nodes.graph + [calib])
+        nodes.ranges = env.NnsRanges(os.path.join(build_dir, "ranges.json"),
+                                     [nodes.graph[0], nodes.stats[0], _options_node(env, values, "ranges")])
+        sources.append(nodes.ranges[0])
+    nodes.qtable = env.NnsQuantize(os.path.join(build_dir, "qtable.json"),
+                                   sources + [_options_node(env, values, "quantize")],
+                                   NNSCONS_MODEL_DIR=os.path.dirname(str(model)))
     return nodes
+
+
+def _options_node(env, values: Mapping[str, str], stage: str):
+    """A Value node holding exactly the options that shape one stage's output."""
+    from nnscons import options as nn_options
+    return env.Value(fileio.canonical_json(nn_options.for_stage(values, stage)).strip())
 
 
 def generate(env) -> None:
@@ -135,6 +166,9 @@ def generate(env) -> None:
         "NnsStats": SCons.Builder.Builder(
             action=_stage_action("stats", _run_stats, "nnscons stats     $TARGET"),
             emitter=_stats_emitter),
+        "NnsRanges": SCons.Builder.Builder(
+            action=_stage_action("ranges", _run_ranges, "nnscons ranges    $TARGET"),
+            emitter=_ranges_emitter),
         "NnsQuantize": SCons.Builder.Builder(
             action=_stage_action("quantize", _run_quantize, "nnscons quantize  $TARGET"),
             emitter=_quantize_emitter),

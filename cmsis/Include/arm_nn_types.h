@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Part of nnscons; written from the published CMSIS-NN API, not derived from its source. */
+
+/*
+ * Types of the CMSIS-NN API subset implemented by nnscons' portable kernel library.
+ *
+ * The field order of every struct follows the published CMSIS-NN v7.0.0 API exactly, so that code written
+ * against this header (with positional or designated initializers) also compiles against Arm's library.
+ */
+#ifndef NNSCONS_ARM_NN_TYPES_H
+#define NNSCONS_ARM_NN_TYPES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Status returned by the kernels. */
+typedef enum
+{
+    ARM_CMSIS_NN_SUCCESS = 0,
+    ARM_CMSIS_NN_ARG_ERROR = -1,
+    ARM_CMSIS_NN_NO_IMPL_ERROR = -2,
+    ARM_CMSIS_NN_FAILURE = -3
+} arm_cmsis_nn_status;
+
+/** Activation selector of the (not implemented here) s16 sigmoid/tanh kernel. */
+typedef enum
+{
+    ARM_SIGMOID = 0,
+    ARM_TANH = 1
+} arm_nn_activation_type;
+
+/** A 2-D extent: note the order, width first. */
+typedef struct
+{
+    int32_t w;
+    int32_t h;
+} cmsis_nn_tile;
+
+/** Caller-owned scratch buffer; size is informative only. */
+typedef struct
+{
+    void *buf;
+    int32_t size;
+} cmsis_nn_context;
+
+/** Tensor dimensions, NHWC. */
+typedef struct
+{
+    int32_t n;
+    int32_t h;
+    int32_t w;
+    int32_t c;
+} cmsis_nn_dims;
+
+/** Inclusive output clamp range, in output quantized units. */
+typedef struct
+{
+    int32_t min;
+    int32_t max;
+} cmsis_nn_activation;
+
+/** One (Q31 multiplier, shift) pair per output channel; shift > 0 is a left shift. */
+typedef struct
+{
+    int32_t *multiplier;
+    int32_t *shift;
+} cmsis_nn_per_channel_quant_params;
+
+/** A single (Q31 multiplier, shift) pair. */
+typedef struct
+{
+    int32_t multiplier;
+    int32_t shift;
+} cmsis_nn_per_tensor_quant_params;
+
+/** Convolution parameters; padding is the top/left pad. */
+typedef struct
+{
+    int32_t input_offset;  /* -input zero point */
+    int32_t output_offset; /* +output zero point, added after requantization */
+    cmsis_nn_tile stride;
+    cmsis_nn_tile padding;
+    cmsis_nn_tile dilation;
+    cmsis_nn_activation activation;
+} cmsis_nn_conv_params;
+
+/** Depthwise convolution parameters. */
+typedef struct
+{
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t ch_mult; /* output channels per input channel */
+    cmsis_nn_tile stride;
+    cmsis_nn_tile padding;
+    cmsis_nn_tile dilation;
+    cmsis_nn_activation activation;
+} cmsis_nn_dw_conv_params;
+
+/** Pooling parameters. */
+typedef struct
+{
+    cmsis_nn_tile stride;
+    cmsis_nn_tile padding;
+    cmsis_nn_activation activation;
+} cmsis_nn_pool_params;
+
+/** Fully-connected parameters. */
+typedef struct
+{
+    int32_t input_offset;
+    int32_t filter_offset;
+    int32_t output_offset;
+    cmsis_nn_activation activation;
+} cmsis_nn_fc_params;
+
+/** The two 513-entry lookup tables of the s16 softmax. */
+typedef struct
+{
+    const int16_t *exp_lut;
+    const int16_t *one_by_one_lut;
+} cmsis_nn_softmax_lut_s16;
+
+/** s16 convolution bias: int32 when is_int32_bias is true, else int64. */
+typedef struct
+{
+    const void *data;
+    const bool is_int32_bias;
+} cmsis_nn_bias_data;
+
+/** Per-tensor or per-channel quantization (CMSIS-NN v7.0.0). */
+typedef struct
+{
+    int32_t *multiplier;
+    int32_t *shift;
+    int32_t is_per_channel;
+} cmsis_nn_quant_params;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NNSCONS_ARM_NN_TYPES_H */

@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Part of nnscons; written from the published CMSIS-NN API, not derived from its source. */
+
+/*
+ * Internal helpers of nnscons' portable CMSIS-NN subset: fixed-point arithmetic (requantization, gemmlowp-style
+ * Q-format helpers for softmax), saturation, the scratch-buffer size formulas per feature set, and the generic
+ * kernels that the public entry points share. Not part of the public API.
+ *
+ * Integer conventions relied on (true for GCC and Clang on every target we build for): >> on a negative signed
+ * value is an arithmetic shift, and converting an out-of-range value to a signed type wraps modulo 2^N.
+ */
+#ifndef NNSCONS_ARM_NNSUPPORTFUNCTIONS_H
+#define NNSCONS_ARM_NNSUPPORTFUNCTIONS_H
+
+#include "arm_nn_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NN_Q31_MAX ((int32_t)0x7FFFFFFF)
+#define NN_Q31_MIN ((int32_t)(-0x7FFFFFFF - 1))
+
+/* ----------------------------------------------------------------------------------------------------------------
+ * Small integer helpers
+ * -------------------------------------------------------------------------------------------------------------- */
+
+static inline int32_t arm_nn_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
+static inline int32_t arm_nn_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
+
+static inline int32_t arm_nn_clamp_i32(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+static inline int8_t arm_nn_sat_s8(int32_t v) { return (int8_t)arm_nn_clamp_i32(v, INT8_MIN, INT8_MAX); }
+static inline int16_t arm_nn_sat_s16(int32_t v) { return (int16_t)arm_nn_clamp_i32(v, INT16_MIN, INT16_MAX); }
+
+/** x * 2^e for e >= 0, wrapping like the int32 multiply of the TFLite reference (without undefined behaviour). */
+static inline int32_t arm_nn_shift_left_wrap(int32_t x, int32_t e) { return (int32_t)((uint32_t)x << e); }
+
+/** Number of leading zero bits of a 32-bit value (32 for 0). */
+static inline int32_t arm_nn_clz(uint32_t x)
+{
+#if defined(__GNUC__)
+    return x == 0u ? 32 : (int32_t)__builtin_clz(x);
+#else
+    int32_t n = 0;
+    if (x == 0u)
+    {
+        return 32;
+    }
+    while ((x & 0x80000000u) == 0u)
+    {
+        x <<= 1;
+        n++;
+    }
+    return n;
+#endif
+}
+
+static inline int32_t arm_nn_align(int32_t value, int32_t multiple)
+{
+    return ((value + multiple - 1) / multiple) * multiple;
+}
+
+/* ----------------------------------------------------------------------------------------------------------------
+ * Fixed-point arithmetic
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/** round(a * b / 2^31), rounding halves up; wraps only for a == b == INT32_MIN (see the saturating variant). */
+static inline int32_t arm_nn_doubling_high_mult_no_sat(int32_t a, int32_t b)
+{
+    const int64_t product = (int64_t)a * (int64_t)b + ((int64_t)1 << 30);
+    return (int32_t)(product >> 31);
+}
+
+/** Saturating rounding doubling high multiply: as above, with INT32_MIN * INT32_MIN giving INT32_MAX. */
+static inline int32_t arm_nn_doubling_high_mult(int32_t a, int32_t b)
+{
+    if (a == NN_Q31_MIN && b == NN_Q31_MIN)
+    {
+        return NN_Q31_MAX;
+    }
+    return arm_nn_doubling_high_mult_no_sat(a, b);
+}
+
+/** x / 2^e rounded to nearest, ties away from zero; e >= 0. */
+static inline int32_t arm_nn_divide_by_power_of_two(int32_t x, int32_t e)
+{
+    if (e >= 32)
+    {
+        /* |x| / 2^e <= 1/2: only -2^31 / 2^32 is a tie (away from zero gives -1); everything else rounds to 0. */
+        return (e == 32 && x == NN_Q31_MIN) ? -1 : 0;
+    }
+    {
+        const int32_t mask = (int32_t)((1u << e) - 1u);
+        const int32_t remainder = x & mask;
+        int32_t result = x >> e;
+        const int32_t threshold = (mask >> 1) + (result < 0 ? 1 : 0);
+        if (remainder > threshold)
+        {
+            result++;
+        }
+        return result;
+    }
+}
+
+/** Saturating x * 2^e for e >= 0. */
+static inline int32_t arm_nn_sat_left_shift(int32_t x, int32_t e)
+{
+    const int64_t shifted = (int64_t)x * ((int64_t)1 << e);
+    if (shifted > NN_Q31_MAX)
+    {
+        return NN_Q31_MAX;
+    }
+    if (shifted < NN_Q31_MIN)
+    {
+        return NN_Q31_MIN;
+    }
+    return (int32_t)shifted;
+}
+
+/**
+ * val * multiplier * 2^(shift - 31), with multiplier a Q31 value and shift > 0 a left shift.
+ * Default: TFLite's double rounding (rounding high multiply, then rounding right shift).
+ * With CMSIS_NN_USE_SINGLE_ROUNDING (pair it with TFLITE_SINGLE_ROUNDING): one round-half-up.
+ */
+static inline int32_t arm_nn_requantize(int32_t val, int32_t multiplier, int32_t shift)
+{
+#if defined(CMSIS_NN_USE_SINGLE_ROUNDING)
+    const int32_t total_shift = 31 - shift;
+    const int64_t scaled = ((int64_t)val * (int64_t)multiplier) >> (total_shift - 1);
+    return (int32_t)((scaled + 1) >> 1);
+#else
+    const int32_t left_shift = shift > 0 ? shift : 0;
+    const int32_t right_shift = shift > 0 ? 0 : -shift;
+    const int32_t high = arm_nn_doubling_high_mult_no_sat(arm_nn_shift_left_wrap(val, left_shift), multiplier);
+    return arm_nn_divide_by_power_of_two(high, right_shift);
+#endif
+}
+
+/** The 16-bit multiplier used with 64-bit accumulators: a Q31 multiplier rounded to Q15 (capped at 0x7FFF). */
+static inline int32_t arm_nn_reduce_multiplier(int32_t multiplier)
+{
+    return multiplier < 0x7FFF0000 ? ((multiplier + (1 << 15)) >> 16) : 0x7FFF;
+}
+
+/**
+ * 64-bit accumulator requantization (int16 activations with int64 bias): val * reduced_multiplier * 2^(shift-15),
+ * rounded half up, as TFLite's int64 MultiplyByQuantizedMultiplier. reduced_multiplier comes from
+ * arm_nn_reduce_multiplier(); shift must be <= 14.
+ */
+static inline int32_t arm_nn_requantize_s64(int64_t val, int32_t reduced_multiplier, int32_t shift)
+{
+    const int32_t total_shift = 15 - shift;
+    const int64_t scaled = val * (int64_t)reduced_multiplier + ((int64_t)1 << (total_shift - 1));
+    return (int32_t)(scaled >> total_shift);
+}
+
+/* gemmlowp-style fixed point: a raw int32 with N integer bits holds value raw / 2^(31 - N). */
+
+/** (a + b) / 2 rounded to nearest, ties away from zero. */
+static inline int32_t arm_nn_rounding_half_sum(int32_t a, int32_t b)
+{
+    const int64_t sum = (int64_t)a + (int64_t)b;
+    const int64_t sign = sum >= 0 ? 1 : -1;
+    return (int32_t)((sum + sign) / 2);
+}
+
+/**
+ * exp(a) for a in [-1/4, 0), Q0.31 in and out: exp(-1/8) * exp(x) with x = a + 1/8, exp(x) by its Taylor
+ * polynomial to the 4th order (1 + x + x^2/2 + x^3/6 + x^4/24).
+ */
+static inline int32_t arm_nn_exp_on_quarter_interval(int32_t a)
+{
+    const int32_t exp_minus_one_eighth = 1895147668; /* round(exp(-1/8) * 2^31) */
+    const int32_t one_third = 715827883;             /* round(2^31 / 3) */
+    const int32_t x = a + (1 << 28);                 /* + 1/8 */
+    const int32_t x2 = arm_nn_doubling_high_mult(x, x);
+    const int32_t x3 = arm_nn_doubling_high_mult(x2, x);
+    const int32_t x4 = arm_nn_doubling_high_mult(x2, x2);
+    const int32_t x4_over_4 = arm_nn_divide_by_power_of_two(x4, 2);
+    /* ((x^4/4 + x^3) / 3 + x^2) / 2 = x^4/24 + x^3/6 + x^2/2 */
+    const int32_t higher_terms =
+        arm_nn_divide_by_power_of_two(arm_nn_doubling_high_mult(x4_over_4 + x3, one_third) + x2, 1);
+    return exp_minus_one_eighth + arm_nn_doubling_high_mult(exp_minus_one_eighth, x + higher_terms);
+}
+
+/**
+ * exp(a) for a <= 0 given in Q5.26, result in Q0.31 (exp(0) gives INT32_MAX).
+ * a = r + q with r in [-1/4, 0) and q a non-positive multiple of 1/4: exp(r) by the polynomial, then one
+ * multiplication by exp(-2^k) for every bit 2^k set in -q.
+ */
+static inline int32_t arm_nn_exp_on_negative_values(int32_t a)
+{
+    /* round(exp(-2^k) * 2^31) for k = -2 .. 4 */
+    static const int32_t exp_of_minus_power_of_two[7] = {
+        1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
+    const int32_t fractional_bits = 26;
+    const int32_t quarter = (int32_t)1 << (fractional_bits - 2);
+    const int32_t r_minus_quarter = (a & (quarter - 1)) - quarter; /* in [-1/4, 0) */
+    const int32_t minus_q = r_minus_quarter - a;                    /* multiple of 1/4, >= 0 */
+    int32_t result = arm_nn_exp_on_quarter_interval(arm_nn_sat_left_shift(r_minus_quarter, 5));
+    int32_t k;
+
+    for (k = 0; k < 7; k++)
+    {
+        if ((minus_q & ((int32_t)1 << (fractional_bits - 2 + k))) != 0)
+        {
+            result = arm_nn_doubling_high_mult(result, exp_of_minus_power_of_two[k]);
+        }
+    }
+    return a == 0 ? NN_Q31_MAX : result;
+}
+
+/**
+ * 1 / (1 + x) for x in [0, 1), Q0.31 in and out, by three Newton-Raphson steps on d = (1 + x) / 2 in [1/2, 1):
+ * start from 48/17 - 32/17 * d, iterate y += y * (1 - d * y) (all in Q2.29), result 1/(1+x) = y / 2.
+ */
+static inline int32_t arm_nn_one_over_one_plus_x_for_x_in_0_1(int32_t a)
+{
+    const int32_t half_denominator = arm_nn_rounding_half_sum(a, NN_Q31_MAX); /* Q0.31 */
+    const int32_t forty_eight_seventeenths = 1515870810;                     /* round(48/17 * 2^29) */
+    const int32_t minus_thirty_two_seventeenths = -1010580540;               /* round(-32/17 * 2^29) */
+    const int32_t one_q2_29 = (int32_t)1 << 29;
+    int32_t y = forty_eight_seventeenths + arm_nn_doubling_high_mult(half_denominator, minus_thirty_two_seventeenths);
+    int32_t i;
+
+    for (i = 0; i < 3; i++)
+    {
+        const int32_t one_minus_dy = one_q2_29 - arm_nn_doubling_high_mult(half_denominator, y); /* Q2.29 */
+        y = y + arm_nn_sat_left_shift(arm_nn_doubling_high_mult(y, one_minus_dy), 2);           /* Q4.27 -> Q2.29 */
+    }
+    /* y / 2 in Q1.30 has the raw bits of y; rescaling Q1.30 to Q0.31 is a saturating doubling. */
+    return arm_nn_sat_left_shift(y, 1);
+}
+
+/* ----------------------------------------------------------------------------------------------------------------
+ * Scratch buffer sizes (bytes) per feature set: plain C (the portable build), Arm DSP extension, Arm MVE.
+ * -------------------------------------------------------------------------------------------------------------- */
+
+typedef enum
+{
+    ARM_NN_FEATURES_PURE_C = 0,
+    ARM_NN_FEATURES_DSP = 1,
+    ARM_NN_FEATURES_MVE = 2
+} arm_nn_feature_set;
+
+int32_t arm_nn_convolve_s8_buffer_size(arm_nn_feature_set features,
+                                       const cmsis_nn_dims *input_dims,
+                                       const cmsis_nn_dims *filter_dims);
+int32_t arm_nn_convolve_wrapper_s8_buffer_size(arm_nn_feature_set features,
+                                               const cmsis_nn_conv_params *conv_params,
+                                               const cmsis_nn_dims *input_dims,
+                                               const cmsis_nn_dims *filter_dims,
+                                               const cmsis_nn_dims *output_dims);
+int32_t arm_nn_convolve_wrapper_s16_buffer_size(arm_nn_feature_set features,
+                                                const cmsis_nn_dims *input_dims,
+                                                const cmsis_nn_dims *filter_dims);
+int32_t arm_nn_depthwise_conv_wrapper_s8_buffer_size(arm_nn_feature_set features,
+                                                     const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                     const cmsis_nn_dims *input_dims,
+                                                     const cmsis_nn_dims *filter_dims,
+                                                     const cmsis_nn_dims *output_dims);
+int32_t arm_nn_depthwise_conv_wrapper_s16_buffer_size(arm_nn_feature_set features,
+                                                      const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                      const cmsis_nn_dims *input_dims,
+                                                      const cmsis_nn_dims *filter_dims);
+
+/* ----------------------------------------------------------------------------------------------------------------
+ * Wrapper dispatch predicates (shared by the kernels and the buffer-size functions)
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/** True when arm_convolve_wrapper_s8 uses a 1x1 kernel (stride 1: arm_convolve_1x1_s8_fast). */
+static inline bool arm_nn_conv_is_1x1(const cmsis_nn_conv_params *conv_params,
+                                      const cmsis_nn_dims *input_dims,
+                                      const cmsis_nn_dims *filter_dims)
+{
+    return conv_params->padding.w == 0 && conv_params->padding.h == 0 && filter_dims->w == 1 &&
+        filter_dims->h == 1 && conv_params->dilation.w == 1 && conv_params->dilation.h == 1 &&
+        input_dims->c == filter_dims->c;
+}
+
+/** True when arm_convolve_wrapper_s8 uses arm_convolve_1_x_n_s8 (checked after the 1x1 case). */
+static inline bool arm_nn_conv_is_1_x_n(const cmsis_nn_conv_params *conv_params,
+                                        const cmsis_nn_dims *input_dims,
+                                        const cmsis_nn_dims *filter_dims)
+{
+    return input_dims->h == 1 && conv_params->dilation.w == 1 && filter_dims->h == 1 &&
+        (conv_params->stride.w * input_dims->c) % 4 == 0 && input_dims->c == filter_dims->c;
+}
+
+/** True when arm_depthwise_conv_wrapper_s8 uses a specialised (3x3 or _opt) kernel. */
+static inline bool arm_nn_dw_is_specialised(const cmsis_nn_dw_conv_params *dw_conv_params,
+                                            const cmsis_nn_dims *input_dims)
+{
+    return dw_conv_params->ch_mult == 1 && input_dims->n == 1 && dw_conv_params->dilation.w == 1 &&
+        dw_conv_params->dilation.h == 1;
+}
+
+/** True when a specialised depthwise convolution is the 3x3 one (non-MVE builds). */
+static inline bool arm_nn_dw_is_3x3(const cmsis_nn_dw_conv_params *dw_conv_params, const cmsis_nn_dims *filter_dims)
+{
+    return filter_dims->w == 3 && filter_dims->h == 3 && dw_conv_params->padding.h <= 1 &&
+        dw_conv_params->padding.w <= 1;
+}
+
+/* ----------------------------------------------------------------------------------------------------------------
+ * Generic kernels shared by the public entry points (defined in Source/NNSupportFunctions)
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/** Direct s8 convolution (batches, stride, padding, dilation, groups = C_IN / filter C). */
+arm_cmsis_nn_status arm_nn_conv_generic_s8(const cmsis_nn_conv_params *conv_params,
+                                           const cmsis_nn_per_channel_quant_params *quant_params,
+                                           const cmsis_nn_dims *input_dims,
+                                           const int8_t *input_data,
+                                           const cmsis_nn_dims *filter_dims,
+                                           const int8_t *filter_data,
+                                           const int32_t *bias_data,
+                                           const cmsis_nn_dims *output_dims,
+                                           int8_t *output_data);
+
+/** Direct s16 convolution; bias int64 (64-bit accumulation) or int32 (32-bit accumulation); bias may be NULL. */
+arm_cmsis_nn_status arm_nn_conv_generic_s16(const cmsis_nn_conv_params *conv_params,
+                                            const cmsis_nn_per_channel_quant_params *quant_params,
+                                            const cmsis_nn_dims *input_dims,
+                                            const int16_t *input_data,
+                                            const cmsis_nn_dims *filter_dims,
+                                            const int8_t *filter_data,
+                                            const cmsis_nn_bias_data *bias_data,
+                                            const cmsis_nn_dims *output_dims,
+                                            int16_t *output_data);
+
+/** Direct s8 depthwise convolution (any channel multiplier, dilation, batches). */
+arm_cmsis_nn_status arm_nn_depthwise_conv_generic_s8(const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                     const cmsis_nn_per_channel_quant_params *quant_params,
+                                                     const cmsis_nn_dims *input_dims,
+                                                     const int8_t *input_data,
+                                                     const cmsis_nn_dims *filter_dims,
+                                                     const int8_t *filter_data,
+                                                     const int32_t *bias_data,
+                                                     const cmsis_nn_dims *output_dims,
+                                                     int8_t *output_data);
+
+/** Direct s16 depthwise convolution, int64 bias (may be NULL), 64-bit accumulation. */
+arm_cmsis_nn_status arm_nn_depthwise_conv_generic_s16(const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                      const cmsis_nn_per_channel_quant_params *quant_params,
+                                                      const cmsis_nn_dims *input_dims,
+                                                      const int16_t *input_data,
+                                                      const cmsis_nn_dims *filter_dims,
+                                                      const int8_t *filter_data,
+                                                      const int64_t *bias_data,
+                                                      const cmsis_nn_dims *output_dims,
+                                                      int16_t *output_data);
+
+/** Pooling window of one output position, clipped to the input: [start, end) along one axis. */
+typedef struct
+{
+    int32_t start;
+    int32_t end;
+} arm_nn_window;
+
+static inline arm_nn_window arm_nn_pool_window(int32_t out_pos, int32_t stride, int32_t pad, int32_t kernel,
+                                               int32_t in_size)
+{
+    arm_nn_window window;
+    const int32_t origin = out_pos * stride - pad;
+    window.start = arm_nn_max_i32(origin, 0);
+    window.end = arm_nn_min_i32(origin + kernel, in_size);
+    return window;
+}
+
+/** TFLite average: sum / count rounded to nearest, ties away from zero. */
+static inline int32_t arm_nn_rounded_average(int32_t sum, int32_t count)
+{
+    return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NNSCONS_ARM_NNSUPPORTFUNCTIONS_H */

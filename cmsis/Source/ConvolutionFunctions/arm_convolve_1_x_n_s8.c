@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Part of nnscons; written from the published CMSIS-NN API, not derived from its source. */
+
+/*
+ * arm_convolve_1_x_n_s8: convolution of a one-row input with a 1xN kernel (any stride and horizontal padding).
+ */
+#include "arm_nnfunctions.h"
+#include "arm_nnsupportfunctions.h"
+
+arm_cmsis_nn_status arm_convolve_1_x_n_s8(const cmsis_nn_context *ctx,
+                                          const cmsis_nn_conv_params *conv_params,
+                                          const cmsis_nn_per_channel_quant_params *quant_params,
+                                          const cmsis_nn_dims *input_dims,
+                                          const int8_t *input_data,
+                                          const cmsis_nn_dims *filter_dims,
+                                          const int8_t *filter_data,
+                                          const cmsis_nn_dims *bias_dims,
+                                          const int32_t *bias_data,
+                                          const cmsis_nn_dims *output_dims,
+                                          int8_t *output_data)
+{
+    (void)bias_dims;
+    /* Like Arm's kernel, require the scratch buffer even though this implementation does not use it. */
+    if (ctx == NULL || ctx->buf == NULL)
+    {
+        return ARM_CMSIS_NN_ARG_ERROR;
+    }
+    if (input_dims->h != 1 || filter_dims->h != 1 || output_dims->h != 1)
+    {
+        return ARM_CMSIS_NN_ARG_ERROR;
+    }
+    return arm_nn_conv_generic_s8(
+        conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data, output_dims, output_data);
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Part of nnscons; written from the published CMSIS-NN API, not derived from its source. */
+
+/*
+ * arm_convolve_s16: general convolution with int16 activations, int8 weights and an int64 or int32 bias.
+ */
+#include "arm_nnfunctions.h"
+#include "arm_nnsupportfunctions.h"
+
+arm_cmsis_nn_status arm_convolve_s16(const cmsis_nn_context *ctx,
+                                     const cmsis_nn_conv_params *conv_params,
+                                     const cmsis_nn_per_channel_quant_params *quant_params,
+                                     const cmsis_nn_dims *input_dims,
+                                     const int16_t *input_data,
+                                     const cmsis_nn_dims *filter_dims,
+                                     const int8_t *filter_data,
+                                     const cmsis_nn_dims *bias_dims,
+                                     const cmsis_nn_bias_data *bias_data,
+                                     const cmsis_nn_dims *output_dims,
+                                     int16_t *output_data)
+{
+    (void)ctx;
+    (void)bias_dims;
+    return arm_nn_conv_generic_s16(
+        conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data, output_dims, output_data);
+}

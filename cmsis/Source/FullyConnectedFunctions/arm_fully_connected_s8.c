@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Part of nnscons; written from the published CMSIS-NN API, not derived from its source. */
+
+/*
+ * arm_fully_connected_s8: for each of input_dims->n batches, out[o] = clamp(requantize(bias[o] +
+ * sum_i (in[i] + input_offset) * (w[o][i] + filter_offset)) + output_offset), with filter_dims->n inputs per
+ * batch and output_dims->c outputs; the weights are row-major [C_OUT][C_IN].
+ * In this pure-C build ctx->buf is not used (Arm's MVE build expects arm_vector_sum_s8 results there).
+ */
+#include "arm_nnfunctions.h"
+#include "arm_nnsupportfunctions.h"
+
+/** One output: the dot product of one input row with one weight row. */
+static int32_t fc_dot_s8(const int8_t *input, const int8_t *weights, int32_t depth, int32_t input_offset,
+                         int32_t filter_offset)
+{
+    int32_t acc = 0;
+    int32_t i;
+    for (i = 0; i < depth; i++)
+    {
+        acc += ((int32_t)input[i] + input_offset) * ((int32_t)weights[i] + filter_offset);
+    }
+    return acc;
+}
+
+arm_cmsis_nn_status arm_fully_connected_s8(const cmsis_nn_context *ctx,
+                                           const cmsis_nn_fc_params *fc_params,
+                                           const cmsis_nn_per_tensor_quant_params *quant_params,
+                                           const cmsis_nn_dims *input_dims,
+                                           const int8_t *input_data,
+                                           const cmsis_nn_dims *filter_dims,
+                                           const int8_t *filter_data,
+                                           const cmsis_nn_dims *bias_dims,
+                                           const int32_t *bias_data,
+                                           const cmsis_nn_dims *output_dims,
+                                           int8_t *output_data)
+{
+    const int32_t depth = filter_dims->n;
+    const int32_t out_c = output_dims->c;
+    int32_t b;
+
+    (void)ctx;
+    (void)bias_dims;
+    for (b = 0; b < input_dims->n; b++)
+    {
+        int32_t o;
+        for (o = 0; o < out_c; o++)
+        {
+            int32_t acc = fc_dot_s8(
+                input_data, filter_data + o * depth, depth, fc_params->input_offset, fc_params->filter_offset);
+            if (bias_data != NULL)
+            {
+                acc += bias_data[o];
+            }
+            acc = arm_nn_requantize(acc, quant_params->multiplier, quant_params->shift) + fc_params->output_offset;
+            output_data[o] = (int8_t)arm_nn_clamp_i32(acc, fc_params->activation.min, fc_params->activation.max);
+        }
+        input_data += depth;
+        output_data += out_c;
+    }
+    return ARM_CMSIS_NN_SUCCESS;
+}

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Part of nnscons; written from the published CMSIS-NN API, not derived from its source. */
+
+/*
+ * Direct s16 depthwise convolution (int16 activations, int8 weights, int64 bias), shared by the s16 depthwise
+ * entry points. Same indexing as the s8 version; zero points are 0, sums are 64-bit and requantized with the
+ * reduced 16-bit multiplier.
+ */
+#include "arm_nnfunctions.h"
+#include "arm_nnsupportfunctions.h"
+
+/** Sum over the receptive field of one output position for one output channel (64-bit). */
+static int64_t depthwise_dot_s16(const int16_t *batch_in,
+                                 const int8_t *filter_data,
+                                 int32_t ic,
+                                 int32_t oc,
+                                 int32_t base_y,
+                                 int32_t base_x,
+                                 const cmsis_nn_dw_conv_params *dw_conv_params,
+                                 const cmsis_nn_dims *input_dims,
+                                 const cmsis_nn_dims *filter_dims,
+                                 int32_t out_c)
+{
+    const int32_t in_w = input_dims->w;
+    const int32_t in_c = input_dims->c;
+    int64_t acc = 0;
+    int32_t ky;
+
+    for (ky = 0; ky < filter_dims->h; ky++)
+    {
+        const int32_t iy = base_y + ky * dw_conv_params->dilation.h;
+        int32_t kx;
+        if (iy < 0 || iy >= input_dims->h)
+        {
+            continue;
+        }
+        for (kx = 0; kx < filter_dims->w; kx++)
+        {
+            const int32_t ix = base_x + kx * dw_conv_params->dilation.w;
+            if (ix < 0 || ix >= in_w)
+            {
+                continue;
+            }
+            acc += (int64_t)((int32_t)batch_in[(iy * in_w + ix) * in_c + ic] *
+                             (int32_t)filter_data[(ky * filter_dims->w + kx) * out_c + oc]);
+        }
+    }
+    return acc;
+}
+
+arm_cmsis_nn_status arm_nn_depthwise_conv_generic_s16(const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                      const cmsis_nn_per_channel_quant_params *quant_params,
+                                                      const cmsis_nn_dims *input_dims,
+                                                      const int16_t *input_data,
+                                                      const cmsis_nn_dims *filter_dims,
+                                                      const int8_t *filter_data,
+                                                      const int64_t *bias_data,
+                                                      const cmsis_nn_dims *output_dims,
+                                                      int16_t *output_data)
+{
+    const int32_t in_c = input_dims->c;
+    const int32_t ch_mult = dw_conv_params->ch_mult;
+    const int32_t out_c = output_dims->c;
+    int32_t b;
+
+    if (ch_mult <= 0 || out_c != in_c * ch_mult)
+    {
+        return ARM_CMSIS_NN_ARG_ERROR;
+    }
+
+    for (b = 0; b < input_dims->n; b++)
+    {
+        const int16_t *batch_in = input_data + b * input_dims->h * input_dims->w * in_c;
+        int32_t oy;
+        for (oy = 0; oy < output_dims->h; oy++)
+        {
+            const int32_t base_y = oy * dw_conv_params->stride.h - dw_conv_params->padding.h;
+            int32_t ox;
+            for (ox = 0; ox < output_dims->w; ox++)
+            {
+                const int32_t base_x = ox * dw_conv_params->stride.w - dw_conv_params->padding.w;
+                int32_t oc;
+                for (oc = 0; oc < out_c; oc++)
+                {
+                    int64_t acc = depthwise_dot_s16(batch_in, filter_data, oc / ch_mult, oc, base_y, base_x,
+                                                    dw_conv_params, input_dims, filter_dims, out_c);
+                    int32_t result;
+                    if (bias_data != NULL)
+                    {
+                        acc += bias_data[oc];
+                    }
+                    result = arm_nn_requantize_s64(
+                        acc, arm_nn_reduce_multiplier(quant_params->multiplier[oc]), quant_params->shift[oc]);
+                    *output_data++ = (int16_t)arm_nn_clamp_i32(
+                        result, dw_conv_params->activation.min, dw_conv_params->activation.max);
+                }
+            }
+        }
+    }
+    return ARM_CMSIS_NN_SUCCESS;
+}
