@@ -17,7 +17,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from conftest import SHARED
-from nnscons import ir, reference
+from nnscons import fileio, ir, reference
 from nnscons.errors import NnsconsError
 from nnscons.importers.onnx_importer import import_onnx
 
@@ -86,6 +86,7 @@ def check_against_ort(path: Path, feeds: dict[str, np.ndarray], rtol: float = 1e
                       atol: float = 1e-5) -> tuple[ir.Graph, dict[str, np.ndarray]]:
     graph, params = import_onnx(str(path))
     ir.validate(graph, params)
+    fileio.canonical_json(graph.to_json())     # serializable as graph.json
     expected = run_ort(path, feeds)
     got = model_outputs(graph, reference.run(graph, params, ir_feeds(graph, feeds)))
     assert len(got) == len(expected)
