@@ -79,7 +79,7 @@ def _aligned_bytes(builder: flatbuffers.Builder, payload: bytes, alignment: int 
     builder.StartVector(1, len(payload), alignment)
     builder.head = builder.head - len(payload)
     builder.Bytes[builder.head:builder.head + len(payload)] = payload
-    return builder.EndVector(len(payload))
+    return builder.EndVector()
 
 
 def _quantization(builder: flatbuffers.Builder, quant: Quant) -> int:
@@ -120,7 +120,7 @@ def _offsets_vector(builder: flatbuffers.Builder, offsets: Sequence[int]) -> int
     builder.StartVector(4, len(offsets), 4)
     for offset in reversed(offsets):
         builder.PrependUOffsetTRelative(offset)
-    return builder.EndVector(len(offsets))
+    return builder.EndVector()
 
 
 def single_op_model(opcode: int, operands: Sequence[Optional[Tensor]], output: Tensor, options_type: int,
