@@ -56,7 +56,7 @@ def test_options_resolve_defaults_toml_then_command_line() -> None:
     values = options.resolve({"quant": "q7"}, {"range": "percentile:99.9", "quant": None})
     assert values == {"quant": "q7", "range": "percentile:99.9", "api": "s8"}
     assert options.for_stage(values, "ranges") == {"quant": "q7", "range": "percentile:99.9"}
-    assert options.for_stage(values, "quantize") == {"quant": "q7"}
+    assert options.for_stage(values, "quantize") == {"quant": "q7", "api": "s8"}
 
 
 @pytest.mark.parametrize("key, value", [("quant", "q9"), ("range", "percentile:0"), ("range", "percentile:101"),

@@ -125,10 +125,10 @@ def test_quantize_multiplier_reconstructs() -> None:
 
 # ---- Q-format shifts on a hand graph ---------------------------------------------------------------------------------
 def build(graph: ir.Graph, params: dict[str, np.ndarray], stats: "st.Stats | None", quant: str,
-          method: str) -> qz.QTable:
+          method: str, api: str = "s8") -> qz.QTable:
     """The ranges stage then the quantize stage, as the build runs them."""
     table = rg.range_table(stats, qz.resolve_scheme(graph, quant), method) if stats is not None else None
-    return qz.build_qtable(graph, params, table, quant)
+    return qz.build_qtable(graph, params, table, quant, api)
 
 
 def hand_graph(w: np.ndarray, b: np.ndarray) -> tuple[ir.Graph, dict[str, np.ndarray]]:
@@ -185,10 +185,11 @@ def test_q_formats_stay_within_the_accumulator() -> None:
 
 
 def test_q15_words() -> None:
+    """q15 for the legacy API: 16-bit weights and biases."""
     w = np.linspace(-0.75, 0.5, 32, dtype=np.float32).reshape(4, 8)
     graph, params = hand_graph(w, np.array([3.0, -1.0, 0.5, 0.0], np.float32))
     stats = hand_stats({"x": (-1.2, 1.9), "p": (0.0, 0.4), "r": (0.0, 0.4), "f": (-10.0, 6.0), "y": (0.0, 0.9)})
-    qt = build(graph, params, stats, "q15", "minmax")
+    qt = build(graph, params, stats, "q15", "minmax", api="legacy")
     fc = qt.tables["layers"]["fc"]
     assert (fc["fi"], fc["fw"], fc["fb"], fc["fo"]) == (14, 15, 13, 11)
     assert (fc["bias_shift"], fc["out_shift"]) == (16, 18)
@@ -198,16 +199,46 @@ def test_q15_words() -> None:
 
 
 def test_q15_weights_give_way_so_the_bias_fits_the_accumulator() -> None:
-    """A W-bit bias shifted by bias_shift must fit int32: bias_shift <= 32 - W, else fw is lowered."""
+    """A W-bit bias shifted by bias_shift must fit int32: bias_shift <= 32 - W, else fw is lowered (legacy API)."""
     w = np.linspace(-0.75, 0.5, 32, dtype=np.float32).reshape(4, 8)             # Q0.15 from its values
     graph, params = hand_graph(w, np.array([7.0, -1.0, 0.5, 0.0], np.float32))  # Q3.12
     stats = hand_stats({"x": (-1.2, 1.9), "p": (0.0, 0.4), "r": (0.0, 0.4), "f": (-10.0, 6.0), "y": (0.0, 0.9)})
-    qt = build(graph, params, stats, "q15", "minmax")
+    qt = build(graph, params, stats, "q15", "minmax", api="legacy")
     fc = qt.tables["layers"]["fc"]
     assert (fc["fi"], fc["fw"], fc["fb"], fc["fo"]) == (14, 14, 12, 11)        # 14 + 15 - 12 = 17 > 16
     assert (fc["bias_shift"], fc["out_shift"]) == (16, 17)
     assert np.array_equal(qt.qparams["w"], np.round(w.astype(np.float64) * 2 ** 14).astype(np.int16))
     assert int(qt.qparams["b"][0]) << fc["bias_shift"] < 2 ** 31
+
+
+def test_q15_for_the_s16_kernels_has_int8_weights_and_int64_biases() -> None:
+    """api=s8: the s16 kernels take int8 weights (8-bit Q-format from their values) and int64 biases, which sit
+    in the accumulator's format (bias_shift 0); the multiplier stays the power of two of out_shift."""
+    w = np.linspace(-0.75, 0.5, 32, dtype=np.float32).reshape(4, 8)             # Q0.7 on 8 bits
+    b = np.array([7.0, -1.0, 0.5, 0.0], np.float32)
+    graph, params = hand_graph(w, b)
+    stats = hand_stats({"x": (-1.2, 1.9), "p": (0.0, 0.4), "r": (0.0, 0.4), "f": (-10.0, 6.0), "y": (0.0, 0.9)})
+    qt = build(graph, params, stats, "q15", "minmax", api="s8")
+    fc, tensors = qt.tables["layers"]["fc"], qt.tables["tensors"]
+    assert (fc["fi"], fc["fw"], fc["fb"], fc["fo"]) == (14, 7, 21, 11)
+    assert (fc["bias_shift"], fc["out_shift"]) == (0, 10)
+    assert (fc["multiplier"], fc["shift"]) == ([1 << 30], [1 - 10])
+    assert qt.qparams["w"].dtype == np.int8 and tensors["w"]["qformat"] == "Q0.7"
+    assert np.array_equal(qt.qparams["w"], np.round(w.astype(np.float64) * 2 ** 7).astype(np.int8))
+    assert qt.qparams["b"].dtype == np.int64 and qt.qparams["b"].tolist() == [7 << 21, -(1 << 21), 1 << 20, 0]
+    assert tensors["x"]["dtype"] == tensors["f"]["dtype"] == "int16" and tensors["y"]["qformat"] == "Q0.15"
+    # every other scheme is the same for both APIs
+    for scheme in ("q7", "int8", "int16x8"):
+        a, c = build(graph, params, stats, scheme, "minmax", "s8"), build(graph, params, stats, scheme, "minmax",
+                                                                             "legacy")
+        assert a.tables == c.tables and a.qparams.keys() == c.qparams.keys()
+
+
+def test_unknown_api_is_an_error() -> None:
+    graph, params = hand_graph(np.ones((4, 8), np.float32), np.zeros(4, np.float32))
+    stats = hand_stats({"x": (-1, 1), "p": (0, 1), "r": (0, 1), "f": (-1, 1), "y": (0, 1)})
+    with pytest.raises(NnsconsError, match="api='s4'"):
+        build(graph, params, stats, "q7", "minmax", api="s4")
 
 
 def two_input_graph(op_type: str) -> ir.Graph:

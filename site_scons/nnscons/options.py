@@ -62,7 +62,7 @@ OPTIONS: tuple[Option, ...] = (
            "activation range method: minmax, percentile:P (e.g. percentile:99.99), mse (error-minimizing)",
            check_range, ("ranges",)),
     Option("api", "s8", "CMSIS-NN API for code generation: s8 (current) or legacy (q7/q15, CMSIS_5 5.9.0)",
-           _choice("api", APIS), ("codegen",)),
+           _choice("api", APIS), ("quantize", "codegen")),
 )
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 

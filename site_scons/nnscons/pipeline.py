@@ -11,6 +11,7 @@ the stages really import.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -28,12 +29,19 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "stats": _COMMON + ("data.py", "reference.py", "stats.py"),
     "ranges": _COMMON + ("options.py", "stats.py", "ranges.py"),
     "quantize": _COMMON + ("options.py", "stats.py", "ranges.py", "quantize.py"),
+    "codegen": _COMMON + ("options.py", "planner.py", "kernels.py", "codegen.py"),
+    "check": _COMMON + ("data.py", "reference.py", "check.py"),
 }
+RUNTIME_DIR = PACKAGE_DIR / "runtime"          # C sources compiled with the generated code (host test main)
+TEMPLATE_DIR = PACKAGE_DIR / "templates"
 
 
 def stage_sources(stage: str) -> list[str]:
-    """Absolute paths of the modules a stage's output depends on."""
-    return [str(PACKAGE_DIR / m) for m in STAGE_MODULES[stage]]
+    """Absolute paths of the files a stage's output depends on (its modules; for codegen also the templates)."""
+    files = [str(PACKAGE_DIR / m) for m in STAGE_MODULES[stage]]
+    if stage == "codegen":
+        files += sorted(str(p) for p in TEMPLATE_DIR.glob("*.j2"))
+    return files
 
 
 def import_stage(model_path: str, graph_json: str, params_npz: str) -> ir.Graph:
@@ -70,9 +78,42 @@ def quantize_stage(graph_json: str, params_npz: str, ranges_json: Optional[str],
         raise NnsconsError(model_dir or graph_json, f"quant={options['quant']} needs activation statistics: "
                                                     "add a calibration set calib.npz (key x) to the model folder")
     table = ranges.RangeTable.from_json(fileio.read_json(ranges_json)) if ranges_json else None
-    qtable = quantize.build_qtable(graph, params, table, options["quant"])
+    qtable = quantize.build_qtable(graph, params, table, options["quant"], options.get("api", "s8"))
     quantize.write_qtable(qtable, qtable_json, qtable_txt, qparams_npz)
     return qtable.tables
+
+
+def codegen_stage(name: str, graph_json: str, qtable_json: str, qparams_npz: str, options: Mapping[str, str],
+                  src_dir: str, plan_json: str) -> list[str]:
+    """Generate ``<name>.h``, ``<name>_model.c``, ``<name>_weights.c`` into ``src_dir`` and the arena plan."""
+    from . import codegen
+    graph = ir.Graph.from_json(fileio.read_json(graph_json))
+    qtable = fileio.read_json(qtable_json)
+    qparams = fileio.read_npz(qparams_npz)
+    digest = hashlib.sha256()
+    for path in (graph_json, qtable_json, qparams_npz):
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    digest.update(fileio.canonical_json(dict(options)).encode())
+    files = codegen.generate(name, graph, qtable, qparams, options["api"], digest.hexdigest()[:16])
+    written = []
+    for file_name, text in sorted(files.items()):
+        path = plan_json if file_name == "plan.json" else os.path.join(src_dir, file_name)
+        fileio.write_text(path, text)
+        written.append(path)
+    return written
+
+
+def codegen_outputs(name: str) -> list[str]:
+    """File names codegen writes into the source folder, header first."""
+    return [f"{name}.h", f"{name}_model.c", f"{name}_weights.c"]
+
+
+def check_stage(name: str, binary: str, sanitized: Optional[str], model_path: str, graph_json: str,
+                params_npz: str, qtable_json: str, test_npz: Optional[str], report_json: str) -> dict[str, Any]:
+    from . import check
+    return check.check_model(name, binary, sanitized, model_path, graph_json, params_npz, qtable_json, test_npz,
+                             report_json)
 
 
 def summary_row(name: str, graph_json: str, qtable_json: Optional[str]) -> dict[str, Any]:

@@ -17,6 +17,12 @@ integers and computes, per layer, every number code generation passes to CMSIS-N
               statistics and the range method. Per conv/depthwise/FC layer
               ``bias_shift = (fi + fw) - fb`` and ``out_shift = (fi + fw) - fo``.
 
+The ``api`` option (the kernels the code will call) matters for ``q15`` only: the legacy q15 kernels take int16
+weights and W-bit biases, but the modern s16 kernels take int8 weights and int64 biases. With ``api="s8"`` a
+q15 model therefore gets 8-bit Q-format weights (``fw`` from their values on 8 bits) and int64 biases in the
+accumulator's format (``fb = fi + fw``, ``bias_shift`` 0: no precision is lost to a W-bit bias); activations stay
+Q-formats on 16 bits. Every other scheme is the same for both APIs.
+
 Layer constraints (which outputs may be chosen freely):
 
 * conv2d, depthwise_conv2d, fully_connected, add, sub, mul choose their output from its statistics (in affine
@@ -61,7 +67,7 @@ import numpy as np
 from . import fileio, ir
 from . import ranges as rg
 from .errors import NnsconsError
-from .options import resolve_scheme_for
+from .options import APIS, resolve_scheme_for
 from .ranges import q_format_name, q_frac_bits, round_half_away  # re-exported: part of this stage's API
 
 SCHEMES = ("auto", "model", "int8", "int16x8", "q7", "q15")
@@ -183,9 +189,12 @@ def resolve_scheme(graph: ir.Graph, quant: str) -> str:
 
 
 def build_qtable(graph: ir.Graph, params: dict[str, np.ndarray], ranges: Optional[rg.RangeTable],
-                 quant: str) -> QTable:
+                 quant: str, api: str = "s8") -> QTable:
     """Decide every tensor's quantization and every layer's kernel parameters (see the module docstring).
-    ``ranges`` (the ranges stage's output for this scheme) is needed by every scheme but ``model``."""
+    ``ranges`` (the ranges stage's output for this scheme) is needed by every scheme but ``model``; ``api``
+    (``s8`` or ``legacy``) is the kernel family the parameters are for."""
+    if api not in APIS:
+        raise NnsconsError(None, f"quantize: api={api!r} is not one of {', '.join(APIS)}")
     scheme = resolve_scheme(graph, quant)
     if ranges is not None and ranges.scheme != scheme:
         raise NnsconsError(None, f"quantize: ranges were chosen for scheme {ranges.scheme}, not {scheme}; "
@@ -194,7 +203,7 @@ def build_qtable(graph: ir.Graph, params: dict[str, np.ndarray], ranges: Optiona
     if scheme == "model":
         builder: _Builder = _ModelBuilder(graph, params, ranges, scheme)
     else:
-        builder = _CalibratedBuilder(graph, params, ranges, scheme)
+        builder = _CalibratedBuilder(graph, params, ranges, scheme, api)
     builder.build()
     layers = {op.name: builder.layer(op) for op in graph.ops}
     tables = {
@@ -256,8 +265,10 @@ class _Builder:
     bits: int = 8
 
     def __init__(self, graph: ir.Graph, params: dict[str, np.ndarray], ranges: Optional[rg.RangeTable],
-                 scheme: str) -> None:
-        self.graph, self.params, self.ranges, self.scheme = graph, params, ranges, scheme
+                 scheme: str, api: str = "s8") -> None:
+        self.graph, self.params, self.ranges, self.scheme, self.api = graph, params, ranges, scheme, api
+        self.wide_bias = False       # q15 on the s16 kernels (set by the calibrated builder)
+        self.weight_bits = 8
         self.roles = _roles(graph)
         self.tq: dict[str, TensorQ] = {}
         self.qparams: dict[str, np.ndarray] = {}
@@ -502,6 +513,9 @@ class _CalibratedBuilder(_Builder):
             self.bits = _Q_BITS[self.scheme]
             self.grid = rg.Grid("pow2", self.bits)
             self.act_dtype = "int8" if self.bits == 8 else "int16"
+            # q15 on the s16 kernels: int8 weights, int64 biases in the accumulator's format (module docstring)
+            self.wide_bias = self.bits == 16 and self.api == "s8"
+            self.weight_bits = 8 if self.wide_bias else self.bits
         else:
             self.grid = _AFFINE_GRIDS[self.scheme]
             self.bits = self.grid.bits
@@ -621,9 +635,11 @@ class _CalibratedBuilder(_Builder):
             return                                         # shared by several layers: quantized once
         values = self.real[w]
         if self.is_q:
-            frac = q_frac_bits(float(np.max(np.abs(values))) if values.size else 0.0, self.bits)
-            self.tq[w] = TensorQ("weight", self.act_dtype, [2.0 ** -frac], [0], None, frac_bits=frac, bits=self.bits)
-            self.qparams[w] = self._to_int(values, np.array(2.0 ** -frac), 0, self.act_dtype)
+            bits = self.weight_bits
+            dtype = "int8" if bits == 8 else "int16"
+            frac = q_frac_bits(float(np.max(np.abs(values))) if values.size else 0.0, bits)
+            self.tq[w] = TensorQ("weight", dtype, [2.0 ** -frac], [0], None, frac_bits=frac, bits=bits)
+            self.qparams[w] = self._to_int(values, np.array(2.0 ** -frac), 0, dtype)
             self.fw_values[w] = frac
             return
         axis = {"conv2d": 0, "depthwise_conv2d": values.ndim - 1}.get(op.type)
@@ -643,6 +659,9 @@ class _CalibratedBuilder(_Builder):
         values = self.real[b].reshape(-1)
         if self.is_q:
             accumulator = self.tq[x].frac_bits + self.tq[w].frac_bits  # type: ignore[operator]
+            if self.wide_bias:
+                self._wide_q_bias(b, accumulator)
+                return
             max_abs = float(np.max(np.abs(values))) if values.size else 0.0
             # an all-zero bias fits any format: take the accumulator's (bias_shift 0)
             frac = min(q_frac_bits(max_abs, self.bits), accumulator) if max_abs > 0 else accumulator
@@ -663,6 +682,13 @@ class _CalibratedBuilder(_Builder):
         scale = np.array(scales).reshape(self.real[b].shape) if per_channel else np.array(scales[0])
         self.qparams[b] = self._to_int(self.real[b], scale, 0, dtype)
 
+    def _wide_q_bias(self, b: str, frac: int) -> None:
+        """An int64 bias in the accumulator's own format (bias_shift 0), for the s16 kernels."""
+        if b in self.tq and self.tq[b].frac_bits != frac:
+            raise NnsconsError(None, f"quantize: bias {b} is shared by layers that need different formats")
+        self.tq[b] = TensorQ("bias", "int64", [2.0 ** -frac], [0], None, frac_bits=frac, bits=64)
+        self.qparams[b] = self._to_int(self.real[b], np.array(2.0 ** -frac), 0, "int64")
+
     # ---- Q-format layer constraints ----------------------------------------------------------------------------------
     def _frac(self, name: str) -> int:
         if name in self.group_of:
@@ -673,7 +699,7 @@ class _CalibratedBuilder(_Builder):
         """fw: from the weights' values, but lowered when the bias would not fit the 32-bit accumulator: a W-bit
         bias shifted left by ``bias_shift = fi + fw - fb`` overflows int32 unless ``bias_shift <= 32 - W``."""
         fw = self.fw_values[op.inputs[1]]
-        if len(op.inputs) > 2:
+        if len(op.inputs) > 2 and not self.wide_bias:
             max_abs = float(np.max(np.abs(self.real[op.inputs[2]]))) if self.real[op.inputs[2]].size else 0.0
             if max_abs > 0:
                 fw = min(fw, 32 - self.bits + q_frac_bits(max_abs, self.bits) - self._frac(op.inputs[0]))

@@ -1,14 +1,15 @@
 """Targets: one folder per target under targets/, described by its target.toml.
 
 A target says how to compile and link for it: the compiler and archiver, the flags, and for Cortex-M targets
-(added by the firmware stage) the CPU, memory layout, startup code, linker script and emulator. Adding a target is
-adding a folder.
+the startup code, the linker script, the memory layout and the emulator that runs the firmware
+(``[memory]``, ``[emulator]``; see targets/README.md). Adding a target is adding a folder.
 """
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Optional
 
 from .errors import NnsconsError
 
@@ -16,6 +17,30 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Where a Cortex-M image goes: the CODE (flash) and DATA (RAM) regions of the linker script."""
+
+    code_origin: int
+    code_size: int
+    data_origin: int
+    data_size: int
+    stack_size: int = 0x4000
+
+
+@dataclass(frozen=True)
+class Emulator:
+    """How to run a Cortex-M image (QEMU). ``clock_hz`` is the processor clock SysTick counts: instructions =
+    ticks * 1e9 / clock_hz under ``-icount shift=0``. Without ``machine`` the target builds but cannot run."""
+
+    clock_hz: int
+    machine: str = ""
+    command: str = "qemu-system-arm"
+    cpu: str = ""
+    args: tuple[str, ...] = ()
+    timeout: float = 300.0
 
 
 @dataclass
@@ -32,11 +57,16 @@ class Target:
     linkflags: list[str] = field(default_factory=list)
     libs: list[str] = field(default_factory=list)
     sanitize_flags: list[str] = field(default_factory=list)
-    extra: dict = field(default_factory=dict)  # keys a later stage reads (cpu, memory, emulator, ...)
+    startup: list[str] = field(default_factory=list)   # Cortex-M: sources compiled into the firmware (paths)
+    linker_script: str = ""                             # Cortex-M: path of the linker script
+    memory: Optional[Memory] = None                     # Cortex-M
+    emulator: Optional[Emulator] = None                 # Cortex-M
+    extra: dict = field(default_factory=dict)  # keys nnscons does not know, kept for users' SConstructs
 
 
 _LISTS = ("cflags", "warnings", "linkflags", "libs", "sanitize_flags")
 _KNOWN = {"description", "kind", "cc", "ar", "ranlib", *_LISTS}
+_CORTEX_M = {"startup", "linker_script", "memory", "emulator"}
 
 
 def load_target(directory: str) -> Target:
@@ -50,7 +80,62 @@ def load_target(directory: str) -> Target:
         raise NnsconsError(path, "kind must be \"host\" or \"cortex-m\"")
     known = {k: v for k, v in raw.items() if k in _KNOWN}
     for key in _LISTS:
-        if key in known and not (isinstance(known[key], list) and all(isinstance(v, str) for v in known[key])):
+        if key in known and not _is_string_list(known[key]):
             raise NnsconsError(path, f"{key} must be a list of strings")
-    return Target(name=os.path.basename(os.path.normpath(directory)), directory=directory,
-                  extra={k: v for k, v in raw.items() if k not in _KNOWN}, **known)
+    target = Target(name=os.path.basename(os.path.normpath(directory)), directory=directory,
+                    extra={k: v for k, v in raw.items() if k not in _KNOWN | _CORTEX_M}, **known)
+    if target.kind == "cortex-m":
+        _load_cortex_m(path, raw, target)
+    return target
+
+
+def _is_string_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _load_cortex_m(path: str, raw: dict[str, Any], target: Target) -> None:
+    """The firmware keys: startup sources and linker script (relative to the folder), [memory], [emulator]."""
+    startup = raw.get("startup", [])
+    if not _is_string_list(startup):
+        raise NnsconsError(path, "startup must be a list of source files (relative to the target folder)")
+    target.startup = [os.path.join(target.directory, f) for f in startup]
+    script = raw.get("linker_script")
+    if not isinstance(script, str) or not script:
+        raise NnsconsError(path, "a cortex-m target needs linker_script = \"<file>\" (relative to its folder)")
+    target.linker_script = os.path.join(target.directory, script)
+    for file in [*target.startup, target.linker_script]:
+        if not os.path.isfile(file):
+            raise NnsconsError(path, f"no such file: {file}")
+    target.memory = _table(path, raw, "memory", Memory, ints=("code_origin", "code_size", "data_origin",
+                                                                "data_size", "stack_size"))
+    target.emulator = _table(path, raw, "emulator", Emulator, ints=("clock_hz",),
+                             strings=("machine", "command", "cpu"), numbers=("timeout",))
+
+
+def _table(path: str, raw: dict[str, Any], name: str, cls: type, ints: tuple[str, ...] = (),
+           strings: tuple[str, ...] = (), numbers: tuple[str, ...] = ()) -> Any:
+    """A [name] table as a ``cls`` instance, every key checked."""
+    table = raw.get(name)
+    if not isinstance(table, dict):
+        raise NnsconsError(path, f"a cortex-m target needs a [{name}] table (see targets/README.md)")
+    allowed = {f.name for f in fields(cls)}
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise NnsconsError(path, f"[{name}]: unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
+    values = dict(table)
+    for key, value in table.items():
+        ok = (isinstance(value, int) and not isinstance(value, bool) and value >= 0 if key in ints else
+              isinstance(value, str) if key in strings else
+              isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 if key in numbers else
+              _is_string_list(value))
+        if not ok:
+            kind = ("a non-negative integer" if key in ints else "a string" if key in strings else
+                    "a positive number" if key in numbers else "a list of strings")
+            raise NnsconsError(path, f"[{name}] {key} must be {kind}")
+        if isinstance(value, list):
+            values[key] = tuple(value)
+    try:
+        return cls(**values)
+    except TypeError:
+        missing = [f.name for f in fields(cls) if f.name not in table and f.default is MISSING]
+        raise NnsconsError(path, f"[{name}] needs {', '.join(missing)}") from None

@@ -3,11 +3,15 @@
 
 /*
  * Scratch buffer sizes of the s16 depthwise convolutions, in bytes. Arm's DSP/MVE builds use a faster kernel
- * with an im2col buffer for channel multiplier 1 without dilation; the generic kernel (and this library) needs
+ * with an im2col buffer for channel multiplier 1 without dilation and fewer than DW_S16_FAST_MAX_TAPS kernel
+ * taps; the generic kernel (and this library) needs
  * none. The MVE figure (four columns plus 8 bytes of over-read) is an upper bound.
  */
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
+
+/** Arm's fast s16 depthwise kernel handles kernels with fewer taps (KH * KW) than this. */
+#define DW_S16_FAST_MAX_TAPS 512
 
 int32_t arm_nn_depthwise_conv_wrapper_s16_buffer_size(arm_nn_feature_set features,
                                                       const cmsis_nn_dw_conv_params *dw_conv_params,
@@ -16,7 +20,8 @@ int32_t arm_nn_depthwise_conv_wrapper_s16_buffer_size(arm_nn_feature_set feature
 {
     const int32_t column = input_dims->c * filter_dims->w * filter_dims->h * (int32_t)sizeof(int16_t);
     const bool fast_path =
-        dw_conv_params->ch_mult == 1 && dw_conv_params->dilation.w == 1 && dw_conv_params->dilation.h == 1;
+        dw_conv_params->ch_mult == 1 && dw_conv_params->dilation.w == 1 && dw_conv_params->dilation.h == 1 &&
+        filter_dims->w * filter_dims->h < DW_S16_FAST_MAX_TAPS;
 
     if (!fast_path)
     {

@@ -28,7 +28,8 @@ static int32_t depthwise_opt_buffer_size(arm_nn_feature_set features,
 
 /**
  * Arm's MVE wrapper turns a depthwise convolution of a single input channel into a regular convolution when
- * the output has "many" channels (threshold not published): reserve that convolution's scratch whenever it may.
+ * the output has more than one channel: that convolution's scratch, followed by the transposed filter
+ * (KH * KW * C_OUT bytes) it keeps in the same buffer.
  */
 static int32_t depthwise_as_conv_buffer_size(const cmsis_nn_dw_conv_params *dw_conv_params,
                                              const cmsis_nn_dims *input_dims,
@@ -49,7 +50,8 @@ static int32_t depthwise_as_conv_buffer_size(const cmsis_nn_dw_conv_params *dw_c
     conv_filter.w = filter_dims->w;
     conv_filter.c = 1;
     return arm_nn_convolve_wrapper_s8_buffer_size(
-        ARM_NN_FEATURES_MVE, &conv_params, input_dims, &conv_filter, output_dims);
+               ARM_NN_FEATURES_MVE, &conv_params, input_dims, &conv_filter, output_dims) +
+        filter_dims->h * filter_dims->w * output_dims->c;
 }
 
 int32_t arm_nn_depthwise_conv_wrapper_s8_buffer_size(arm_nn_feature_set features,
@@ -61,19 +63,18 @@ int32_t arm_nn_depthwise_conv_wrapper_s8_buffer_size(arm_nn_feature_set features
     const bool one_to_one = input_dims->c == output_dims->c && input_dims->n == 1 &&
         dw_conv_params->dilation.w == 1 && dw_conv_params->dilation.h == 1;
 
+    int32_t size = 0;
+
+    if (one_to_one && !(features != ARM_NN_FEATURES_MVE && arm_nn_dw_is_3x3(dw_conv_params, filter_dims)))
+    {
+        size = depthwise_opt_buffer_size(features, input_dims, filter_dims);
+    }
     if (features == ARM_NN_FEATURES_MVE && input_dims->c == 1 && output_dims->c > 1)
     {
-        return depthwise_as_conv_buffer_size(dw_conv_params, input_dims, filter_dims, output_dims);
+        const int32_t as_conv = depthwise_as_conv_buffer_size(dw_conv_params, input_dims, filter_dims, output_dims);
+        size = as_conv > size ? as_conv : size;
     }
-    if (!one_to_one)
-    {
-        return 0;
-    }
-    if (features != ARM_NN_FEATURES_MVE && arm_nn_dw_is_3x3(dw_conv_params, filter_dims))
-    {
-        return 0;
-    }
-    return depthwise_opt_buffer_size(features, input_dims, filter_dims);
+    return size;
 }
 
 int32_t arm_depthwise_conv_s8_opt_get_buffer_size(const cmsis_nn_dims *input_dims, const cmsis_nn_dims *filter_dims)

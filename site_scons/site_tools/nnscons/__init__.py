@@ -125,6 +125,8 @@ class ModelNodes:
         self.stats: list = []
         self.ranges: list = []
         self.qtable: list = []
+        self.sources: list = []          # generated C, header first
+        self.plan: Optional[Any] = None
 
     @property
     def all(self) -> list:
@@ -158,6 +160,86 @@ def _options_node(env, values: Mapping[str, str], stage: str):
     return env.Value(fileio.canonical_json(nn_options.for_stage(values, stage)).strip())
 
 
+# ---- codegen: graph + qtable -> C sources + plan.json ----------------------------------------------------------
+def _run_codegen(target, source, env) -> None:
+    options = json.loads(source[3].read())
+    pipeline.codegen_stage(env["NNSCONS_MODEL_NAME"], str(source[0]), str(source[1]), str(source[2]), options,
+                           os.path.dirname(str(target[0])), str(target[-1]))
+
+
+def _codegen_emitter(target, source, env):
+    src_dir = os.path.dirname(str(target[0]))
+    name = env["NNSCONS_MODEL_NAME"]
+    targets = [os.path.join(src_dir, f) for f in pipeline.codegen_outputs(name)]
+    targets.append(os.path.join(os.path.dirname(src_dir), "plan.json"))
+    env.Depends(targets, pipeline.stage_sources("codegen"))
+    return targets, source
+
+
+# ---- check: host test binaries + model + test set -> report.json ---------------------------------------------
+def _run_check(target, source, env) -> None:
+    binary, sanitized, model, graph, params, qtable = (str(s) for s in source[:6])
+    test = str(source[6]) if len(source) > 6 else None
+    pipeline.check_stage(env["NNSCONS_MODEL_NAME"], os.path.abspath(binary), os.path.abspath(sanitized), model,
+                         graph, params, qtable, test, str(target[0]))
+
+
+def _check_emitter(target, source, env):
+    env.Depends(target, pipeline.stage_sources("check"))
+    return target, source
+
+
+def NnsconsCodegen(env, nodes: ModelNodes, options: Mapping[str, str]) -> list:
+    """The generated C sources of a model (header first), from its quantization tables."""
+    src = env.NnsGenerate(os.path.join(nodes.build_dir, "src", nodes.name + ".h"),
+                          [nodes.graph[0], nodes.qtable[0], nodes.qtable[2], _options_node(env, options, "codegen")],
+                          NNSCONS_MODEL_NAME=nodes.name)
+    nodes.sources = src[:-1]
+    nodes.plan = src[-1]
+    return src
+
+
+def NnsconsKernelLibrary(env, cmsis_dir: str, build_dir: str, strict: bool = True):
+    """CMSIS-NN (the project's portable cmsis/ or a real checkout) as a static library for one target.
+    Every integer source under Source/*/ is compiled; the float ones (*_f16.c, *_f32.c, *_flt.c) are not."""
+    root = env.Dir(cmsis_dir)
+    sources = [f for f in sorted(root.glob("Source/*/*.c"), key=str)
+               if not str(f).endswith(("_f16.c", "_f32.c", "_flt.c"))]
+    if not sources:
+        raise SCons.Errors.UserError(f"{cmsis_dir}: no CMSIS-NN sources under Source/*/ (cmsis_nn=PATH must "
+                                     "point at a checkout with Include/ and Source/)")
+    flags = {} if strict else {"CCFLAGS": [f for f in env["CCFLAGS"] if f not in env.get("NNSCONS_WARNINGS", [])]}
+    objects = [env.Object(os.path.join(build_dir, "obj", f.dir.name, os.path.splitext(f.name)[0]), f,
+                          CPPPATH=[root.Dir("Include")], **flags) for f in sources]
+    return env.StaticLibrary(os.path.join(build_dir, "cmsisnn"), objects)
+
+
+def NnsconsModelLibrary(env, nodes: ModelNodes, build_dir: str, cmsis_include):
+    """A model's generated C compiled for one target into build/<target>/<model>/lib<model>.a. Objects get
+    explicit per-target paths: the same generated file is compiled by several targets."""
+    c_files = [s for s in nodes.sources if str(s).endswith(".c")]
+    objects = [env.Object(os.path.join(build_dir, os.path.splitext(os.path.basename(str(c)))[0]), c,
+                          CPPPATH=[cmsis_include]) for c in c_files]
+    return env.StaticLibrary(os.path.join(build_dir, nodes.name), objects)
+
+
+def NnsconsHostTest(env, nodes: ModelNodes, build_dir: str, model_lib, kernel_lib, cmsis_include):
+    """build/host/<model>/<model>_test IN.npy OUT.npy: the generic test main linked with the model."""
+    header = nodes.sources[0]
+    main = env.Object(os.path.join(build_dir, nodes.name + "_test_main"),
+                      os.path.join(str(pipeline.RUNTIME_DIR), "nnscons_test_main.c"),
+                      CPPPATH=[header.dir, cmsis_include], CPPDEFINES=[("NNSCONS_MODEL_INFO", nodes.name + "_info")],
+                      CCFLAGS=env["CCFLAGS"] + ["-include", nodes.name + ".h"])
+    env.Depends(main, header)
+    return env.Program(os.path.join(build_dir, nodes.name + "_test"), [main, model_lib, kernel_lib],
+                       LIBS=env.get("LIBS", []))
+
+
+def NnsconsCheck(env, nodes: ModelNodes, binary, sanitized, model: str, test: Optional[str], build_dir: str):
+    sources = [binary, sanitized, model, nodes.graph[0], nodes.graph[1], nodes.qtable[0]] + ([test] if test else [])
+    return env.NnsCheckReport(os.path.join(build_dir, "report.json"), sources, NNSCONS_MODEL_NAME=nodes.name)
+
+
 def generate(env) -> None:
     env.Append(BUILDERS={
         "NnsImport": SCons.Builder.Builder(
@@ -172,8 +254,17 @@ def generate(env) -> None:
         "NnsQuantize": SCons.Builder.Builder(
             action=_stage_action("quantize", _run_quantize, "nnscons quantize  $TARGET"),
             emitter=_quantize_emitter),
+        "NnsGenerate": SCons.Builder.Builder(
+            action=_stage_action("codegen", _run_codegen, "nnscons codegen   $TARGET"),
+            emitter=_codegen_emitter),
+        "NnsCheckReport": SCons.Builder.Builder(
+            action=_stage_action("check", _run_check, "nnscons check     $TARGET"),
+            emitter=_check_emitter),
     })
-    env.AddMethod(NnsconsModel, "NnsconsModel")
+    for method in (NnsconsModel, NnsconsCodegen, NnsconsKernelLibrary, NnsconsModelLibrary, NnsconsHostTest,
+                   NnsconsCheck):
+        env.AddMethod(method, method.__name__)
+    env.Tool("firmware", toolpath=[os.path.dirname(os.path.abspath(__file__))])  # Cortex-M: firmware.py beside
 
 
 def exists(env) -> bool:

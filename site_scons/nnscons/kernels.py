@@ -1,0 +1,356 @@
+"""What code generation knows about CMSIS-NN: which function runs each IR op, and how much scratch it needs.
+
+For every supported IR op and activation word size this module names the CMSIS-NN (v7 API) function generated
+code calls (``s8`` for int8 activations, ``s16`` for int16 activations with int8 weights):
+
+=====================  ==========================================================================
+``conv2d``             ``arm_convolve_wrapper_s8`` / ``_s16``
+``depthwise_conv2d``   ``arm_depthwise_conv_wrapper_s8`` / ``_s16``
+``fully_connected``    ``arm_fully_connected_s8`` / ``_s16``
+``avg_pool2d``         ``arm_avgpool_s8`` / ``_s16``
+``max_pool2d``         ``arm_max_pool_s8`` / ``_s16``
+``softmax``            ``arm_softmax_s8`` / ``arm_softmax_s16`` (with the two lookup tables below)
+``add``, ``mul``       ``arm_elementwise_add_s8`` / ``_s16``, ``arm_elementwise_mul_s8`` / ``_s16``
+``reshape``            none: the output aliases the input (see :mod:`nnscons.planner`)
+``relu``/``relu6``/    none: a clamp loop in the generated C (CMSIS-NN's ``arm_relu*`` ignore the zero
+``clip``               point)
+=====================  ==========================================================================
+
+Anything else has no CMSIS-NN kernel and is an error naming the layer.
+
+Scratch sizes follow the ``*_get_buffer_size`` rules of Arm's CMSIS-NN (reference/cmsis-nn-api-facts.md
+section 1.6, and Arm's v7 getters for what the facts leave open) for three feature sets, because the buffer a
+kernel needs depends on the code paths it was compiled with:
+
+* ``c``   pure C: Cortex-M0/M3, and every host build;
+* ``dsp`` the DSP extension (``ARM_MATH_DSP``): Cortex-M4/M7/M33;
+* ``mve`` Helium (``ARM_MATH_MVEI``): Cortex-M55/M85.
+
+Where Arm's answer depends on the compiler (armclang needs a buffer for the DSP 1x1 convolution, GCC does not;
+the MVE depthwise-to-convolution threshold is 8 with armclang, 1 otherwise) the larger size is taken, so the
+generated arena is enough for either compiler.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from . import ir
+from .errors import NnsconsError
+
+FEATURE_SETS = ("c", "dsp", "mve")
+
+# Channel block of Arm's MVE depthwise kernel (its scratch holds 4 blocks of im2col columns)
+_DW_MVE_CHANNEL_BLOCK = 124
+# Depthwise convolutions with one input channel and more output channels than this become regular
+# convolutions in Arm's MVE build (1 with GCC, 8 with armclang: the smaller threshold reserves more)
+_DW_TO_CONV_THRESHOLD = 1
+# Arm's s16 depthwise fast path needs fewer kernel taps than this
+_DW_S16_FAST_MAX_TAPS = 512
+
+SOFTMAX_LUT_ENTRIES = 513
+
+SUPPORTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected", "avg_pool2d", "max_pool2d", "softmax", "add", "mul",
+                 "reshape", "relu", "relu6", "clip")
+
+
+@dataclass(frozen=True)
+class Dims:
+    """A ``cmsis_nn_dims``."""
+
+    n: int
+    h: int
+    w: int
+    c: int
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        return (self.n, self.h, self.w, self.c)
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """The shape arguments of a (depthwise) convolution call, as CMSIS-NN receives them. Pairs are (h, w);
+    ``padding`` is the top/left padding only (the bottom/right extent follows from the output size)."""
+
+    input: Dims
+    filter: Dims
+    output: Dims
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    ch_mult: int = 1
+
+
+def _align(value: int, multiple: int) -> int:
+    return (value + multiple - 1) // multiple * multiple
+
+
+def _check_features(features: str) -> None:
+    if features not in FEATURE_SETS:
+        raise ValueError(f"unknown feature set {features!r} (one of {', '.join(FEATURE_SETS)})")
+
+
+# ---- convolution s8 ----------------------------------------------------------------------------------------------
+def conv_is_1x1(g: ConvGeometry) -> bool:
+    """``arm_convolve_wrapper_s8`` takes a 1x1 path (``_1x1_s8_fast`` for stride 1, else ``_1x1_s8``)."""
+    return (g.padding == (0, 0) and g.filter.h == 1 and g.filter.w == 1 and g.dilation == (1, 1)
+            and g.input.c == g.filter.c)
+
+
+def conv_is_1_x_n(g: ConvGeometry) -> bool:
+    """``arm_convolve_wrapper_s8`` takes ``arm_convolve_1_x_n_s8`` (checked after the 1x1 case)."""
+    return (g.input.h == 1 and g.dilation[1] == 1 and g.filter.h == 1 and (g.stride[1] * g.input.c) % 4 == 0
+            and g.input.c == g.filter.c)
+
+
+def convolve_s8_buffer_size(features: str, g: ConvGeometry) -> int:
+    """``arm_convolve_s8_get_buffer_size``: two int16 im2col columns (padded to a multiple of 4 values), or on
+    MVE four int8 columns padded to whole 16-byte vectors."""
+    _check_features(features)
+    columns = g.input.c * g.filter.w * g.filter.h
+    if features == "mve":
+        return 4 * _align(columns, 16)
+    return 2 * _align(columns, 4) * 2
+
+
+def convolve_wrapper_s8_buffer_size(features: str, g: ConvGeometry) -> int:
+    """``arm_convolve_wrapper_s8_get_buffer_size[_dsp|_mve]``."""
+    _check_features(features)
+    if conv_is_1x1(g):
+        if g.stride == (1, 1) and features == "dsp":
+            return 2 * g.input.c * 2          # armclang's DSP 1x1 kernel (GCC's needs none)
+        return 0
+    # 1xN uses arm_convolve_s8's size on pure C and DSP; Arm's own MVE 1xN formula is bounded by it
+    return convolve_s8_buffer_size(features, g)
+
+
+# ---- convolution s16 ---------------------------------------------------------------------------------------------
+def convolve_wrapper_s16_buffer_size(features: str, g: ConvGeometry) -> int:
+    """``arm_convolve_wrapper_s16_get_buffer_size[_dsp|_mve]`` (v6+): two int16 im2col columns, on MVE four
+    columns padded to whole 8-lane vectors."""
+    _check_features(features)
+    columns = g.input.c * g.filter.w * g.filter.h
+    if features == "mve":
+        return 4 * _align(columns, 8) * 2
+    return 2 * columns * 2
+
+
+# ---- depthwise convolution -----------------------------------------------------------------------------------------
+def dw_is_3x3(g: ConvGeometry) -> bool:
+    return g.filter.w == 3 and g.filter.h == 3 and g.padding[0] <= 1 and g.padding[1] <= 1
+
+
+def _dw_s8_opt_buffer_size(features: str, g: ConvGeometry) -> int:
+    if features == "dsp":
+        return g.input.c * g.filter.w * g.filter.h * 2
+    if features == "mve":
+        return 4 * _DW_MVE_CHANNEL_BLOCK * g.filter.w * g.filter.h
+    return 0
+
+
+def _dw_as_conv_buffer_size(g: ConvGeometry) -> int:
+    """Arm's MVE build runs a depthwise convolution of one input channel as a regular convolution: the
+    convolution's scratch plus room for the transposed filter."""
+    conv = ConvGeometry(g.input, Dims(g.output.c, g.filter.h, g.filter.w, g.input.c), g.output, g.stride,
+                        g.padding, g.dilation)
+    filter_bytes = g.filter.n * g.filter.h * g.filter.w * g.filter.c
+    return convolve_wrapper_s8_buffer_size("mve", conv) + filter_bytes
+
+
+def depthwise_conv_wrapper_s8_buffer_size(features: str, g: ConvGeometry) -> int:
+    """``arm_depthwise_conv_wrapper_s8_get_buffer_size[_dsp|_mve]``."""
+    _check_features(features)
+    size = 0
+    one_to_one = g.input.c == g.output.c and g.input.n == 1 and g.dilation == (1, 1)
+    if one_to_one and not (features != "mve" and dw_is_3x3(g)):
+        size = _dw_s8_opt_buffer_size(features, g)
+    if features == "mve" and g.input.c == 1 and g.output.c > _DW_TO_CONV_THRESHOLD:
+        size = max(size, _dw_as_conv_buffer_size(g))
+    return size
+
+
+def depthwise_conv_wrapper_s16_buffer_size(features: str, g: ConvGeometry) -> int:
+    """``arm_depthwise_conv_wrapper_s16_get_buffer_size[_dsp|_mve]``: the fast kernel (channel multiplier 1, no
+    dilation, fewer than 512 taps) keeps one int16 im2col column on DSP, four (+ 8 bytes of over-read) on MVE."""
+    _check_features(features)
+    fast = g.ch_mult == 1 and g.dilation == (1, 1) and g.filter.w * g.filter.h < _DW_S16_FAST_MAX_TAPS
+    column = g.input.c * g.filter.w * g.filter.h * 2
+    if not fast or features == "c":
+        return 0
+    return column if features == "dsp" else 4 * column + 8
+
+
+# ---- fully connected, pooling ------------------------------------------------------------------------------------
+def fully_connected_s8_buffer_size(features: str, filter_dims: Dims) -> int:
+    """``arm_fully_connected_s8_get_buffer_size[_dsp|_mve]``: on MVE one int32 kernel sum per output, which the
+    caller fills with ``arm_vector_sum_s8`` before the call."""
+    _check_features(features)
+    return filter_dims.c * 4 if features == "mve" else 0
+
+
+def fully_connected_s16_buffer_size(features: str, filter_dims: Dims) -> int:
+    _check_features(features)
+    return 0
+
+
+def avgpool_buffer_size(features: str, output_width: int, channels: int) -> int:
+    """``arm_avgpool_s8/_s16_get_buffer_size[_dsp|_mve]``: one int32 sum per channel on DSP."""
+    _check_features(features)
+    return channels * 4 if features == "dsp" else 0
+
+
+# ---- per layer ---------------------------------------------------------------------------------------------------
+@dataclass
+class Kernel:
+    """The CMSIS-NN call for one layer."""
+
+    kind: str                      # conv | depthwise | fc | avgpool | maxpool | softmax | add | mul | clamp | alias
+    function: str                  # the CMSIS-NN function ("" for alias and clamp)
+    suffix: str                    # "s8" | "s16"
+    scratch: dict[str, int]        # bytes per feature set
+    geometry: Any = None           # ConvGeometry for convolutions; Dims of the filter for fully connected
+
+
+_UNSUPPORTED_NOTE = {
+    "quantize": "a quantize op is only supported as the first op, from a float graph input",
+    "dequantize": "a dequantize op is only supported as the last op, to a float graph output",
+}
+
+
+def unsupported(op: ir.Op, suffix: str, why: str = "") -> NnsconsError:
+    label = ir.c_comment(op.label) if op.label else op.type
+    text = f"layer {op.name} ({label}): op {op.type} has no CMSIS-NN {suffix} kernel"
+    note = why or _UNSUPPORTED_NOTE.get(op.type, "")
+    return NnsconsError(None, text + (f" ({note})" if note else ""))
+
+
+def activation_suffix(dtype: str) -> str:
+    return {"int8": "s8", "int16": "s16"}.get(dtype, "")
+
+
+def conv_geometry(graph: ir.Graph, op: ir.Op) -> ConvGeometry:
+    """The CMSIS-NN shape arguments of a conv2d / depthwise_conv2d op (batch 1)."""
+    x, w, y = (graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]])
+    n, h, wd, c = x.shape
+    _, oh, ow, oc = y.shape
+    pad = op.attrs.get("pad", [0, 0, 0, 0])
+    stride = tuple(op.attrs.get("stride", [1, 1]))
+    dilation = tuple(op.attrs.get("dilation", [1, 1]))
+    if op.type == "conv2d":
+        filt = Dims(*w.shape)                                  # OHWI: {C_OUT, KH, KW, C_IN / groups}
+        ch_mult = 1
+    else:
+        filt = Dims(1, w.shape[1], w.shape[2], w.shape[3])     # 1HWC
+        ch_mult = int(op.attrs.get("multiplier", 1))
+    return ConvGeometry(Dims(n, h, wd, c), filt, Dims(n, oh, ow, oc), (int(stride[0]), int(stride[1])),
+                        (int(pad[0]), int(pad[2])), (int(dilation[0]), int(dilation[1])), ch_mult)
+
+
+def fc_filter_dims(graph: ir.Graph, op: ir.Op) -> Dims:
+    out_features, in_features = graph.tensors[op.inputs[1]].shape
+    return Dims(in_features, 1, 1, out_features)
+
+
+def _sizes(function: Callable[..., int], *args: Any) -> dict[str, int]:
+    return {f: int(function(f, *args)) for f in FEATURE_SETS}
+
+
+def layer_kernel(graph: ir.Graph, op: ir.Op, act_dtype: str) -> Kernel:
+    """The kernel for one op whose activations are ``act_dtype`` (raises for unsupported ops)."""
+    suffix = activation_suffix(act_dtype)
+    if op.type not in SUPPORTED_OPS:
+        raise unsupported(op, suffix or "s8/s16")
+    if not suffix:
+        raise unsupported(op, "s8/s16", f"its activations are {act_dtype}; the kernels take int8 or int16")
+    zero = {f: 0 for f in FEATURE_SETS}
+    t = op.type
+    if t == "conv2d":
+        g = conv_geometry(graph, op)
+        size = convolve_wrapper_s8_buffer_size if suffix == "s8" else convolve_wrapper_s16_buffer_size
+        return Kernel("conv", f"arm_convolve_wrapper_{suffix}", suffix, _sizes(size, g), g)
+    if t == "depthwise_conv2d":
+        g = conv_geometry(graph, op)
+        size = depthwise_conv_wrapper_s8_buffer_size if suffix == "s8" else depthwise_conv_wrapper_s16_buffer_size
+        return Kernel("depthwise", f"arm_depthwise_conv_wrapper_{suffix}", suffix, _sizes(size, g), g)
+    if t == "fully_connected":
+        f = fc_filter_dims(graph, op)
+        size = fully_connected_s8_buffer_size if suffix == "s8" else fully_connected_s16_buffer_size
+        return Kernel("fc", f"arm_fully_connected_{suffix}", suffix, _sizes(size, f), f)
+    if t == "avg_pool2d":
+        y = graph.tensors[op.outputs[0]]
+        return Kernel("avgpool", f"arm_avgpool_{suffix}", suffix, _sizes(avgpool_buffer_size, y.shape[2], y.shape[3]))
+    if t == "max_pool2d":
+        return Kernel("maxpool", f"arm_max_pool_{suffix}", suffix, zero)
+    if t == "softmax":
+        return Kernel("softmax", f"arm_softmax_{suffix}", suffix, zero)
+    if t in ("add", "mul"):
+        name = "arm_elementwise_add" if t == "add" else "arm_elementwise_mul"
+        return Kernel(t, f"{name}_{suffix}", suffix, zero)
+    if t == "reshape":
+        return Kernel("alias", "", suffix, zero)
+    if t in ("relu", "relu6", "clip"):
+        return Kernel("clamp", "", suffix, zero)
+    raise unsupported(op, suffix)  # pragma: no cover (SUPPORTED_OPS lists every branch above)
+
+
+# ---- int16 softmax lookup tables -----------------------------------------------------------------------------------
+def _round_half_away32(value: np.float32) -> np.float32:
+    a = np.float32(abs(float(value)))
+    n = np.floor(a)
+    n = n + np.float32(1) if a - n >= np.float32(0.5) else n
+    return np.float32(-n if value < 0 else n)
+
+
+def _lut(function: Callable[[np.float32], np.float32], lo: float, hi: float) -> np.ndarray:
+    """513 int16 samples of ``function`` over [lo, hi] with outputs in [-1, 1) on the int16 range, computed in
+    float32 as TFLite Micro computes them when it prepares an int16 softmax.
+
+    Entry i is the sample at ``lo + i * step`` (step = range / 512) moved by half of the error that linear
+    interpolation between samples i and i + 1 makes at the middle of the segment (so the error is shared between
+    the ends and the middle); the last entry is the plain sample at ``hi``. Everything saturates to int16."""
+    f32 = np.float32
+    steps = SOFTMAX_LUT_ENTRIES - 1
+    lo32, hi32 = f32(lo), f32(hi)
+    step = (hi32 - lo32) / f32(steps)
+    half_step = step / f32(2)
+    codes_per_unit = f32(65536) / (f32(1) - f32(-1))
+    rnd = _round_half_away32
+
+    def saturate(value: np.float32) -> int:
+        return int(min(max(value, f32(-32768)), f32(32767)))
+
+    table = np.zeros(SOFTMAX_LUT_ENTRIES, dtype=np.int16)
+    for i in range(steps):
+        x = lo32 + f32(i) * step
+        here = function(x)
+        middle = function(x + half_step)
+        after = function(lo32 + f32(i + 1) * step)
+        sample = rnd(here * codes_per_unit)
+        interpolated_middle = rnd((after * codes_per_unit + sample) / f32(2))
+        exact_middle = rnd(middle * codes_per_unit)
+        correction = rnd((interpolated_middle - exact_middle) / f32(2))
+        table[i] = saturate(sample - correction)
+    table[steps] = saturate(rnd(function(hi32) * codes_per_unit))
+    return table
+
+
+def _exp_f32(x: np.float32) -> np.float32:
+    # correctly rounded float32 exp, which is what the C library's expf returns on the hosts TFLM runs on
+    return np.float32(np.exp(np.float64(x)))
+
+
+def _one_over_one_plus_x_f32(x: np.float32) -> np.float32:
+    return np.float32(1) / (np.float32(1) + x)
+
+
+@functools.lru_cache(maxsize=None)
+def softmax_s16_luts() -> tuple[np.ndarray, np.ndarray]:
+    """The two tables ``arm_softmax_s16`` takes: exp(x) on [-10, 0] and 1 / (1 + x) on [0, 1], 513 int16 each."""
+    exp_lut = _lut(_exp_f32, -10.0, 0.0)
+    one_by_one_lut = _lut(_one_over_one_plus_x_f32, 0.0, 1.0)
+    exp_lut.setflags(write=False)
+    one_by_one_lut.setflags(write=False)
+    return exp_lut, one_by_one_lut

@@ -1,0 +1,158 @@
+"""Static memory plan (part of the codegen stage): where every activation lives in the arena.
+
+The generated C has no malloc: all activations share one statically sized arena. Following the seed guide
+("reuse buffers not used at the same time"), each activation tensor gets a byte range, and two tensors may share
+bytes only if their lifetimes do not overlap:
+
+* A tensor lives from the op that produces it to the last op that reads it (op indices, inclusive). An op's
+  inputs and outputs are therefore live together and never overlap (the kernels do not work in place).
+  Graph inputs live from the start (they are copied in before the first op), graph outputs to the end (they
+  are copied out after the last op).
+* A ``reshape`` only reinterprets its input, so its output *aliases* the input: one buffer, whose lifetime is
+  the union of its tensors' lifetimes.
+* Size is ``numel * element size`` (batch 1), the element size from the tensor's quantized dtype in the
+  qtable (a float model's tensors become int8/int16 there).
+* Placement is greedy: buffers in order of decreasing size, each at the lowest 16-byte-aligned offset that does
+  not overlap any already placed buffer whose lifetime overlaps its own.
+
+Kernel scratch memory is not part of this plan: code generation appends it after the activation arena.
+``plan.json`` lists the buffers and the activation arena size.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from . import ir
+from .errors import NnsconsError
+
+ALIGNMENT = 16
+PLAN_VERSION = 1
+
+# ops whose output is the input reinterpreted, sharing its memory
+ALIAS_OPS = ("reshape",)
+
+
+@dataclass
+class Buffer:
+    """One region of the arena, shared by a tensor and its aliases."""
+
+    name: str                    # the buffer's first tensor (graph input or the output of the op making it)
+    tensors: list[str]           # every tensor stored here, in creation order
+    size: int                    # bytes
+    first: int                   # first op index the buffer is live at (0 for graph inputs)
+    last: int                    # last op index the buffer is live at
+    offset: int = -1
+
+    def overlaps_in_time(self, other: "Buffer") -> bool:
+        return self.first <= other.last and other.first <= self.last
+
+    def overlaps_in_memory(self, other: "Buffer") -> bool:
+        return self.offset < other.offset + other.size and other.offset < self.offset + self.size
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "tensors": list(self.tensors), "offset": self.offset, "size": self.size,
+                "first_op": self.first, "last_op": self.last}
+
+
+@dataclass
+class Plan:
+    buffers: list[Buffer]                       # in creation order
+    arena_size: int                             # activation arena, bytes, a multiple of ALIGNMENT
+    by_tensor: dict[str, Buffer] = field(default_factory=dict)
+
+    def offset(self, tensor: str) -> int:
+        return self.by_tensor[tensor].offset
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": "nnscons-plan", "version": PLAN_VERSION, "alignment": ALIGNMENT,
+                "activation_arena_size": self.arena_size, "buffers": [b.to_json() for b in self.buffers]}
+
+
+def align(value: int, alignment: int = ALIGNMENT) -> int:
+    return (value + alignment - 1) // alignment * alignment
+
+
+def tensor_bytes(graph: ir.Graph, qtable: Optional[dict[str, Any]], name: str) -> int:
+    """Bytes of one activation at batch 1, in the dtype it is stored as."""
+    tensor = graph.tensors[name]
+    dtype = tensor.dtype
+    if qtable is not None and name in qtable.get("tensors", {}):
+        dtype = qtable["tensors"][name]["dtype"]
+    return tensor.size * np.dtype(dtype).itemsize
+
+
+def plan(graph: ir.Graph, qtable: Optional[dict[str, Any]] = None) -> Plan:
+    """The arena plan of a graph's activations (see the module docstring)."""
+    buffers = _buffers(graph, qtable)
+    _place(buffers)
+    end = max((b.offset + b.size for b in buffers), default=0)
+    result = Plan(buffers, align(end))
+    for buffer in buffers:
+        for name in buffer.tensors:
+            result.by_tensor[name] = buffer
+    return result
+
+
+# ---- lifetimes ---------------------------------------------------------------------------------------------------
+def _buffers(graph: ir.Graph, qtable: Optional[dict[str, Any]]) -> list[Buffer]:
+    last_op = max(len(graph.ops) - 1, 0)
+    owner: dict[str, Buffer] = {}      # tensor -> its buffer
+    buffers: list[Buffer] = []
+
+    def new_buffer(name: str, first: int) -> None:
+        buffer = Buffer(name, [name], tensor_bytes(graph, qtable, name), first, first)
+        buffers.append(buffer)
+        owner[name] = buffer
+
+    def touch(name: str, index: int) -> None:
+        buffer = owner[name]
+        buffer.first, buffer.last = min(buffer.first, index), max(buffer.last, index)
+
+    for name in graph.inputs:
+        if name not in owner:
+            new_buffer(name, 0)
+    for index, op in enumerate(graph.ops):
+        for name in op.inputs:
+            tensor = graph.tensors[name]
+            if tensor.is_const:
+                continue
+            if name not in owner:
+                raise NnsconsError(None, f"plan: op {op.name} reads tensor {name} before anything writes it")
+            touch(name, index)
+        for name in op.outputs:
+            if name in owner:
+                raise NnsconsError(None, f"plan: tensor {name} is written twice (op {op.name})")
+            source = op.inputs[0] if op.inputs else None
+            if op.type in ALIAS_OPS and source in owner:
+                buffer = owner[source]
+                buffer.tensors.append(name)
+                buffer.size = max(buffer.size, tensor_bytes(graph, qtable, name))
+                owner[name] = buffer
+                touch(name, index)
+            else:
+                new_buffer(name, index)
+    for name in graph.outputs:
+        if name not in owner:
+            raise NnsconsError(None, f"plan: graph output {name} is never written")
+        touch(name, last_op)
+    return buffers
+
+
+# ---- placement ---------------------------------------------------------------------------------------------------
+def _place(buffers: list[Buffer]) -> None:
+    """Greedy: largest first (ties by creation order), lowest aligned offset free during the lifetime."""
+    order = sorted(range(len(buffers)), key=lambda i: (-buffers[i].size, buffers[i].first, i))
+    placed: list[Buffer] = []
+    for i in order:
+        buffer = buffers[i]
+        conflicts = sorted((b for b in placed if b.overlaps_in_time(buffer)), key=lambda b: b.offset)
+        offset = 0
+        for other in conflicts:
+            if offset + buffer.size <= other.offset:
+                break                                   # fits in the gap before this one
+            offset = max(offset, align(other.offset + other.size))
+        buffer.offset = offset
+        placed.append(buffer)

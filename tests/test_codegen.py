@@ -1,0 +1,720 @@
+"""Generated CMSIS-NN code: compiled with the portable kernels (``cmsis/``) and run through ctypes.
+
+The heart of it: for the quantized TFLite models in shared/models the generated network's output bytes equal
+TFLite Micro's on the sample inputs and on random inputs; single-op models built in memory cover the s16 kernels,
+mul, pooling and the convolution wrapper's special paths the same way. Quantized-from-float models (digits_cnn in
+int8, q7, int16x8, q15) agree with the float reference on the test set. Also: scratch sizes against the C
+getters, warning-free cross compiles, determinism, hostile names, error messages, the C API's edges.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import re
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import pytest
+from tflite_micro import runtime
+
+import cmsis_host as ch
+import tflite_builder as tb
+from conftest import SHARED
+from nnscons import codegen, data, fileio, ir, kernels, planner, reference, stats
+from nnscons import quantize as qz
+from nnscons import ranges as rg
+from nnscons.errors import NnsconsError
+from nnscons.importers import import_model
+
+ROOT = Path(__file__).resolve().parents[1]
+CMSIS = ROOT / "cmsis"
+MODELS = SHARED / "models"
+DIGITS = ROOT / "models" / "digits_cnn"
+STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2"]
+ARM_CPUS = {"m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+            "m55": ["-mcpu=cortex-m55", "-mfloat-abi=hard"]}
+RANDOM_INPUTS = 20
+
+
+# ---- building and running generated code ---------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def cmsis_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The portable kernels compiled once per session (position independent, strict warnings)."""
+    out = tmp_path_factory.mktemp("cmsis")
+    sources = sorted(CMSIS.glob("Source/*/*.c"))
+
+    def compile_one(source: Path) -> Path:
+        obj = out / (source.stem + ".o")
+        run(["gcc", *STRICT, "-fPIC", "-I", str(CMSIS / "Include"), "-c", str(source), "-o", str(obj)])
+        return obj
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        objects = list(pool.map(compile_one, sources))
+    archive = out / "libcmsisnn.a"
+    run(["ar", "rcs", str(archive), *map(str, objects)])
+    return archive
+
+
+def run(command: list[str]) -> None:
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(command)}\n{result.stderr}"
+
+
+def write_sources(files: dict[str, str], directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return directory
+
+
+class IoInfo(ctypes.Structure):
+    _fields_ = [("element_size", ctypes.c_uint8), ("is_signed", ctypes.c_uint8), ("rank", ctypes.c_uint8),
+                ("shape", ctypes.c_int32 * 6), ("size", ctypes.c_uint32), ("scale", ctypes.c_float),
+                ("zero_point", ctypes.c_int32)]
+
+
+INVOKE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p))
+
+
+class ModelInfo(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("hash", ctypes.c_char_p), ("arena_size", ctypes.c_uint32),
+                ("n_inputs", ctypes.c_uint8), ("n_outputs", ctypes.c_uint8), ("inputs", ctypes.POINTER(IoInfo)),
+                ("outputs", ctypes.POINTER(IoInfo)), ("invoke", INVOKE)]
+
+
+def io_dtype(info: IoInfo) -> np.dtype:
+    return np.dtype(np.int8 if info.element_size == 1 else np.int16)
+
+
+class Network:
+    """A generated model compiled into a shared library, driven through its ``<name>_info`` descriptor."""
+
+    def __init__(self, name: str, directory: Path, archive: Path) -> None:
+        self.name, self.directory = name, directory
+        library = directory / f"lib{name}.so"
+        run(["gcc", *STRICT, "-fPIC", "-shared", "-I", str(CMSIS / "Include"), "-I", str(directory),
+             str(directory / f"{name}_model.c"), str(directory / f"{name}_weights.c"), str(archive), "-o",
+             str(library)])
+        self.lib = ctypes.CDLL(str(library))
+        self.info = ModelInfo.in_dll(self.lib, f"{name}_info")
+        self.inputs = [self.info.inputs[i] for i in range(self.info.n_inputs)]
+        self.outputs = [self.info.outputs[i] for i in range(self.info.n_outputs)]
+
+    def __call__(self, *xs: np.ndarray) -> list[np.ndarray]:
+        assert len(xs) == len(self.inputs)
+        ins = [np.ascontiguousarray(x, dtype=io_dtype(i)).reshape(-1) for x, i in zip(xs, self.inputs)]
+        for x, info in zip(ins, self.inputs):
+            assert x.size == info.size
+        outs = [np.zeros(o.size, io_dtype(o)) for o in self.outputs]
+        in_ptrs = (ctypes.c_void_p * len(ins))(*[x.ctypes.data for x in ins])
+        out_ptrs = (ctypes.c_void_p * len(outs))(*[y.ctypes.data for y in outs])
+        status = self.info.invoke(in_ptrs, out_ptrs)
+        assert status == 0, f"{self.name}_invoke returned {status}"
+        return [y.reshape([o.shape[k] for k in range(o.rank)]) for y, o in zip(outs, self.outputs)]
+
+
+def qtable_for(graph: ir.Graph, params: dict[str, np.ndarray], quant: str = "model",
+               ranges: Optional[rg.RangeTable] = None, api: str = "s8") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The quantize stage's tables as they come back from qtable.json (canonical JSON round trip)."""
+    table = qz.build_qtable(graph, params, ranges, quant, api)
+    return json.loads(fileio.canonical_json(table.tables)), table.qparams
+
+
+def generate(name: str, graph: ir.Graph, params: dict[str, np.ndarray], quant: str = "model",
+             ranges: Optional[rg.RangeTable] = None) -> dict[str, str]:
+    tables, qparams = qtable_for(graph, params, quant, ranges)
+    return codegen.generate(name, graph, tables, qparams, "s8", f"{name}-test-hash")
+
+
+def build(name: str, graph: ir.Graph, params: dict[str, np.ndarray], directory: Path, archive: Path,
+          quant: str = "model", ranges: Optional[rg.RangeTable] = None) -> Network:
+    write_sources(generate(name, graph, params, quant, ranges), directory)
+    return Network(name, directory, archive)
+
+
+def random_inputs(interpreter: Any, count: int, seed: int) -> list[np.ndarray]:
+    details = interpreter.get_input_details(0)
+    info = np.iinfo(details["dtype"])
+    rng = np.random.default_rng(seed)
+    return [rng.integers(info.min, info.max, size=tuple(details["shape"]), endpoint=True).astype(details["dtype"])
+            for _ in range(count)]
+
+
+def tflm_outputs(interpreter: Any, *xs: np.ndarray) -> np.ndarray:
+    for index, x in enumerate(xs):
+        interpreter.set_input(x, index)
+    interpreter.invoke()
+    return interpreter.get_output(0)
+
+
+# ---- bit-exact with TFLite Micro on the real models ---------------------------------------------------------------
+REAL_MODELS = {"kws_dscnn_int8": ["sample_input.npy"], "resnet8_int8": ["sample_input.npy"],
+               "hello_world_int8": [], "micro_speech_int8": ["sample_input_yes.npy"]}
+
+
+@pytest.mark.parametrize("model", sorted(REAL_MODELS))
+def test_real_model_is_bit_exact_with_tflite_micro(model: str, tmp_path: Path, cmsis_archive: Path) -> None:
+    path = MODELS / model / "model.tflite"
+    graph, params = import_model(path)
+    net = build(model, graph, params, tmp_path, cmsis_archive)
+    interpreter = runtime.Interpreter.from_file(str(path))
+    shape = tuple(interpreter.get_input_details(0)["shape"])
+    samples = [np.load(MODELS / model / f).reshape(shape) for f in REAL_MODELS[model]]
+    xs = samples + random_inputs(interpreter, RANDOM_INPUTS, seed=len(model))
+    outputs = set()
+    for x in xs:
+        expected = tflm_outputs(interpreter, x)
+        (actual,) = net(x)
+        assert actual.dtype == expected.dtype
+        np.testing.assert_array_equal(actual.reshape(expected.shape), expected)
+        outputs.add(actual.tobytes())
+    assert len(outputs) > 1                                   # the inputs do exercise the network
+    if samples:
+        expected_class = {"kws_dscnn_int8": 5, "resnet8_int8": 0, "micro_speech_int8": 2}[model]
+        assert int(np.argmax(net(samples[0])[0])) == expected_class
+
+
+# ---- bit-exact single-op models (s16 kernels, mul, pooling, the wrapper's special paths) ----------------------------
+def _weights(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.integers(-127, 128, size=shape).astype(np.int8)
+
+
+def _case_models() -> dict[str, Callable[[np.random.Generator], bytes]]:
+    q8, q16 = tb.Quant([0.05], [3]), tb.Quant([0.002], [0])
+    out8, out16 = tb.Quant([0.11], [-7]), tb.Quant([0.004], [0])
+    return {
+        "softmax_s16": lambda r: tb.softmax((3, 20), tb.Quant([3e-4], [0]), dtype=np.int16),
+        "softmax_s8_beta": lambda r: tb.softmax((2, 9), tb.Quant([0.07], [5]), beta=0.5),
+        "mul_s8_relu": lambda r: tb.mul((1, 3, 4, 5), q8, tb.Quant([0.03], [-9]), out8, activation="RELU"),
+        "mul_s16": lambda r: tb.mul((1, 2, 3, 8), q16, tb.Quant([0.003], [0]), out16, dtype=np.int16),
+        "add_s16": lambda r: tb.add((1, 4, 4, 3), q16, tb.Quant([0.0013], [0]), out16, dtype=np.int16),
+        "fc_s16": lambda r: tb.fully_connected((2, 24), q16, _weights(r, (7, 24)), 0.01,
+                                               r.integers(-3000, 3000, 7), out16, dtype=np.int16),
+        "depthwise_s16_mult2": lambda r: tb.depthwise_conv2d((1, 9, 7, 3), q16, _weights(r, (1, 3, 3, 6)),
+                                                             r.uniform(0.002, 0.01, 6), r.integers(-500, 500, 6),
+                                                             out16, depth_multiplier=2, stride=(2, 2),
+                                                             dtype=np.int16),
+        "conv_s16_int32_bias": lambda r: tb.conv2d((1, 6, 6, 4), q16, _weights(r, (5, 3, 3, 4)),
+                                                   r.uniform(0.002, 0.01, 5), r.integers(-900, 900, 5), out16,
+                                                   dtype=np.int16, bias_dtype=np.int32),
+        "conv_1x1_stride2_relu6": lambda r: tb.conv2d((1, 8, 8, 6), q8, _weights(r, (4, 1, 1, 6)),
+                                                      r.uniform(0.002, 0.02, 4), r.integers(-900, 900, 4), out8,
+                                                      stride=(2, 2), activation="RELU6"),
+        "conv_1xn": lambda r: tb.conv2d((1, 1, 12, 4), q8, _weights(r, (3, 1, 3, 4)), r.uniform(0.002, 0.02, 3),
+                                        r.integers(-900, 900, 3), out8),
+        "conv_dilated_no_bias": lambda r: tb.conv2d((1, 9, 9, 2), q8, _weights(r, (3, 3, 3, 2)),
+                                                    r.uniform(0.002, 0.02, 3), None, out8, dilation=(2, 2)),
+        "depthwise_3x3": lambda r: tb.depthwise_conv2d((1, 6, 5, 8), q8, _weights(r, (1, 3, 3, 8)),
+                                                       r.uniform(0.002, 0.02, 8), r.integers(-900, 900, 8), out8,
+                                                       depth_multiplier=1),
+        "depthwise_5x5_opt": lambda r: tb.depthwise_conv2d((1, 7, 7, 4), q8, _weights(r, (1, 5, 5, 4)),
+                                                           r.uniform(0.002, 0.02, 4), r.integers(-900, 900, 4),
+                                                           out8, depth_multiplier=1, stride=(2, 2)),
+        "avgpool_s16_same": lambda r: tb.pool2d("avg", (1, 7, 6, 3), q16, filter_hw=(3, 3), stride=(2, 2),
+                                                dtype=np.int16),
+        "maxpool_s8_relu": lambda r: tb.pool2d("max", (1, 6, 6, 4), tb.Quant([0.05], [-20]), filter_hw=(2, 3),
+                                               stride=(2, 1), activation="RELU"),
+    }
+
+
+CASES = _case_models()
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_single_op_model_is_bit_exact_with_tflite_micro(case: str, tmp_path: Path, cmsis_archive: Path) -> None:
+    rng = np.random.default_rng(sum(map(ord, case)))
+    model = CASES[case](rng)
+    path = tmp_path / "model.tflite"
+    path.write_bytes(model)
+    graph, params = import_model(path)
+    net = build("op", graph, params, tmp_path / "src", cmsis_archive)
+    interpreter = runtime.Interpreter.from_bytes(model)
+    for _ in range(5):
+        xs = []
+        for index, info in enumerate(net.inputs):
+            limits = np.iinfo(io_dtype(info))
+            xs.append(rng.integers(limits.min, limits.max, endpoint=True,
+                                   size=[info.shape[k] for k in range(info.rank)]).astype(io_dtype(info)))
+        expected = tflm_outputs(interpreter, *xs)
+        np.testing.assert_array_equal(net(*xs)[0].reshape(expected.shape), expected)
+
+
+@pytest.mark.parametrize("layer", ["conv/conv0", "conv/conv6", "conv/conv10", "add/add0", "add/add5"])
+def test_seanet_int16_layers_are_bit_exact(layer: str, tmp_path: Path, cmsis_archive: Path) -> None:
+    path = MODELS / "seanet16x8" / f"{layer}.tflite"
+    graph, params = import_model(path)
+    net = build("seanet", graph, params, tmp_path, cmsis_archive)
+    interpreter = runtime.Interpreter.from_file(str(path))
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        xs = [rng.integers(-32768, 32767, endpoint=True, size=[i.shape[k] for k in range(i.rank)]).astype(np.int16)
+              for i in net.inputs]
+        expected = tflm_outputs(interpreter, *xs)
+        np.testing.assert_array_equal(net(*xs)[0].reshape(expected.shape), expected)
+
+
+# ---- quantized from float: agreement with the float model ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def digits() -> dict[str, Any]:
+    graph, params = import_model(DIGITS / "model.onnx")
+    calib = data.load_inputs(DIGITS / "calib.npz", graph)
+    test = data.load_inputs(DIGITS / "test.npz", graph)
+    reference_out = reference.run(graph, params, test)[graph.outputs[0]]
+    return {"graph": graph, "params": params, "stats": stats.compute_stats(graph, params, calib),
+            "x": test[graph.inputs[0]], "reference": reference_out}
+
+
+@pytest.mark.parametrize("scheme", ["int8", "q7", "int16x8", "q15"])
+def test_digits_quantized_agrees_with_the_float_model(scheme: str, digits: dict[str, Any], tmp_path: Path,
+                                                      cmsis_archive: Path) -> None:
+    graph, params = digits["graph"], digits["params"]
+    table = rg.range_table(digits["stats"], scheme, "minmax")
+    net = build("digits", graph, params, tmp_path, cmsis_archive, scheme, table)
+    x = digits["x"]
+    quantize_input = getattr(net.lib, "digits_quantize_input")
+    agree = 0
+    for i in range(x.shape[0]):
+        xf = np.ascontiguousarray(x[i], dtype=np.float32)
+        xq = np.zeros(xf.size, io_dtype(net.inputs[0]))
+        quantize_input(xf.ctypes.data_as(ctypes.c_void_p), xq.ctypes.data_as(ctypes.c_void_p),
+                       ctypes.c_size_t(xf.size))
+        (y,) = net(xq)
+        agree += int(np.argmax(y) == np.argmax(digits["reference"][i]))
+    assert agree / x.shape[0] >= 0.95, f"{scheme}: top-1 agreement {agree / x.shape[0]:.3f}"
+    header = (tmp_path / "digits.h").read_text()
+    if scheme in ("q7", "q15"):                              # softmax output: Q0.7 / Q0.15
+        assert f"#define DIGITS_OUTPUT_FRAC_BITS {7 if scheme == 'q7' else 15}\n" in header
+        assert "#define DIGITS_INPUT_FRAC_BITS" in header
+    else:
+        assert "FRAC_BITS" not in header
+
+
+# ---- scratch sizes ------------------------------------------------------------------------------------------------
+def _c_getter(lib: ctypes.CDLL, base: str, features: str) -> Callable[..., int]:
+    return getattr(lib, base + {"c": "", "dsp": "_dsp", "mve": "_mve"}[features])
+
+
+CONV_SHAPES = {  # (input NHWC, filter, stride, padding, dilation)
+    "3x3": ((1, 8, 8, 3), (16, 3, 3, 3), (1, 1), (1, 1), (1, 1)),
+    "1x1_fast": ((1, 5, 5, 7), (8, 1, 1, 7), (1, 1), (0, 0), (1, 1)),
+    "1x1_stride2": ((1, 6, 6, 8), (8, 1, 1, 8), (2, 2), (0, 0), (1, 1)),
+    "1x1_padded": ((1, 4, 4, 8), (8, 1, 1, 8), (1, 1), (1, 1), (1, 1)),
+    "1xn": ((1, 1, 20, 4), (8, 1, 5, 4), (1, 1), (0, 2), (1, 1)),
+    "1xn_unaligned": ((1, 1, 20, 3), (8, 1, 5, 3), (1, 1), (0, 2), (1, 1)),
+    "dilated": ((1, 9, 9, 5), (4, 3, 3, 5), (1, 1), (2, 2), (2, 2)),
+    "grouped": ((1, 6, 6, 8), (4, 3, 3, 4), (1, 1), (1, 1), (1, 1)),
+    "kws_first": ((1, 49, 10, 1), (64, 10, 4, 1), (2, 2), (4, 1), (1, 1)),
+}
+
+
+def _geometry(shape: tuple, depthwise: bool = False, ch_mult: int = 1) -> kernels.ConvGeometry:
+    (n, h, w, c), filt, stride, padding, dilation = shape
+    kh, kw = filt[1], filt[2]
+    out_c = filt[3] if depthwise else filt[0]
+    oh = (h + 2 * padding[0] - ((kh - 1) * dilation[0] + 1)) // stride[0] + 1
+    ow = (w + 2 * padding[1] - ((kw - 1) * dilation[1] + 1)) // stride[1] + 1
+    return kernels.ConvGeometry(kernels.Dims(n, h, w, c), kernels.Dims(*filt), kernels.Dims(n, oh, ow, out_c),
+                                stride, padding, dilation, ch_mult)
+
+
+def _c_conv_args(g: kernels.ConvGeometry, depthwise: bool) -> tuple:
+    if depthwise:
+        params = ch.DwConvParams(0, 0, g.ch_mult, ch.tile(g.stride), ch.tile(g.padding), ch.tile(g.dilation),
+                                 ch.Activation(-128, 127))
+    else:
+        params = ch.ConvParams(0, 0, ch.tile(g.stride), ch.tile(g.padding), ch.tile(g.dilation),
+                               ch.Activation(-128, 127))
+    return params, ch.dims(*g.input.as_tuple()), ch.dims(*g.filter.as_tuple()), ch.dims(*g.output.as_tuple())
+
+
+@pytest.mark.parametrize("features", kernels.FEATURE_SETS)
+@pytest.mark.parametrize("shape", sorted(CONV_SHAPES))
+def test_conv_scratch_sizes_equal_the_c_getters(shape: str, features: str) -> None:
+    lib = ch.load_library()
+    g = _geometry(CONV_SHAPES[shape])
+    args = _c_conv_args(g, depthwise=False)
+    assert kernels.convolve_wrapper_s8_buffer_size(features, g) == \
+        _c_getter(lib, "arm_convolve_wrapper_s8_get_buffer_size", features)(*args)
+    assert kernels.convolve_wrapper_s16_buffer_size(features, g) == \
+        _c_getter(lib, "arm_convolve_wrapper_s16_get_buffer_size", features)(*args)
+
+
+DW_SHAPES = {  # (input, filter 1HWC, stride, padding, dilation), channel multiplier
+    "3x3_pad1": (((1, 8, 8, 16), (1, 3, 3, 16), (1, 1), (1, 1), (1, 1)), 1),
+    "3x3_pad2": (((1, 8, 8, 16), (1, 3, 3, 16), (1, 1), (2, 2), (1, 1)), 1),
+    "5x5_opt": (((1, 9, 9, 12), (1, 5, 5, 12), (2, 2), (2, 2), (1, 1)), 1),
+    "mult2": (((1, 6, 6, 4), (1, 3, 3, 8), (1, 1), (1, 1), (1, 1)), 2),
+    "dilated": (((1, 9, 9, 6), (1, 3, 3, 6), (1, 1), (2, 2), (2, 2)), 1),
+    "kws": (((1, 25, 5, 64), (1, 3, 3, 64), (1, 1), (1, 1), (1, 1)), 1),
+    "one_channel_mult1": (((1, 7, 7, 1), (1, 3, 3, 1), (1, 1), (1, 1), (1, 1)), 1),
+    "micro_speech": (((1, 49, 40, 1), (1, 10, 8, 8), (2, 2), (4, 3), (1, 1)), 8),
+    "s16_many_taps": (((1, 40, 40, 4), (1, 32, 16, 4), (1, 1), (0, 0), (1, 1)), 1),
+}
+# Differences between the portable library's *_get_buffer_size_dsp/_mve and Arm's CMSIS-NN v7 getters that are
+# known and accepted (none at present; an entry makes its case an expected failure).
+DW_KNOWN: dict[tuple[str, str, str], str] = {}
+
+
+@pytest.mark.parametrize("word", ["s8", "s16"])
+@pytest.mark.parametrize("features", kernels.FEATURE_SETS)
+@pytest.mark.parametrize("shape", sorted(DW_SHAPES))
+def test_depthwise_scratch_sizes_equal_the_c_getters(shape: str, features: str, word: str,
+                                                     request: pytest.FixtureRequest) -> None:
+    if (shape, features, word) in DW_KNOWN:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=DW_KNOWN[(shape, features, word)]))
+    lib = ch.load_library()
+    geometry, ch_mult = DW_SHAPES[shape]
+    g = _geometry(geometry, depthwise=True, ch_mult=ch_mult)
+    args = _c_conv_args(g, depthwise=True)
+    ours = (kernels.depthwise_conv_wrapper_s8_buffer_size if word == "s8"
+            else kernels.depthwise_conv_wrapper_s16_buffer_size)(features, g)
+    assert ours == _c_getter(lib, f"arm_depthwise_conv_wrapper_{word}_get_buffer_size", features)(*args)
+
+
+def test_depthwise_known_differences_are_what_arm_needs() -> None:
+    """The two places kernels.py departs from cmsis/'s getters, by Arm's v7 rules (facts 1.6 + Arm's getters)."""
+    g = _geometry(DW_SHAPES["micro_speech"][0], depthwise=True, ch_mult=8)
+    conv_scratch = 4 * 80                                           # MVE conv: 4 columns of align16(1*10*8)
+    assert kernels.depthwise_conv_wrapper_s8_buffer_size("mve", g) == conv_scratch + 10 * 8 * 8
+    assert kernels.depthwise_conv_wrapper_s8_buffer_size("c", g) == 0   # generic kernel (ch_mult 8)
+    big = _geometry(DW_SHAPES["s16_many_taps"][0], depthwise=True)
+    assert [kernels.depthwise_conv_wrapper_s16_buffer_size(f, big) for f in kernels.FEATURE_SETS] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("features", kernels.FEATURE_SETS)
+@pytest.mark.parametrize("rows, cols", [(10, 64), (12, 7), (1, 1960)])
+def test_fc_and_pool_scratch_sizes_equal_the_c_getters(features: str, rows: int, cols: int) -> None:
+    lib = ch.load_library()
+    f = kernels.Dims(cols, 1, 1, rows)
+    assert kernels.fully_connected_s8_buffer_size(features, f) == \
+        _c_getter(lib, "arm_fully_connected_s8_get_buffer_size", features)(ch.dims(cols, 1, 1, rows))
+    assert kernels.fully_connected_s16_buffer_size(features, f) == \
+        _c_getter(lib, "arm_fully_connected_s16_get_buffer_size", features)(ch.dims(cols, 1, 1, rows))
+    for word in ("s8", "s16"):
+        assert kernels.avgpool_buffer_size(features, cols, rows) == \
+            _c_getter(lib, f"arm_avgpool_{word}_get_buffer_size", features)(cols, rows)
+
+
+def test_scratch_rules_by_hand() -> None:
+    """The facts' numbers on a few shapes (not just agreement with another implementation)."""
+    g = _geometry(CONV_SHAPES["kws_first"])
+    assert [kernels.convolve_wrapper_s8_buffer_size(f, g) for f in kernels.FEATURE_SETS] == [160, 160, 192]
+    g = _geometry(CONV_SHAPES["1x1_fast"])
+    assert [kernels.convolve_wrapper_s8_buffer_size(f, g) for f in kernels.FEATURE_SETS] == [0, 28, 0]
+    g = _geometry(DW_SHAPES["kws"][0], depthwise=True)
+    assert [kernels.depthwise_conv_wrapper_s8_buffer_size(f, g) for f in kernels.FEATURE_SETS] == [0, 0, 4464]
+    g = _geometry(DW_SHAPES["5x5_opt"][0], depthwise=True)
+    assert [kernels.depthwise_conv_wrapper_s8_buffer_size(f, g) for f in kernels.FEATURE_SETS] == [0, 600, 12400]
+    assert [kernels.fully_connected_s8_buffer_size(f, kernels.Dims(64, 1, 1, 12)) for f in kernels.FEATURE_SETS] \
+        == [0, 0, 48]
+    assert [kernels.avgpool_buffer_size(f, 1, 64) for f in kernels.FEATURE_SETS] == [0, 256, 0]
+
+
+def test_softmax_s16_tables_match_the_verified_builder() -> None:
+    exp_lut, one_by_one_lut = kernels.softmax_s16_luts()
+    reference_exp, reference_inv = ch.softmax_s16_luts()
+    np.testing.assert_array_equal(exp_lut, reference_exp)
+    np.testing.assert_array_equal(one_by_one_lut, reference_inv)
+    assert exp_lut.dtype == np.int16 and exp_lut[-1] == 32767 and one_by_one_lut[-1] == 16384
+
+
+# ---- the generated files ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def kws() -> tuple[ir.Graph, dict[str, np.ndarray]]:
+    return import_model(MODELS / "kws_dscnn_int8" / "model.tflite")
+
+
+def test_generation_is_deterministic(kws: tuple[ir.Graph, dict[str, np.ndarray]]) -> None:
+    graph, params = kws
+    first = generate("kws", graph, params)
+    reloaded = ir.Graph.from_json(json.loads(json.dumps(graph.to_json())))
+    assert generate("kws", reloaded, params) == first
+    assert sorted(first) == ["kws.h", "kws_model.c", "kws_weights.c", "plan.json"]
+    for text in first.values():
+        assert "/tmp" not in text and str(ROOT) not in text
+
+
+def test_header_describes_the_network(kws: tuple[ir.Graph, dict[str, np.ndarray]], tmp_path: Path,
+                                      cmsis_archive: Path) -> None:
+    graph, params = kws
+    files = generate("kws", graph, params)
+    header = files["kws.h"]
+    plan = json.loads(files["plan.json"])
+    macros = dict(re.findall(r"^#define (KWS_\w+) (.+)$", header, re.M))
+    assert macros["KWS_INPUT_SIZE"] == "490" and macros["KWS_OUTPUT_SIZE"] == "12"
+    assert macros["KWS_INPUT_SHAPE"] == "{1, 49, 10, 1}" and macros["KWS_OUTPUT_RANK"] == "2"
+    assert macros["KWS_INPUT_ZERO_POINT"] == "83" and macros["KWS_OUTPUT_ZERO_POINT"] == "(-128)"
+    assert float(macros["KWS_INPUT_SCALE"].rstrip("f")) == pytest.approx(0.5847029, rel=1e-7)
+    assert macros["KWS_ACTIVATION_ARENA_SIZE"] == f"{plan['activation_arena_size']}u" == "16000u"
+    assert re.findall(r"#define KWS_SCRATCH_SIZE (\d+)u", header) == [str(plan["scratch"][f])
+                                                                      for f in ("mve", "dsp", "c")]
+    assert "typedef int8_t kws_input_t;" in header and 'KWS_HASH "kws-test-hash"' in header
+    net = Network("kws", write_sources(files, tmp_path), cmsis_archive)
+    assert net.info.name == b"kws" and net.info.hash == b"kws-test-hash"
+    assert net.info.arena_size == plan["activation_arena_size"] + plan["scratch"]["c"]
+    assert [net.inputs[0].shape[k] for k in range(4)] == [1, 49, 10, 1]
+    assert net.inputs[0].zero_point == 83 and net.outputs[0].scale == np.float32(1 / 256)
+    # one call per layer, each checked
+    model_c = files["kws_model.c"]
+    assert model_c.count("status = arm_convolve_wrapper_s8(") == 5
+    assert model_c.count("status = arm_depthwise_conv_wrapper_s8(") == 4
+    assert model_c.count("if (status != ARM_CMSIS_NN_SUCCESS)") == 5 + 4 + 1 + 2   # + avgpool, FC, vector sum
+    assert "malloc" not in model_c and "malloc" not in files["kws_weights.c"]
+    assert re.search(r"^const int8_t kws_conv2d_0_weights\[2560\] NNSCONS_CONST_ALIGN = \{$",
+                     files["kws_weights.c"], re.M)
+
+
+def test_invoke_with_arena_checks_the_arena(kws: tuple[ir.Graph, dict[str, np.ndarray]], tmp_path: Path,
+                                            cmsis_archive: Path) -> None:
+    graph, params = kws
+    net = build("kws", graph, params, tmp_path, cmsis_archive)
+    x = np.load(MODELS / "kws_dscnn_int8" / "sample_input.npy").astype(np.int8).reshape(-1)
+    (expected,) = net(x)
+    size = net.info.arena_size
+    storage = np.zeros(size + 64, np.uint8)
+    base = storage.ctypes.data
+    aligned = base + (-base) % 16
+    function = net.lib.kws_invoke_with_arena
+    function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+    y = np.zeros(12, np.int8)
+    args = (x.ctypes.data, y.ctypes.data)
+    assert function(*args, aligned, size - 1) == -1
+    assert function(*args, aligned + 1, size) == -1
+    assert function(*args, None, size) == -1
+    assert function(None, y.ctypes.data, aligned, size) == -1
+    assert function(*args, aligned, size) == 0
+    np.testing.assert_array_equal(y, expected.reshape(-1))
+
+
+def test_quantize_and_dequantize_helpers(tmp_path: Path, cmsis_archive: Path) -> None:
+    """round(x / scale) + zero_point with halves away from zero, saturated; and back."""
+    path = tmp_path / "model.tflite"
+    path.write_bytes(tb.softmax((1, 8), tb.Quant([0.25], [3])))
+    graph, params = import_model(path)
+    net = build("sm", graph, params, tmp_path / "src", cmsis_archive)
+    x = np.array([0.0, 0.125, -0.125, 0.375, -0.375, 0.37, 1e6, -1e6, 31.0, -33.0, 30.0, np.nan], np.float32)
+    q = np.zeros(x.size, np.int8)
+    net.lib.sm_quantize_input(x.ctypes.data_as(ctypes.c_void_p), q.ctypes.data_as(ctypes.c_void_p),
+                              ctypes.c_size_t(x.size))
+    assert q.tolist() == [3, 4, 2, 5, 1, 4, 127, -128, 127, -128, 123, 3]
+    y = np.zeros(3, np.float32)
+    out = np.array([-128, 0, 127], np.int8)
+    net.lib.sm_dequantize_output(out.ctypes.data_as(ctypes.c_void_p), y.ctypes.data_as(ctypes.c_void_p),
+                                 ctypes.c_size_t(3))
+    np.testing.assert_array_equal(y, np.float32(1 / 256) * (out.astype(np.float32) + 128))
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("cpu", sorted(ARM_CPUS))
+def test_cross_compiles_without_warnings(cpu: str, digits: dict[str, Any], kws: tuple[ir.Graph, dict],
+                                         tmp_path: Path) -> None:
+    sources = {"kws": generate("kws", *kws)}
+    for scheme in ("q7", "int16x8"):          # softmax conversion; s16 kernels, int64 biases, softmax tables
+        table = rg.range_table(digits["stats"], scheme, "minmax")
+        sources[f"digits_{scheme}"] = generate(f"digits_{scheme}", digits["graph"], digits["params"], scheme, table)
+    sources["hostile"] = generate("hostile", *hostile_graph())
+    for name, files in sources.items():
+        directory = write_sources(files, tmp_path / name)
+        for unit in (f"{name}_model.c", f"{name}_weights.c"):
+            run(["arm-none-eabi-gcc", *STRICT, *ARM_CPUS[cpu], "-I", str(CMSIS / "Include"), "-I", str(directory),
+                 "-c", str(directory / unit), "-o", str(tmp_path / "out.o")])
+
+
+# ---- hand-built graphs: hostile names, clamps, absorbed conversions, errors ----------------------------------------
+HOSTILE = 'evil */ int pwned = 1; /* "q" \\ ??/\n#error injected\r\n// tail'
+
+
+def hostile_graph(labels: bool = True) -> tuple[ir.Graph, dict[str, np.ndarray]]:
+    """int8 model-scheme graph: conv (relu) -> relu6 (a clamp) -> reshape -> fc -> softmax, every label hostile."""
+    rng = np.random.default_rng(5)
+    label = HOSTILE if labels else ""
+
+    def t(name: str, shape: list[int], dtype: str, scale: list[float], zp: list[int], axis: Optional[int] = None,
+          const: bool = False) -> ir.Tensor:
+        return ir.Tensor(name, shape, dtype, label=label, is_const=const, quant=ir.Quant(scale, zp, axis))
+
+    tensors = {
+        "x": t("x", [1, 4, 4, 2], "int8", [0.05], [-3]),
+        "w": t("w", [3, 3, 3, 2], "int8", [0.01, 0.02, 0.015], [0, 0, 0], 0, True),
+        "b": t("b", [3], "int32", [0.0005, 0.001, 0.00075], [0, 0, 0], 0, True),
+        "c": t("c", [1, 4, 4, 3], "int8", [0.04], [-128]),
+        "r": t("r", [1, 4, 4, 3], "int8", [0.04], [-128]),
+        "f": t("f", [1, 48], "int8", [0.04], [-128]),
+        "fw": t("fw", [5, 48], "int8", [0.02], [0], None, True),
+        "fb": t("fb", [5], "int32", [0.0008], [0], None, True),
+        "logits": t("logits", [1, 5], "int8", [0.2], [4]),
+        "y": t("y", [1, 5], "int8", [1 / 256], [-128]),
+    }
+    ops = [ir.Op("conv2d_0", "conv2d", ["x", "w", "b"], ["c"],
+                 {"stride": [1, 1], "dilation": [1, 1], "pad": [1, 1, 1, 1], "activation": "relu"}, label),
+           ir.Op("relu6_1", "relu6", ["c"], ["r"], {}, label),
+           ir.Op("reshape_2", "reshape", ["r"], ["f"], {"shape": [1, 48]}, label),
+           ir.Op("fully_connected_3", "fully_connected", ["f", "fw", "fb"], ["logits"], {"activation": "none"}, label),
+           ir.Op("softmax_4", "softmax", ["logits"], ["y"], {"beta": 1.0}, label)]
+    graph = ir.Graph(tensors, ops, ["x"], ["y"], source="tflite", source_file=label or "m.tflite", quantized="int8")
+    params = {"w": rng.integers(-127, 128, (3, 3, 3, 2)).astype(np.int8),
+              "b": rng.integers(-2000, 2000, 3).astype(np.int32),
+              "fw": rng.integers(-127, 128, (5, 48)).astype(np.int8),
+              "fb": rng.integers(-2000, 2000, 5).astype(np.int32)}
+    ir.validate(graph, params)
+    return graph, params
+
+
+def strip_comments(text: str) -> str:
+    return re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+
+
+def test_hostile_labels_are_sanitized(tmp_path: Path, cmsis_archive: Path) -> None:
+    graph, params = hostile_graph()
+    tables, qparams = qtable_for(graph, params)
+    files = codegen.generate("hostile", graph, tables, qparams, "s8", 'hash "with" \\ */ ??/ quotes\n')
+    for name, text in files.items():
+        if name == "plan.json":
+            continue
+        code = strip_comments(text)
+        assert "pwned" not in code and "#error" not in code and "injected" not in code, name
+        assert "\r" not in text
+        # every comment closes where it should: no stray comment delimiters outside comments and strings
+        assert "*/" not in re.sub(r'"(\\.|[^"\\])*"', '""', code), name
+    assert "evil * / int pwned" in files["hostile_model.c"]              # the label is there, defused
+    net = Network("hostile", write_sources(files, tmp_path / "hostile"), cmsis_archive)
+    assert net.info.hash == b'hash "with" \\ */ ??/ quotes?'          # newline replaced, the rest intact
+    clean = build("clean", *hostile_graph(labels=False), tmp_path / "clean", cmsis_archive)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        x = rng.integers(-128, 128, (1, 4, 4, 2)).astype(np.int8)
+        np.testing.assert_array_equal(net(x)[0], clean(x)[0])
+
+
+def test_standalone_clamp_uses_the_quantized_bounds(tmp_path: Path, cmsis_archive: Path) -> None:
+    """relu6 on scale 0.04, zero point -128: [zp, zp + round(6 / 0.04)] = [-128, 22]."""
+    graph, params = hostile_graph(labels=False)
+    graph = ir.Graph(dict(graph.tensors), [graph.ops[1]], ["c"], ["r"], quantized="int8")
+    tables, _ = qtable_for(graph, params)
+    assert (tables["layers"]["relu6_1"]["act_min"], tables["layers"]["relu6_1"]["act_max"]) == (-128, 22)
+    net = build("clamp", graph, params, tmp_path, cmsis_archive)
+    x = np.linspace(-128, 127, 48).astype(np.int8)
+    np.testing.assert_array_equal(net(x)[0].reshape(-1), np.clip(x, -128, 22))
+    assert "clamp_clamp_s8(net_in0, relu6_1_out, 48, -128, 22);" in (tmp_path / "clamp_model.c").read_text()
+
+
+def float_io_graph(with_conversions: bool) -> tuple[ir.Graph, dict[str, np.ndarray]]:
+    """float x -> quantize -> fully connected -> dequantize -> float y (or the integer core alone)."""
+    q = ir.Quant
+    tensors = {"xq": ir.Tensor("xq", [1, 6], "int8", quant=q([0.03], [2])),
+               "w": ir.Tensor("w", [4, 6], "int8", is_const=True, quant=q([0.01], [0])),
+               "b": ir.Tensor("b", [4], "int32", is_const=True, quant=q([0.0003], [0])),
+               "yq": ir.Tensor("yq", [1, 4], "int8", quant=q([0.05], [-6]))}
+    ops = [ir.Op("fully_connected_1", "fully_connected", ["xq", "w", "b"], ["yq"], {"activation": "none"})]
+    inputs, outputs = ["xq"], ["yq"]
+    if with_conversions:
+        tensors["x"] = ir.Tensor("x", [1, 6], "float32", label="serving input")
+        tensors["y"] = ir.Tensor("y", [1, 4], "float32")
+        ops = [ir.Op("quantize_0", "quantize", ["x"], ["xq"], {}, "QUANTIZE #0")] + ops + \
+              [ir.Op("dequantize_2", "dequantize", ["yq"], ["y"], {}, "DEQUANTIZE #2")]
+        inputs, outputs = ["x"], ["y"]
+    rng = np.random.default_rng(3)
+    params = {"w": rng.integers(-127, 128, (4, 6)).astype(np.int8), "b": rng.integers(-900, 900, 4).astype(np.int32)}
+    return ir.Graph(tensors, ops, inputs, outputs, quantized="int8"), params
+
+
+def test_float_io_conversions_are_absorbed(tmp_path: Path, cmsis_archive: Path) -> None:
+    files = generate("fio", *float_io_graph(True))
+    core = generate("fio", *float_io_graph(False))
+    assert files["fio.h"] == core["fio.h"]                       # the same C API: int8 in, int8 out
+    assert "#define FIO_INPUT_SCALE 0.0299999993f" in files["fio.h"]
+    assert "quantize_0: quantize \"QUANTIZE #0\" (x -> xq)" in files["fio_model.c"]
+    net = Network("fio", write_sources(files, tmp_path), cmsis_archive)
+    net_core = Network("fio", write_sources(core, tmp_path / "core"), cmsis_archive)
+    x = np.arange(-128, 128, 43, dtype=np.int8)
+    np.testing.assert_array_equal(net(x)[0], net_core(x)[0])
+
+
+def test_unsupported_op_names_the_layer() -> None:
+    graph, params = float_io_graph(False)
+    tensors = dict(graph.tensors)
+    tensors["p"] = ir.Tensor("p", [1, 8], "int8", quant=ir.Quant([0.03], [2]))
+    pad = ir.Op("pad_3", "pad", ["xq"], ["p"], {"pads": [[0, 0], [1, 1]], "value": 0.0}, 'PAD #3 */\n')
+    graph = ir.Graph(tensors, [pad], ["xq"], ["p"], quantized="int8")
+    tables, qparams = qtable_for(graph, params)
+    with pytest.raises(NnsconsError) as error:
+        codegen.generate("m", graph, tables, qparams, "s8", "h")
+    assert str(error.value) == "layer pad_3 (PAD #3 * /?): op pad has no CMSIS-NN s8 kernel"
+
+
+def test_quantize_in_the_middle_is_unsupported() -> None:
+    graph, params = float_io_graph(False)
+    tensors = dict(graph.tensors)
+    tensors["z"] = ir.Tensor("z", [1, 4], "int8", quant=ir.Quant([0.1], [0]))
+    ops = graph.ops + [ir.Op("quantize_2", "quantize", ["yq"], ["z"], {}, "QUANTIZE #2")]
+    graph = ir.Graph(tensors, ops, ["xq"], ["z"], quantized="int8")
+    tables, qparams = qtable_for(graph, params)
+    with pytest.raises(NnsconsError, match=r"layer quantize_2 \(QUANTIZE #2\): op quantize has no CMSIS-NN s8 "
+                                           r"kernel \(a quantize op is only supported as the first op"):
+        codegen.generate("m", graph, tables, qparams, "s8", "h")
+
+
+def test_legacy_api_and_bad_names_are_errors() -> None:
+    graph, params = float_io_graph(False)
+    tables, qparams = qtable_for(graph, params)
+    with pytest.raises(NnsconsError, match="api=legacy: .* not available yet"):
+        codegen.generate("m", graph, tables, qparams, "legacy", "h")
+    with pytest.raises(NnsconsError, match="api='s4'"):
+        codegen.generate("m", graph, tables, qparams, "s4", "h")
+    for bad in ("3d", "my-model", "int", "__x", "a b"):
+        with pytest.raises(NnsconsError, match="not a C identifier"):
+            codegen.generate(bad, graph, tables, qparams, "s8", "h")
+
+
+def test_q15_needs_the_s8_api_tables() -> None:
+    """A q15 table built for the legacy API has int16 weights, which the s16 kernels cannot take."""
+    graph, params = import_model(DIGITS / "model.onnx")
+    calib = data.load_inputs(DIGITS / "calib.npz", graph)
+    table = rg.range_table(stats.compute_stats(graph, params, {k: v[:20] for k, v in calib.items()}), "q15",
+                           "minmax")
+    tables, qparams = qtable_for(graph, params, "q15", table, api="legacy")
+    with pytest.raises(NnsconsError, match="layer conv2d_0 .*weights are int16.*api=s8"):
+        codegen.generate("m", graph, tables, qparams, "s8", "h")
+
+
+def test_codegen_sources_lists_the_templates() -> None:
+    sources = codegen.codegen_sources()
+    assert [Path(s).name for s in sources] == ["layers.j2", "model.c.j2", "model.h.j2", "weights.c.j2"]
+    assert all(Path(s).is_file() for s in sources)
+
+
+def test_plan_json_matches_the_arena(kws: tuple[ir.Graph, dict[str, np.ndarray]]) -> None:
+    graph, params = kws
+    plan = json.loads(generate("kws", graph, params)["plan.json"])
+    direct = planner.plan(graph, qtable_for(graph, params)[0])
+    assert plan["activation_arena_size"] == direct.arena_size
+    assert [b["offset"] for b in plan["buffers"]] == [b.offset for b in direct.buffers]
+    assert plan["scratch"] == {"c": 160, "dsp": 256, "mve": 4464}
+
+
+def test_q7_softmax_output_is_q0_7(tmp_path: Path, cmsis_archive: Path) -> None:
+    """q7 on the s8 API: arm_softmax_s8 gives p = (q + 128) / 256; the generated code turns it into the table's
+    Q0.7 (p * 128, halves rounded up, saturated at 127)."""
+    tensors = {"x": ir.Tensor("x", [2, 10], "float32"), "y": ir.Tensor("y", [2, 10], "float32")}
+    graph = ir.Graph(tensors, [ir.Op("softmax_0", "softmax", ["x"], ["y"], {"beta": 1.0})], ["x"], ["y"])
+    table = rg.range_table(stats.stats_from_arrays({"x": np.array([-3.9, 3.9], np.float32),
+                                                    "y": np.array([0.0, 1.0], np.float32)}, 1), "q7", "minmax")
+    tables, _ = qtable_for(graph, {}, "q7", table)
+    assert tables["tensors"]["x"]["qformat"] == "Q2.5" and tables["tensors"]["y"]["qformat"] == "Q0.7"
+    net = build("sm7", graph, {}, tmp_path, cmsis_archive, "q7", table)
+    layer = tables["layers"]["softmax_0"]
+    rng = np.random.default_rng(8)
+    xs = [rng.integers(-128, 128, (2, 10)).astype(np.int8) for _ in range(20)]
+    xs.append(np.array([[127] + [-128] * 9, [5] * 10], np.int8))          # p = 1 saturates; ten equal logits
+    for x in xs:
+        s8 = ch.softmax_s8(x, mult=layer["input_multiplier"], shift=layer["input_left_shift"],
+                           diff_min=layer["diff_min"]).astype(np.int32)
+        (y,) = net(x)
+        np.testing.assert_array_equal(y.reshape(2, 10), np.minimum((s8 + 129) >> 1, 127))
+        p = np.exp(x / 32.0) / np.exp(x / 32.0).sum(axis=1, keepdims=True)
+        assert np.abs(y.reshape(2, 10) / 128.0 - p).max() <= 1.5 / 128
