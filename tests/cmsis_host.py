@@ -545,3 +545,194 @@ def softmax_s16_luts() -> tuple[np.ndarray, np.ndarray]:
     exp_lut.setflags(write=False)
     one_by_one_lut.setflags(write=False)
     return exp_lut, one_by_one_lut
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Legacy q7/q15 API (arm_nnfunctions_legacy.h, CMSIS_5 5.9.0)
+# ---------------------------------------------------------------------------------------------------------------
+
+_U16 = ctypes.c_uint16
+GUARD = 16  # sentinel elements after every legacy output, to catch writes past its end
+_SENTINEL = 0x5A
+
+
+def _legacy_conv_args(data: type, square: bool) -> list:
+    """(Im_in, geometry..., wt, ch_im_out, kernel/padding/stride..., bias, bias_shift, out_shift, Im_out,
+    dim_im_out..., bufferA, bufferB); square functions have one value per geometry argument, the others x and y."""
+    data_p = P(data)
+    per_axis = 1 if square else 2
+    return ([data_p] + [_U16] * per_axis + [_U16, data_p, _U16] + [_U16] * (3 * per_axis)
+            + [data_p, _U16, _U16, data_p] + [_U16] * per_axis + [c_int16_p, c_int8_p])
+
+
+def _legacy_fc_args(vec: type, mat: type, bias: type, out: type) -> list:
+    return [P(vec), P(mat), _U16, _U16, _U16, _U16, P(bias), P(out), c_int16_p]
+
+
+_POOL_ARGS = [c_int8_p, _U16, _U16, _U16, _U16, _U16, _U16, c_int8_p, c_int8_p]
+_Q7, _Q15 = ctypes.c_int8, ctypes.c_int16
+
+LEGACY_PROTOTYPES: dict[str, tuple[object, list]] = {
+    "arm_convolve_HWC_q7_basic": (_STATUS, _legacy_conv_args(_Q7, True)),
+    "arm_convolve_HWC_q7_fast": (_STATUS, _legacy_conv_args(_Q7, True)),
+    "arm_convolve_HWC_q7_RGB": (_STATUS, _legacy_conv_args(_Q7, True)),
+    "arm_convolve_HWC_q15_basic": (_STATUS, _legacy_conv_args(_Q15, True)),
+    "arm_convolve_HWC_q15_fast": (_STATUS, _legacy_conv_args(_Q15, True)),
+    "arm_depthwise_separable_conv_HWC_q7": (_STATUS, _legacy_conv_args(_Q7, True)),
+    "arm_convolve_HWC_q7_basic_nonsquare": (_STATUS, _legacy_conv_args(_Q7, False)),
+    "arm_convolve_HWC_q7_fast_nonsquare": (_STATUS, _legacy_conv_args(_Q7, False)),
+    "arm_convolve_1x1_HWC_q7_fast_nonsquare": (_STATUS, _legacy_conv_args(_Q7, False)),
+    "arm_convolve_HWC_q15_fast_nonsquare": (_STATUS, _legacy_conv_args(_Q15, False)),
+    "arm_depthwise_separable_conv_HWC_q7_nonsquare": (_STATUS, _legacy_conv_args(_Q7, False)),
+    "arm_fully_connected_q7": (_STATUS, _legacy_fc_args(_Q7, _Q7, _Q7, _Q7)),
+    "arm_fully_connected_q7_opt": (_STATUS, _legacy_fc_args(_Q7, _Q7, _Q7, _Q7)),
+    "arm_fully_connected_q15": (_STATUS, _legacy_fc_args(_Q15, _Q15, _Q15, _Q15)),
+    "arm_fully_connected_q15_opt": (_STATUS, _legacy_fc_args(_Q15, _Q15, _Q15, _Q15)),
+    "arm_fully_connected_mat_q7_vec_q15": (_STATUS, _legacy_fc_args(_Q15, _Q7, _Q7, _Q15)),
+    "arm_fully_connected_mat_q7_vec_q15_opt": (_STATUS, _legacy_fc_args(_Q15, _Q7, _Q7, _Q15)),
+    "arm_maxpool_q7_HWC": (None, _POOL_ARGS),
+    "arm_avepool_q7_HWC": (None, _POOL_ARGS),
+    "arm_nn_activations_direct_q7": (None, [c_int8_p, _U16, _U16, ctypes.c_int]),
+    "arm_nn_activations_direct_q15": (None, [c_int16_p, _U16, _U16, ctypes.c_int]),
+    "arm_softmax_q7": (None, [c_int8_p, _U16, c_int8_p]),
+    "arm_softmax_with_batch_q7": (None, [c_int8_p, _U16, _U16, c_int8_p]),
+    "arm_softmax_q15": (None, [c_int16_p, _U16, c_int16_p]),
+}
+ACTIVATION_TYPES = {"sigmoid": 0, "tanh": 1}  # arm_nn_activation_type: ARM_SIGMOID, ARM_TANH
+
+
+@functools.lru_cache(maxsize=None)
+def load_legacy_library(defines: tuple[str, ...] = ()) -> ctypes.CDLL:
+    """The compiled library (built with `defines`, e.g. ARM_MATH_DSP or ARM_NN_TRUNCATE) with the legacy
+    prototypes declared as well."""
+    lib = load_library(defines)
+    for name, (restype, argtypes) in LEGACY_PROTOTYPES.items():
+        function = getattr(lib, name)
+        function.restype = restype
+        function.argtypes = argtypes
+    return lib
+
+
+class GuardedOutput:
+    """An output array followed by GUARD sentinel elements; check() fails if a kernel wrote past the end."""
+
+    def __init__(self, shape: Sequence[int], dtype: type) -> None:
+        self.shape = tuple(int(s) for s in shape)
+        size = int(np.prod(self.shape, dtype=np.int64))
+        self.storage = np.full(size + GUARD, _SENTINEL, dtype=dtype)
+        self.size = size
+
+    def pointer(self, ctype: type) -> object:
+        return ptr(self.storage, ctype)
+
+    def result(self) -> np.ndarray:
+        """The output (a copy), after checking that the guard is intact."""
+        assert (self.storage[self.size:] == _SENTINEL).all(), "kernel wrote past the end of its output"
+        return self.storage[:self.size].reshape(self.shape).copy()
+
+
+def _legacy_scratch(function: str, geometry: object = None, dim_vec: int = 0) -> list[Optional[np.ndarray]]:
+    """The scratch arrays of a legacy function, sized by nnscons.legacy_layouts (None where unused: NULL)."""
+    from nnscons.legacy_layouts import legacy_buffer_sizes
+    arrays = []
+    for buffer in legacy_buffer_sizes(function, geometry, dim_vec=dim_vec).values():
+        dtype = np.int16 if buffer.ctype == "q15_t" else np.int8
+        arrays.append(np.zeros(buffer.count, dtype=dtype) if buffer.count else None)
+    return arrays
+
+
+def _legacy_types(function: str) -> tuple[type, type]:
+    return (np.int16, ctypes.c_int16) if "q15" in function else (np.int8, ctypes.c_int8)
+
+
+def legacy_conv(function: str, x: np.ndarray, w: np.ndarray, bias: Optional[np.ndarray], *, bias_shift: int,
+                out_shift: int, out_hw: Pair, padding: Pair = (0, 0), stride: Pair = (1, 1),
+                defines: tuple[str, ...] = ()) -> tuple[int, np.ndarray]:
+    """A legacy convolution or depthwise function on x [H][W][C_IN] (int8 / int16) with w OHWI (conv) or
+    [KY][KX][C] (depthwise); pairs are (y, x). Square functions get the y values. Returns (status, output)."""
+    from nnscons.legacy_layouts import SQUARE_CONV, LegacyConvGeometry
+    lib = load_legacy_library(defines)
+    dtype, ctype = _legacy_types(function)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    w = np.ascontiguousarray(w, dtype=dtype)
+    b = None if bias is None else np.ascontiguousarray(bias, dtype=dtype)
+    depthwise = function.startswith("arm_depthwise")
+    ch_out = w.shape[2] if depthwise else w.shape[0]
+    kernel = w.shape[:2] if depthwise else w.shape[1:3]
+    in_h, in_w, ch_in = x.shape
+    geometry = LegacyConvGeometry(ch_in, ch_out, (in_h, in_w), tuple(kernel), tuple(padding), tuple(stride),
+                                  tuple(out_hw))
+    buffer_a, buffer_b = _legacy_scratch(function, geometry)
+    out = GuardedOutput((*out_hw, ch_out), dtype)
+    if function in SQUARE_CONV:
+        middle = [in_h, ch_in, ptr(w, ctype), ch_out, kernel[0], padding[0], stride[0]]
+        out_dims = [out_hw[0]]
+    else:
+        middle = [in_w, in_h, ch_in, ptr(w, ctype), ch_out, kernel[1], kernel[0], padding[1], padding[0],
+                  stride[1], stride[0]]
+        out_dims = [out_hw[1], out_hw[0]]
+    status = getattr(lib, function)(ptr(x, ctype), *middle, ptr(b, ctype), bias_shift, out_shift,
+                                    out.pointer(ctype), *out_dims, ptr(buffer_a, ctypes.c_int16),
+                                    ptr(buffer_b, ctypes.c_int8))
+    return status, out.result()
+
+
+def legacy_fully_connected(function: str, v: np.ndarray, weights: np.ndarray, bias: Optional[np.ndarray], *,
+                           rows: int, bias_shift: int, out_shift: int,
+                           defines: tuple[str, ...] = ()) -> tuple[int, np.ndarray]:
+    """A legacy FC function; `weights` is passed flat as given (row-major, or interleaved for _opt)."""
+    lib = load_legacy_library(defines)
+    vec_q15 = "q15" in function
+    mat_q15 = "q15" in function and "mat_q7" not in function
+    vtype, vctype = (np.int16, ctypes.c_int16) if vec_q15 else (np.int8, ctypes.c_int8)
+    mtype, mctype = (np.int16, ctypes.c_int16) if mat_q15 else (np.int8, ctypes.c_int8)
+    v = np.ascontiguousarray(v, dtype=vtype).reshape(-1)
+    m = np.ascontiguousarray(weights, dtype=mtype).reshape(-1)
+    b = None if bias is None else np.ascontiguousarray(bias, dtype=mtype)
+    (vec_buffer,) = _legacy_scratch(function, dim_vec=v.size)
+    out = GuardedOutput((rows,), vtype)
+    status = getattr(lib, function)(ptr(v, vctype), ptr(m, mctype), v.size, rows, bias_shift, out_shift,
+                                    ptr(b, mctype), out.pointer(vctype), ptr(vec_buffer, ctypes.c_int16))
+    return status, out.result()
+
+
+def legacy_pool(function: str, x: np.ndarray, *, kernel: int, padding: int, stride: int,
+                dim_out: int) -> np.ndarray:
+    """arm_maxpool_q7_HWC / arm_avepool_q7_HWC on a square x [D][D][C] int8."""
+    from nnscons.legacy_layouts import LegacyConvGeometry
+    lib = load_legacy_library()
+    x = np.ascontiguousarray(x, dtype=np.int8)
+    dim_in, _, channels = x.shape
+    geometry = LegacyConvGeometry(channels, channels, (dim_in, dim_in), (kernel, kernel), (padding, padding),
+                                  (stride, stride), (dim_out, dim_out))
+    (buffer_a,) = _legacy_scratch(function, geometry)
+    out = GuardedOutput((dim_out, dim_out, channels), np.int8)
+    getattr(lib, function)(ptr(x, ctypes.c_int8), dim_in, channels, kernel, padding, stride, dim_out,
+                           ptr(buffer_a, ctypes.c_int8), out.pointer(ctypes.c_int8))
+    return out.result()
+
+
+def legacy_softmax(function: str, x: np.ndarray) -> np.ndarray:
+    """arm_softmax_q7 / arm_softmax_q15 on a vector, arm_softmax_with_batch_q7 on [batches][dim_vec]."""
+    lib = load_legacy_library()
+    dtype, ctype = _legacy_types(function)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    out = GuardedOutput(x.shape, dtype)
+    if function == "arm_softmax_with_batch_q7":
+        lib.arm_softmax_with_batch_q7(ptr(x, ctype), x.shape[0], x.shape[1], out.pointer(ctype))
+    else:
+        getattr(lib, function)(ptr(x, ctype), x.size, out.pointer(ctype))
+    return out.result()
+
+
+def legacy_activation(function: str, x: np.ndarray, *, int_width: int = 0, kind: str = "sigmoid") -> np.ndarray:
+    """An in-place legacy activation (arm_relu_q7/_q15, arm_nn_activations_direct_q7/_q15) on a copy of x."""
+    lib = load_legacy_library()
+    dtype, ctype = _legacy_types(function)
+    data = np.ascontiguousarray(x, dtype=dtype).reshape(-1).copy()
+    assert data.size <= 0xFFFF, "size is a uint16_t argument"
+    if function.startswith("arm_relu"):
+        getattr(lib, function)(ptr(data, ctype), data.size)
+    else:
+        getattr(lib, function)(ptr(data, ctype), data.size, int_width, ACTIVATION_TYPES[kind])
+    return data.reshape(np.shape(x))

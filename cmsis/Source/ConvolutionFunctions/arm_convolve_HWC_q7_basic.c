@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Part of nnscons; written from the published CMSIS-NN API, not derived from its source. */
+
+/*
+ * arm_convolve_HWC_q7_basic: q7 convolution, square image and kernel, any channel counts.
+ * Arithmetic and layouts: see arm_nnfunctions_legacy.h.
+ */
+#include "arm_nn_legacy_support.h"
+
+arm_status arm_convolve_HWC_q7_basic(const q7_t *Im_in,
+                                     const uint16_t dim_im_in,
+                                     const uint16_t ch_im_in,
+                                     const q7_t *wt,
+                                     const uint16_t ch_im_out,
+                                     const uint16_t dim_kernel,
+                                     const uint16_t padding,
+                                     const uint16_t stride,
+                                     const q7_t *bias,
+                                     const uint16_t bias_shift,
+                                     const uint16_t out_shift,
+                                     q7_t *Im_out,
+                                     const uint16_t dim_im_out,
+                                     q15_t *bufferA,
+                                     q7_t *bufferB)
+{
+    const arm_nn_legacy_conv_geometry g = {dim_im_in, dim_im_in, ch_im_in, ch_im_out, dim_kernel, dim_kernel,
+                                            padding, padding, stride, stride, dim_im_out, dim_im_out,
+                                            bias_shift, out_shift};
+
+    (void)bufferA; /* scratch of Arm's DSP code; this implementation needs none */
+    (void)bufferB;
+    arm_nn_legacy_conv_q7(&g, Im_in, wt, bias, Im_out);
+    return ARM_MATH_SUCCESS;
+}
