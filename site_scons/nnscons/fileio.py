@@ -87,22 +87,24 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(f)
 
 
-def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+def npz_bytes(arrays: Mapping[str, np.ndarray], compress: bool = False) -> bytes:
     """An ``.npz`` archive (readable by ``np.load``) whose bytes depend only on the arrays: sorted names,
-    fixed timestamps, no compression."""
+    fixed timestamps, no compression unless ``compress`` (deflate at a fixed level, for data files kept in a
+    source tree; like ``np.savez_compressed``)."""
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+    with zipfile.ZipFile(buf, "w", compression=method) as zf:
         for name in sorted(arrays):
             member = io.BytesIO()
             np.lib.format.write_array(member, np.ascontiguousarray(arrays[name]), allow_pickle=False)
             info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_EPOCH)
             info.external_attr = 0o644 << 16
-            zf.writestr(info, member.getvalue())
+            zf.writestr(info, member.getvalue(), compress_type=method, compresslevel=9 if compress else None)
     return buf.getvalue()
 
 
-def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
-    write_bytes(path, npz_bytes(arrays))
+def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], compress: bool = False) -> None:
+    write_bytes(path, npz_bytes(arrays, compress))
 
 
 def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
