@@ -1,0 +1,62 @@
+/*
+ * nnscons firmware runner: the types shared by the runner (nnscons_firmware_main.c), the generated per-model
+ * input files (<name>_inputs.c) and the generated model list (nnscons_firmware_models.c), and the few functions
+ * the runner needs from a Cortex-M (nnscons_cortex_m.c).
+ */
+#ifndef NNSCONS_FIRMWARE_H
+#define NNSCONS_FIRMWARE_H
+
+#include <stdint.h>
+
+/* The descriptor every generated model exports as <name>_info (same layout as in the generated <name>.h; the
+ * guard lets a file include both). */
+#ifndef NNSCONS_MODEL_INFO_DEFINED
+#define NNSCONS_MODEL_INFO_DEFINED
+typedef struct {
+    uint8_t element_size;       /* bytes per element: 1 or 2 */
+    uint8_t is_signed;
+    uint8_t rank;
+    int32_t shape[6];
+    uint32_t size;              /* elements */
+    float scale;
+    int32_t zero_point;
+} nnscons_io_info_t;
+
+typedef struct {
+    const char *name;
+    const char *hash;
+    uint32_t arena_size;
+    uint8_t n_inputs;
+    uint8_t n_outputs;
+    const nnscons_io_info_t *inputs;
+    const nnscons_io_info_t *outputs;
+    int (*invoke)(const void *const *inputs, void *const *outputs);
+} nnscons_model_info_t;
+#endif
+
+/* Inside one sample the inputs (and inside the output buffer the outputs) follow each other in order, each
+ * starting at a multiple of NNSCONS_FIRMWARE_ALIGN bytes. */
+#define NNSCONS_FIRMWARE_ALIGN 8u
+
+/* One model compiled into the firmware, with its embedded inputs (<name>_inputs.c defines <name>_firmware). */
+typedef struct {
+    const nnscons_model_info_t *model;
+    uint32_t n_samples;
+    uint32_t sample_bytes;      /* bytes of one sample: every input of one inference */
+    const uint8_t *samples;     /* n_samples * sample_bytes */
+    uint8_t *output;            /* room for the outputs of one inference */
+    uint32_t output_bytes;
+} nnscons_firmware_model_t;
+
+/* nnscons_firmware_models.c (generated): the models of this image, in name order. */
+extern const nnscons_firmware_model_t *const nnscons_firmware_models[];
+extern const uint32_t nnscons_firmware_model_count;
+
+/* nnscons_cortex_m.c: SysTick as a 64-bit counter of processor clock ticks, and a stack high-water mark. */
+void nnscons_counter_start(void);
+uint64_t nnscons_counter_ticks(void);
+uint64_t nnscons_counter_sync(void);     /* waits for the next tick, then returns the count */
+void nnscons_stack_paint(void);
+uint32_t nnscons_stack_peak(void);
+
+#endif

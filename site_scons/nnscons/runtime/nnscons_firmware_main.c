@@ -1,0 +1,198 @@
+/*
+ * nnscons firmware runner: runs every model compiled into the image on its embedded inputs and prints one line
+ * per inference over semihosting, for nnscons/firmware.py to parse:
+ *
+ *     nnscons start models=2 clock_hz=25000000
+ *     nnscons model=kws input=0 ticks=651200 instructions=26048000 output=7f80808080808080808080
+ *     ...
+ *     nnscons model=kws inputs=16 stack=1184 arena=23104
+ *     nnscons done
+ *
+ * `instructions` is ticks * 1e9 / clock_hz: what QEMU executed with -icount shift=0 (see nnscons_cortex_m.c);
+ * `output` is the bytes of the outputs, in order, as hex; `stack` is the deepest the stack went (bytes, from its
+ * top, so the runner's own frames are included) during the model's inferences; `arena` is the model's arena as
+ * compiled for this target (activations and the kernels' scratch buffer). A semihosting command line `models=a,b` (QEMU: -append "models=a,b") runs only those models.
+ * On a failure the runner prints `nnscons error ...` and returns 1; main's return value is the exit status.
+ *
+ * The file is generic: the models come from the generated nnscons_firmware_models.c, their inputs from the
+ * generated <name>_inputs.c files (see nnscons_firmware.h). Compile with -DNNSCONS_CLOCK_HZ=<processor clock>.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "nnscons_firmware.h"
+
+#ifndef NNSCONS_CLOCK_HZ
+#error "compile with -DNNSCONS_CLOCK_HZ=<the processor clock in Hz>"
+#endif
+
+#define COMMAND_LINE_SIZE 256
+
+static char *format_u64(char *end, uint64_t value)
+{
+    *--end = '\0';
+    do {
+        *--end = (char)('0' + value % 10u);
+        value /= 10u;
+    } while (value != 0);
+    return end;
+}
+
+static void print_u64(const char *key, uint64_t value)
+{
+    char digits[24];
+    fputs(key, stdout);
+    fputs(format_u64(digits + sizeof digits, value), stdout);
+}
+
+static void print_hex(const uint8_t *bytes, uint32_t count)
+{
+    static const char hex[] = "0123456789abcdef";
+    char chunk[129];
+    uint32_t i, used = 0;
+    for (i = 0; i < count; i++) {
+        chunk[used++] = hex[bytes[i] >> 4];
+        chunk[used++] = hex[bytes[i] & 15u];
+        if (used == sizeof chunk - 1 || i + 1 == count) {
+            chunk[used] = '\0';
+            fputs(chunk, stdout);
+            used = 0;
+        }
+    }
+}
+
+static uint32_t padded(uint32_t bytes)
+{
+    return (bytes + NNSCONS_FIRMWARE_ALIGN - 1u) / NNSCONS_FIRMWARE_ALIGN * NNSCONS_FIRMWARE_ALIGN;
+}
+
+static uint32_t io_bytes(const nnscons_io_info_t *io, uint8_t count)
+{
+    uint32_t total = 0;
+    uint8_t i;
+    for (i = 0; i < count; i++) {
+        total += padded(io[i].size * io[i].element_size);
+    }
+    return total;
+}
+
+static int fail(const char *model, const char *message)
+{
+    printf("nnscons error model=%s %s\n", model, message);
+    return 1;
+}
+
+/* The semihosting command line (QEMU: the kernel path, then -append's text); empty when there is none. */
+static void command_line(char *buffer, uint32_t size)
+{
+    struct {
+        char *buffer;
+        uint32_t size;
+    } block;
+    register uint32_t op __asm("r0") = 0x15u; /* SYS_GET_CMDLINE */
+    register void *arg __asm("r1") = &block;
+    block.buffer = buffer;
+    block.size = size;
+    buffer[0] = '\0';
+    __asm volatile("bkpt 0xAB" : "+r"(op) : "r"(arg) : "memory");
+    if (op != 0u) {
+        buffer[0] = '\0';
+    }
+    buffer[size - 1] = '\0';
+}
+
+/* Whether `name` is selected by a `models=a,b` word of the command line (no such word: every model). */
+static int selected(const char *line, const char *name)
+{
+    const char *list = strstr(line, "models=");
+    size_t length = strlen(name);
+    if (list == NULL) {
+        return 1;
+    }
+    list += strlen("models=");
+    while (*list != '\0' && *list != ' ') {
+        if (strncmp(list, name, length) == 0 && (list[length] == ',' || list[length] == ' ' ||
+                                                 list[length] == '\0')) {
+            return 1;
+        }
+        while (*list != '\0' && *list != ' ' && *list != ',') {
+            list++;
+        }
+        if (*list == ',') {
+            list++;
+        }
+    }
+    return 0;
+}
+
+static int run_model(const nnscons_firmware_model_t *entry)
+{
+    const nnscons_model_info_t *model = entry->model;
+    const void *inputs[16];
+    void *outputs[16];
+    uint32_t sample, i, offset, stack, deepest = 0;
+    if (model->n_inputs > 16 || model->n_outputs > 16) {
+        return fail(model->name, "more than 16 inputs or outputs");
+    }
+    if (io_bytes(model->inputs, model->n_inputs) != entry->sample_bytes) {
+        return fail(model->name, "the embedded inputs do not fit the model's inputs (rebuild them)");
+    }
+    if (io_bytes(model->outputs, model->n_outputs) > entry->output_bytes) {
+        return fail(model->name, "the output buffer is smaller than the model's outputs (rebuild the inputs)");
+    }
+    for (i = 0, offset = 0; i < model->n_outputs; i++) {
+        outputs[i] = entry->output + offset;
+        offset += padded(model->outputs[i].size * model->outputs[i].element_size);
+    }
+    for (sample = 0; sample < entry->n_samples; sample++) {
+        const uint8_t *data = entry->samples + (size_t)sample * entry->sample_bytes;
+        uint64_t start, ticks;
+        int status;
+        for (i = 0, offset = 0; i < model->n_inputs; i++) {
+            inputs[i] = data + offset;
+            offset += padded(model->inputs[i].size * model->inputs[i].element_size);
+        }
+        nnscons_stack_paint();
+        start = nnscons_counter_sync();
+        status = model->invoke(inputs, outputs);
+        ticks = nnscons_counter_ticks() - start;
+        stack = nnscons_stack_peak();
+        deepest = stack > deepest ? stack : deepest;
+        if (status != 0) {
+            printf("nnscons error model=%s input=%lu status=%d\n", model->name, (unsigned long)sample, status);
+            return 1;
+        }
+        printf("nnscons model=%s input=%lu", model->name, (unsigned long)sample);
+        print_u64(" ticks=", ticks);
+        print_u64(" instructions=", ticks * 1000000000u / (uint64_t)NNSCONS_CLOCK_HZ);
+        fputs(" output=", stdout);
+        for (i = 0; i < model->n_outputs; i++) {
+            print_hex((const uint8_t *)outputs[i], model->outputs[i].size * model->outputs[i].element_size);
+        }
+        fputs("\n", stdout);
+    }
+    printf("nnscons model=%s inputs=%lu stack=%lu arena=%lu\n", model->name, (unsigned long)entry->n_samples,
+           (unsigned long)deepest, (unsigned long)model->arena_size);
+    return 0;
+}
+
+int main(void)
+{
+    static char line[COMMAND_LINE_SIZE];
+    uint32_t m;
+    command_line(line, sizeof line);
+    nnscons_counter_start();
+    printf("nnscons start models=%lu clock_hz=%lu\n", (unsigned long)nnscons_firmware_model_count,
+           (unsigned long)NNSCONS_CLOCK_HZ);
+    for (m = 0; m < nnscons_firmware_model_count; m++) {
+        const nnscons_firmware_model_t *entry = nnscons_firmware_models[m];
+        if (selected(line, entry->model->name) && run_model(entry) != 0) {
+            fflush(stdout);
+            return 1;
+        }
+    }
+    puts("nnscons done");
+    fflush(stdout);
+    return 0;
+}

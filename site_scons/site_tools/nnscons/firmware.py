@@ -1,0 +1,183 @@
+"""The Cortex-M part of the ``nnscons`` tool: embedded inputs, firmware image, emulator run, firmware check.
+
+Thin, like the rest of the tool: every action calls one function of :mod:`nnscons.firmware`. Per target T::
+
+    build/<name>/firmware/<name>_inputs.c, inputs.npz      NnsconsFirmwareInputs (once per model, every target)
+    build/T/firmware.elf, firmware.map                     NnsconsFirmware (startup, runner, models, kernels)
+    build/T/report.json                                    NnsconsFirmwareRun (QEMU; instructions, sizes)
+    build/T/<name>/firmware_check.json                     NnsconsFirmwareCheck (output bytes == host binary's)
+
+Generated sources compiled by several targets get explicit per-target object paths. Every generated node depends on
+the library modules its action runs (``nnscons.firmware.MODULES``). ``nnscons/__init__.py`` of the tool loads this
+file as the sub-tool ``firmware``.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import SCons.Action
+import SCons.Builder
+import SCons.Errors
+
+from nnscons import firmware, pipeline, targets
+from nnscons.errors import NnsconsError
+
+ACTION_VERSION = "1"  # bump when a wrapper below changes in a way the module dependencies do not show
+
+
+def _stage_action(stage: str, run: Callable[[list, list, Any], None], comstr: str) -> SCons.Action.Action:
+    """A Python action with a stable signature, reporting NnsconsError as one line."""
+
+    def execute(target, source, env):
+        try:
+            run(target, source, env)
+        except NnsconsError as e:
+            raise SCons.Errors.BuildError(node=target[0], errstr=str(e), exitstatus=1) from None
+        return 0
+
+    action = functools.partial(execute)
+    action.get_contents = lambda target, source, env: f"nnscons firmware {stage} action v{ACTION_VERSION}".encode()
+    return SCons.Action.Action(action, comstr)
+
+
+@dataclass
+class FirmwareModel:
+    """One model of an image: its library for this target, its embedded inputs (a generated C file) and its
+    generated header (for the arena and scratch sizes in the report)."""
+
+    name: str
+    library: Any
+    inputs_c: Any
+    header: Any
+    inputs_object: Any = None   # set by NnsconsFirmware
+
+
+# ---- embedded inputs: graph + qtable (+ test set) -> <name>_inputs.c, inputs.npz ----------------------------------
+def _run_inputs(target, source, env) -> None:
+    test = str(source[2]) if len(source) > 2 else None
+    firmware.inputs_stage(env["NNSCONS_MODEL_NAME"], str(source[0]), str(source[1]), test, str(target[0]),
+                          str(target[1]))
+
+
+def _inputs_emitter(target, source, env):
+    out_dir = os.path.dirname(str(target[0]))
+    targets_ = [str(target[0]), os.path.join(out_dir, "inputs.npz")]
+    env.Depends(targets_, firmware.module_sources())
+    return targets_, source
+
+
+def NnsconsFirmwareInputs(env, nodes, test: Optional[str]) -> list:
+    """``build/<name>/firmware/<name>_inputs.c`` and ``inputs.npz`` for a model's chain (ModelNodes)."""
+    out = os.path.join(nodes.build_dir, "firmware", nodes.name + "_inputs.c")
+    sources = [nodes.graph[0], nodes.qtable[0]] + ([test] if test else [])
+    return env.NnsFirmwareInputsC(out, sources, NNSCONS_MODEL_NAME=nodes.name)
+
+
+# ---- the model list: names -> nnscons_firmware_models.c ------------------------------------------------------------
+def _run_models(target, source, env) -> None:
+    from nnscons import fileio
+    fileio.write_text(str(target[0]), firmware.models_c_source(json.loads(source[0].read())))
+
+
+def _models_emitter(target, source, env):
+    env.Depends(target, firmware.module_sources())
+    return target, source
+
+
+# ---- the image ----------------------------------------------------------------------------------------------------
+def NnsconsFirmware(env, target: targets.Target, build_dir: str, models: Sequence[FirmwareModel], kernel_lib):
+    """``build/<target>/firmware.elf`` (and ``firmware.map``): the target's startup, the generic runner, the model
+    list, every model's inputs and library, and the kernel library. ``env`` compiles for the target."""
+    runtime = env.Dir(str(pipeline.RUNTIME_DIR))
+    obj_dir = os.path.join(build_dir, "firmware")
+    if target.emulator is None:
+        raise SCons.Errors.UserError(f"{target.directory}/target.toml: no [emulator] clock_hz for the firmware")
+    fenv = env.Clone()
+    fenv.Append(CPPPATH=[runtime], CPPDEFINES=[("NNSCONS_CLOCK_HZ", f"{target.emulator.clock_hz}u")])
+    model_list = fenv.NnsFirmwareModelsC(os.path.join(obj_dir, "nnscons_firmware_models.c"),
+                                         fenv.Value(json.dumps([m.name for m in models])))
+    objects = [fenv.Object(os.path.join(obj_dir, "startup", _stem(s)), s) for s in target.startup]
+    objects += [fenv.Object(os.path.join(obj_dir, _stem(s)), runtime.File(s)) for s in firmware.RUNTIME_SOURCES]
+    objects += fenv.Object(os.path.join(obj_dir, "nnscons_firmware_models"), model_list)
+    for model in models:
+        model.inputs_object = fenv.Object(os.path.join(obj_dir, model.name + "_inputs"), model.inputs_c)
+        objects += model.inputs_object
+    elf = os.path.join(build_dir, "firmware.elf")
+    map_file = os.path.join(build_dir, "firmware.map")
+    assert target.memory is not None
+    link_flags = [f"-T{target.linker_script}", "-L" + str(runtime),
+                  f"-Wl,--defsym=__stack_size__={target.memory.stack_size}", "-Wl,-Map=" + map_file]
+    image = fenv.Program([elf, map_file], objects + [m.library for m in models] + [kernel_lib],
+                         LINKFLAGS=env["LINKFLAGS"] + link_flags, LIBS=env.get("LIBS", []))
+    fenv.Depends(image, [target.linker_script, runtime.File(firmware.SECTIONS_SCRIPT)])
+    return image
+
+
+def _stem(path: str) -> str:
+    return os.path.splitext(os.path.basename(str(path)))[0]
+
+
+# ---- the run: image -> report.json --------------------------------------------------------------------------------
+def _run_firmware(target, source, env) -> None:
+    spec = json.loads(source[-1].read())
+    tgt = targets.load_target(spec["target_dir"])
+    firmware.run_stage(tgt, str(source[0]), str(source[1]), spec["models"], spec["kernels"], str(target[0]),
+                       spec["options"])
+
+
+def _firmware_run_emitter(target, source, env):
+    env.Depends(target, firmware.module_sources())
+    return target, source
+
+
+def NnsconsFirmwareRun(env, target: targets.Target, image, models: Sequence[FirmwareModel], kernel_lib,
+                       build_dir: str, options: Optional[Mapping[str, str]] = None):
+    """Run the image in the target's emulator: ``build/<target>/report.json``. Reruns when the image, the
+    target's settings or a model header change."""
+    spec = {"target_dir": target.directory, "kernels": str(kernel_lib[0]), "options": dict(options or {}),
+            "models": {m.name: {"library": str(m.library[0]), "inputs": str(m.inputs_object[0]),
+                                "header": str(m.header)} for m in models}}
+    sources = [image[0], image[1], os.path.join(target.directory, "target.toml")] + [m.header for m in models]
+    return env.NnsFirmwareReport(os.path.join(build_dir, "report.json"),
+                                 sources + [env.Value(json.dumps(spec, sort_keys=True))])
+
+
+# ---- the check: report + host binary + inputs -> firmware_check.json ---------------------------------------------
+def _run_check(target, source, env) -> None:
+    firmware.check_stage(env["NNSCONS_MODEL_NAME"], str(source[0]), os.path.abspath(str(source[1])),
+                         str(source[2]), str(target[0]))
+
+
+def _check_emitter(target, source, env):
+    env.Depends(target, firmware.module_sources())
+    return target, source
+
+
+def NnsconsFirmwareCheck(env, name: str, report, host_binary, inputs_npz, build_dir: str):
+    """``build/<target>/<name>/firmware_check.json``: fails unless every output byte equals the host binary's."""
+    return env.NnsFirmwareCheckReport(os.path.join(build_dir, name, "firmware_check.json"),
+                                      [report, host_binary, inputs_npz], NNSCONS_MODEL_NAME=name)
+
+
+def generate(env) -> None:
+    env.Append(BUILDERS={
+        "NnsFirmwareInputsC": SCons.Builder.Builder(
+            action=_stage_action("inputs", _run_inputs, "nnscons inputs    $TARGET"), emitter=_inputs_emitter),
+        "NnsFirmwareModelsC": SCons.Builder.Builder(
+            action=_stage_action("models", _run_models, "nnscons models    $TARGET"), emitter=_models_emitter),
+        "NnsFirmwareReport": SCons.Builder.Builder(
+            action=_stage_action("run", _run_firmware, "nnscons run       $TARGET"), emitter=_firmware_run_emitter),
+        "NnsFirmwareCheckReport": SCons.Builder.Builder(
+            action=_stage_action("check", _run_check, "nnscons fw-check  $TARGET"), emitter=_check_emitter),
+    })
+    for method in (NnsconsFirmwareInputs, NnsconsFirmware, NnsconsFirmwareRun, NnsconsFirmwareCheck):
+        env.AddMethod(method, method.__name__)
+    env.AddMethod(lambda env, *args, **kw: FirmwareModel(*args, **kw), "NnsconsFirmwareModel")
+
+
+def exists(env) -> bool:
+    return True
