@@ -662,7 +662,7 @@ def test_quantize_in_the_middle_is_unsupported() -> None:
 def test_legacy_api_and_bad_names_are_errors() -> None:
     graph, params = float_io_graph(False)
     tables, qparams = qtable_for(graph, params)
-    with pytest.raises(NnsconsError, match="api=legacy: .* not available yet"):
+    with pytest.raises(NnsconsError, match="api=legacy: .*use quant=q7 or quant=q15"):   # tests/test_codegen_legacy.py
         codegen.generate("m", graph, tables, qparams, "legacy", "h")
     with pytest.raises(NnsconsError, match="api='s4'"):
         codegen.generate("m", graph, tables, qparams, "s4", "h")
@@ -684,7 +684,8 @@ def test_q15_needs_the_s8_api_tables() -> None:
 
 def test_codegen_sources_lists_the_templates() -> None:
     sources = codegen.codegen_sources()
-    assert [Path(s).name for s in sources] == ["layers.j2", "model.c.j2", "model.h.j2", "weights.c.j2"]
+    assert [Path(s).name for s in sources] == ["layers.j2", "legacy_layers.j2", "legacy_model.c.j2", "model.c.j2",
+                                               "model.h.j2", "weights.c.j2"]
     assert all(Path(s).is_file() for s in sources)
 
 

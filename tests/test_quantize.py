@@ -32,7 +32,7 @@ def test_parse_range_method(text: str, expected: rg.RangeMethod) -> None:
     assert rg.parse_range_method(text) == expected
 
 
-@pytest.mark.parametrize("text", ["search", "percentile:0", "percentile:101", "percentile:", "percentile:-5",
+@pytest.mark.parametrize("text", ["searching", "percentile:0", "percentile:101", "percentile:", "percentile:-5",
                                   "max", ""])
 def test_parse_range_method_rejects(text: str) -> None:
     with pytest.raises(NnsconsError, match="^range: "):
@@ -185,30 +185,36 @@ def test_q_formats_stay_within_the_accumulator() -> None:
 
 
 def test_q15_words() -> None:
-    """q15 for the legacy API: 16-bit weights and biases."""
-    w = np.linspace(-0.75, 0.5, 32, dtype=np.float32).reshape(4, 8)
+    """q15 for the legacy API: 16-bit weights and biases, and a weight format the 32-bit accumulator can hold."""
+    w = np.linspace(-0.75, 0.5, 32, dtype=np.float32).reshape(4, 8)             # Q0.15 from its values
     graph, params = hand_graph(w, np.array([3.0, -1.0, 0.5, 0.0], np.float32))
     stats = hand_stats({"x": (-1.2, 1.9), "p": (0.0, 0.4), "r": (0.0, 0.4), "f": (-10.0, 6.0), "y": (0.0, 0.9)})
     qt = build(graph, params, stats, "q15", "minmax", api="legacy")
     fc = qt.tables["layers"]["fc"]
-    assert (fc["fi"], fc["fw"], fc["fb"], fc["fo"]) == (14, 15, 13, 11)
-    assert (fc["bias_shift"], fc["out_shift"]) == (16, 18)
+    # headroom: the input format Q1.14 holds |x| < 2; row 0 has sum|w| = 4.871, bias 3:
+    # 2 * 4.871 + 3 = 12.74 < 2^4, so fw <= 30 - 14 - 3 = 13 (not the 15 the values alone would allow)
+    assert (fc["fi"], fc["fw"], fc["fb"], fc["fo"]) == (14, 13, 13, 11)
+    assert (fc["bias_shift"], fc["out_shift"]) == (14, 16)
     assert qt.tables["tensors"]["y"]["qformat"] == "Q0.15"
     assert qt.qparams["w"].dtype == np.int16 and qt.qparams["b"].dtype == np.int16
     assert qt.tables["tensors"]["f"]["dtype"] == "int16"
 
 
-def test_q15_weights_give_way_so_the_bias_fits_the_accumulator() -> None:
-    """A W-bit bias shifted by bias_shift must fit int32: bias_shift <= 32 - W, else fw is lowered (legacy API)."""
+def test_q15_weights_give_way_so_the_accumulator_cannot_overflow() -> None:
+    """The legacy kernels sum in int32 and wrap: for any input the input format holds, bias << bias_shift plus
+    the products must fit, else fw is lowered (legacy API)."""
     w = np.linspace(-0.75, 0.5, 32, dtype=np.float32).reshape(4, 8)             # Q0.15 from its values
     graph, params = hand_graph(w, np.array([7.0, -1.0, 0.5, 0.0], np.float32))  # Q3.12
     stats = hand_stats({"x": (-1.2, 1.9), "p": (0.0, 0.4), "r": (0.0, 0.4), "f": (-10.0, 6.0), "y": (0.0, 0.9)})
     qt = build(graph, params, stats, "q15", "minmax", api="legacy")
     fc = qt.tables["layers"]["fc"]
-    assert (fc["fi"], fc["fw"], fc["fb"], fc["fo"]) == (14, 14, 12, 11)        # 14 + 15 - 12 = 17 > 16
-    assert (fc["bias_shift"], fc["out_shift"]) == (16, 17)
-    assert np.array_equal(qt.qparams["w"], np.round(w.astype(np.float64) * 2 ** 14).astype(np.int16))
-    assert int(qt.qparams["b"][0]) << fc["bias_shift"] < 2 ** 31
+    # 2 * 4.871 + 7 = 16.74 < 2^5, so fw <= 30 - 14 - 4 = 12
+    assert (fc["fi"], fc["fw"], fc["fb"], fc["fo"]) == (14, 12, 12, 11)
+    assert (fc["bias_shift"], fc["out_shift"]) == (14, 15)
+    assert np.array_equal(qt.qparams["w"], np.round(w.astype(np.float64) * 2 ** 12).astype(np.int16))
+    worst = np.abs(qt.qparams["w"].astype(np.int64)).sum(axis=1) * 2 ** 15 + \
+        (np.abs(qt.qparams["b"].astype(np.int64)) << fc["bias_shift"])
+    assert int(worst.max()) < 2 ** 31
 
 
 def test_q15_for_the_s16_kernels_has_int8_weights_and_int64_biases() -> None:

@@ -1,9 +1,20 @@
-"""The ``nnscons`` command: the same stages as the SCons graph, for builds that are not SCons.
+"""The ``nnscons`` command: the same stages as the SCons graph, for builds that are not SCons (CMake, Make, scripts).
 
-    nnscons inspect MODEL                      ops, shapes, quantization the model carries
-    nnscons quantize MODEL [--calib C.npz] [--quant Q] [--range R] --out DIR
-                                               import -> stats -> quantization tables into DIR
-    nnscons qtable DIR                         print DIR/qtable.txt
+    nnscons inspect MODEL             ops (and whether code generation supports each), shapes, quantization
+    nnscons qtable MODEL|DIR          print a quantization table (of a model, computed; or of an output folder)
+    nnscons quantize MODEL --out DIR  import -> stats -> quantization tables into DIR
+    nnscons generate MODEL --out DIR  the whole chain: C sources <name>.h, <name>_model.c, <name>_weights.c in DIR,
+                                      a gcc-style depfile with --depfile (for CMake's DEPFILE, Make, Ninja)
+    nnscons experiments MODEL_DIR     the model under every scheme and range method: one table of accuracy, SNR,
+                                      flash and arena (build/experiments/<name>/<config>/)
+    nnscons path cmsis|targets|tool|cmake   where the installed kernel library, targets, SCons tool, CMake files are
+
+``generate`` calls the stage functions of :mod:`nnscons.pipeline` with the options SCons gives them, so it writes
+the bytes an SCons build writes for the same model and options. Its intermediate files go to a work folder
+(``DIR/.nnscons-<name>/`` by default). Options come from a ``model.toml`` beside the model, then ``--options FILE``
+(the same keys), then the flags. Outputs are written atomically and only when their bytes change (so Ninja's
+``restat`` stops a rebuild there); ``--always-write`` rewrites them every run, which Makefile generators need:
+make compares timestamps and would otherwise rerun the command on every build.
 
 Every failure is one line on stderr naming the file and the problem, with exit status 1 (2 for bad usage).
 """
@@ -12,15 +23,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Optional, Sequence
+import tempfile
+from typing import NoReturn, Optional, Sequence
 
-from . import ir, options as nn_options, pipeline
+from . import cmake_path, cmsis_path, fileio, ir, options as nn_options, pipeline, targets_path, tool_path
 from .errors import NnsconsError
 
+TRACEBACK_ENV = "NNSCONS_TRACEBACK"  # set to 1 to see the traceback of an internal error
 
+
+# ---- inspect ------------------------------------------------------------------------------------------------------
 def _inspect(args: argparse.Namespace) -> int:
     from .importers import import_model
-    graph, params = import_model(args.model)
+    graph, _ = import_model(args.model)
     print(f"{ir.c_comment(os.path.basename(args.model))}: {graph.source}, layout {graph.layout}, "
           f"quantized: {graph.quantized}, {len(graph.ops)} ops, "
           f"{sum(t.size for t in graph.tensors.values() if t.is_const)} weights")
@@ -28,10 +43,32 @@ def _inspect(args: argparse.Namespace) -> int:
         _print_tensor("input", graph.tensors[name])
     for name in graph.outputs:
         _print_tensor("output", graph.tensors[name])
+    print(f"  {'op':<24} {'type':<18} {'codegen':<9} {'label':<30} output")
+    unsupported = []
     for op in graph.ops:
+        support = codegen_support(graph, op)
+        if support == "no":
+            unsupported.append(f"{op.name} ({op.type})")
         out = graph.tensors[op.outputs[0]]
-        print(f"  {op.name:<24} {ir.c_comment(op.label, 30):<30} -> {out.shape}")
+        print(f"  {op.name:<24} {op.type:<18} {support:<9} {ir.c_comment(op.label, 30):<30} {out.shape}")
+    if unsupported:
+        print(f"code generation: {len(unsupported)} op(s) have no CMSIS-NN kernel: {', '.join(unsupported)}")
+    else:
+        print("code generation: every op is supported")
     return 0
+
+
+def codegen_support(graph: ir.Graph, op: ir.Op) -> str:
+    """``yes`` (a CMSIS-NN call or generated loop), ``absorbed`` (a float input's quantize or a float output's
+    dequantize, done by the generated conversion helpers) or ``no``."""
+    from .kernels import SUPPORTED_OPS
+    if op.type in SUPPORTED_OPS:
+        return "yes"
+    if op.type == "quantize" and op.inputs[0] in graph.inputs:
+        return "absorbed"
+    if op.type == "dequantize" and op.outputs[0] in graph.outputs:
+        return "absorbed"
+    return "no"
 
 
 def _print_tensor(role: str, t: ir.Tensor) -> None:
@@ -39,65 +76,274 @@ def _print_tensor(role: str, t: ir.Tensor) -> None:
     print(f"  {role} {t.name}: {t.dtype} {t.shape}{q}")
 
 
-def _quantize(args: argparse.Namespace) -> int:
-    values = nn_options.resolve({}, {"quant": args.quant, "range": args.range})
-    out = args.out
-    graph_json, params_npz = os.path.join(out, "graph.json"), os.path.join(out, "params.npz")
-    pipeline.import_stage(args.model, graph_json, params_npz)
+# ---- the chain up to the quantization tables -----------------------------------------------------------------------
+def _quantize_chain(model: str, calib: Optional[str], values: dict[str, str], work: str) -> dict[str, str]:
+    """import -> stats -> ranges -> quantize into ``work``, exactly as the SCons graph runs them."""
+    files = {n: os.path.join(work, n) for n in ("graph.json", "params.npz", "stats.npz", "stats.txt", "ranges.json",
+                                                "qtable.json", "qtable.txt", "qparams.npz")}
+    graph = pipeline.import_stage(model, files["graph.json"], files["params.npz"])
+    if not calib and nn_options.resolve_scheme_for(graph.quantized, values["quant"]) != "model":
+        raise NnsconsError(model, f"quant={values['quant']} quantizes a float model from activation statistics: "
+                                  "give a calibration set with --calib C.npz")
     ranges_json = None
-    if args.calib:
-        stats_npz, ranges_json = os.path.join(out, "stats.npz"), os.path.join(out, "ranges.json")
-        pipeline.stats_stage(graph_json, params_npz, args.calib, stats_npz, os.path.join(out, "stats.txt"))
-        pipeline.ranges_stage(graph_json, stats_npz, nn_options.for_stage(values, "ranges"), ranges_json)
-    pipeline.quantize_stage(graph_json, params_npz, ranges_json, nn_options.for_stage(values, "quantize"),
-                            os.path.join(out, "qtable.json"), os.path.join(out, "qtable.txt"),
-                            os.path.join(out, "qparams.npz"), model_dir=os.path.dirname(args.model) or ".")
-    print(f"nnscons: wrote {out}/qtable.json ({values['quant']}, range {values['range']})")
+    if calib:
+        pipeline.stats_stage(files["graph.json"], files["params.npz"], calib, files["stats.npz"], files["stats.txt"])
+        search = (files["params.npz"], calib) if values["range"] == "search" else ()  # search also runs the net
+        pipeline.ranges_stage(files["graph.json"], files["stats.npz"], nn_options.for_stage(values, "ranges"),
+                              files["ranges.json"], *search)
+        ranges_json = files["ranges.json"]
+    pipeline.quantize_stage(files["graph.json"], files["params.npz"], ranges_json,
+                            nn_options.for_stage(values, "quantize"), files["qtable.json"], files["qtable.txt"],
+                            files["qparams.npz"], model_dir=os.path.dirname(model) or ".")
+    return files
+
+
+def _resolve_options(args: argparse.Namespace) -> tuple[dict[str, str], list[str]]:
+    """Defaults, then model.toml beside the model, then ``--options FILE``, then the flags; also the option files
+    read (they go into the depfile)."""
+    read: list[str] = []
+    settings: dict[str, str] = {}
+    toml = os.path.join(os.path.dirname(args.model), "model.toml")
+    if os.path.isfile(toml):
+        settings.update(nn_options.read_model_toml(toml))
+        read.append(toml)
+    if getattr(args, "options", None):
+        settings.update(nn_options.read_model_toml(args.options))
+        read.append(args.options)
+    flags = {o.name: getattr(args, o.name, None) for o in nn_options.OPTIONS}
+    return nn_options.resolve(settings, flags), read
+
+
+def _check_inputs(args: argparse.Namespace) -> None:
+    for path in (args.model, getattr(args, "calib", None), getattr(args, "options", None)):
+        if path and not os.path.isfile(path):
+            raise NnsconsError(path, "no such file")
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    _check_inputs(args)
+    values, _ = _resolve_options(args)
+    _quantize_chain(args.model, args.calib, values, args.out)
+    print(f"nnscons: wrote {args.out}/qtable.json ({values['quant']}, range {values['range']})")
     return 0
 
 
 def _qtable(args: argparse.Namespace) -> int:
-    path = os.path.join(args.dir, "qtable.txt")
-    try:
-        with open(path, encoding="utf-8") as f:
+    if os.path.isdir(args.source):
+        path = os.path.join(args.source, "qtable.txt")
+        try:
+            with open(path, encoding="utf-8") as f:
+                sys.stdout.write(f.read())
+        except OSError as e:
+            raise NnsconsError(path, e.strerror or "cannot read") from None
+        return 0
+    args.model = args.source
+    _check_inputs(args)
+    values, _ = _resolve_options(args)
+    with tempfile.TemporaryDirectory(prefix="nnscons-qtable-") as work:
+        files = _quantize_chain(args.model, args.calib, values, work)
+        with open(files["qtable.txt"], encoding="utf-8") as f:
             sys.stdout.write(f.read())
-    except OSError as e:
-        raise NnsconsError(path, e.strerror or "cannot read") from None
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nnscons", description="Neural networks as build sources for CMSIS-NN.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+# ---- generate -----------------------------------------------------------------------------------------------------
+def default_name(model: str) -> str:
+    """The C name of a model: its folder's name for ``<folder>/model.tflite``, else the file's stem."""
+    stem = os.path.splitext(os.path.basename(model))[0]
+    if stem == "model":
+        stem = os.path.basename(os.path.dirname(os.path.abspath(model)))
+    return stem
 
-    p = sub.add_parser("inspect", help="show a model's ops, shapes and quantization")
+
+def generate(model: str, out: str, name: Optional[str] = None, calib: Optional[str] = None,
+             values: Optional[dict[str, str]] = None, work: Optional[str] = None, always_write: bool = False
+             ) -> list[str]:
+    """Run the chain for ``model`` and put ``<name>.h``, ``<name>_model.c``, ``<name>_weights.c`` into ``out``.
+    Returns the output paths. The quantization tables and the arena plan stay in ``work``."""
+    name = name or default_name(model)
+    if ir.c_identifier(name) != name or len(name) > ir.MAX_IDENTIFIER:
+        raise NnsconsError(model, f"model name {ir.c_comment(name)!r} is not a C identifier: give one with --name")
+    values = values or nn_options.resolve({}, {})
+    work = work or os.path.join(out, f".nnscons-{name}")
+    files = _quantize_chain(model, calib, values, work)
+    generated = os.path.join(work, "src")
+    pipeline.codegen_stage(name, files["graph.json"], files["qtable.json"], files["qparams.npz"],
+                           nn_options.for_stage(values, "codegen"), generated, os.path.join(work, "plan.json"))
+    outputs = []
+    for file_name in pipeline.codegen_outputs(name):
+        with open(os.path.join(generated, file_name), "rb") as f:
+            data = f.read()
+        outputs.append(os.path.join(out, file_name))
+        write_if_changed(outputs[-1], data, always=always_write)
+    return outputs
+
+
+def write_if_changed(path: str, data: bytes, always: bool = False) -> bool:
+    """Write ``data`` atomically unless the file already holds exactly it (keeps its timestamp, for Ninja's
+    restat). Returns whether it wrote."""
+    if not always:
+        try:
+            with open(path, "rb") as f:
+                if f.read() == data:
+                    return False
+        except OSError:
+            pass
+    fileio.write_bytes(path, data)
+    return True
+
+
+def module_files() -> list[str]:
+    """Every nnscons source file loaded in this process, and the code generator's templates."""
+    files = {os.path.abspath(m.__file__) for n, m in list(sys.modules.items())
+             if (n == "nnscons" or n.startswith("nnscons.")) and getattr(m, "__file__", None)}
+    files.add(os.path.abspath(__file__))  # this module, also when run as python -m nnscons.cli
+    files.update(pipeline.stage_sources("codegen"))
+    return sorted(files)
+
+
+def depfile_text(outputs: Sequence[str], inputs: Sequence[str]) -> str:
+    """A gcc-style (make) dependency rule: ``out1 out2: in1 in2 ...``, one input per line."""
+    def escape(path: str) -> str:
+        return os.path.abspath(path).replace("\\", "\\\\").replace(" ", "\\ ").replace("#", "\\#").replace("$", "$$")
+    lines = [" ".join(escape(o) for o in outputs) + ":"] + [f"  {escape(i)}" for i in inputs]
+    return " \\\n".join(lines) + "\n"
+
+
+def _generate(args: argparse.Namespace) -> int:
+    _check_inputs(args)
+    values, option_files = _resolve_options(args)
+    outputs = generate(args.model, args.out, args.name, args.calib, values, args.work, args.always_write)
+    if args.depfile:
+        inputs = [args.model] + ([args.calib] if args.calib else []) + option_files + module_files()
+        fileio.write_text(args.depfile, depfile_text(outputs, inputs))
+    if not args.quiet:
+        print(f"nnscons: generated {', '.join(outputs)} ({values['quant']}, range {values['range']}, "
+              f"api {values['api']})")
+    return 0
+
+
+# ---- experiments ----------------------------------------------------------------------------------------------------
+def _experiments(args: argparse.Namespace) -> int:
+    from . import experiments
+    return experiments.main_from_args(args)
+
+
+# ---- path -----------------------------------------------------------------------------------------------------------
+_PATHS = {"cmsis": cmsis_path, "targets": targets_path, "tool": tool_path, "cmake": cmake_path}
+
+
+def _path(args: argparse.Namespace) -> int:
+    print(_PATHS[args.what]())
+    return 0
+
+
+# ---- the parser -----------------------------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (plus where to get help), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+
+def _option_flags(parser: argparse.ArgumentParser, stages: set[str]) -> None:
+    for option in nn_options.OPTIONS:
+        if stages & set(option.stages):
+            parser.add_argument(f"--{option.name}", default=None, metavar=option.name.upper(),
+                                help=f"{option.help} (default: model.toml, else {option.default})")
+
+
+def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
+    """The parser; the experiments' arguments only when ``argv`` runs that command (it imports much more than the
+    other commands, and generate's depfile lists every nnscons module loaded)."""
+    parser = _Parser(prog="nnscons", description="Trained neural networks (.tflite, .onnx) as C sources calling "
+                                                 "CMSIS-NN: the stages of the nnscons SCons build, as a command.")
+    parser.add_argument("--version", action="version", version=f"nnscons {__import__('nnscons').__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("inspect", help="show a model's ops (and whether code generation supports each), shapes and "
+                                       "quantization", description="Show a model's inputs, outputs and ops, and "
+                                       "which ops code generation supports.")
     p.add_argument("model", help=".tflite or .onnx file")
     p.set_defaults(run=_inspect)
 
-    p = sub.add_parser("quantize", help="import a model, gather statistics, write its quantization tables")
+    p = sub.add_parser("qtable", help="print a quantization table (of a model, or of an output folder)",
+                       description="Print the readable quantization table: computed for a model file (with the "
+                                   "same options as generate), or the one in an output folder (build/<model>).")
+    p.add_argument("source", metavar="MODEL|DIR", help=".tflite/.onnx file, or a folder holding qtable.txt")
+    p.add_argument("--calib", help="calibration set (.npz with key x)")
+    p.add_argument("--options", metavar="FILE", help="options file (the keys of model.toml)")
+    _option_flags(p, {"ranges", "quantize"})
+    p.set_defaults(run=_qtable)
+
+    p = sub.add_parser("quantize", help="import a model, gather statistics, write its quantization tables",
+                       description="Import a model, gather statistics over a calibration set and write the "
+                                   "quantization tables (qtable.json, qtable.txt, qparams.npz) into a folder.")
     p.add_argument("model", help=".tflite or .onnx file")
     p.add_argument("--calib", help="calibration set (.npz with key x)")
-    for option in nn_options.OPTIONS:
-        if {"ranges", "quantize"} & set(option.stages):
-            p.add_argument(f"--{option.name}", default=None, help=option.help)
+    p.add_argument("--options", metavar="FILE", help="options file (the keys of model.toml)")
+    _option_flags(p, {"ranges", "quantize"})
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(run=_quantize)
 
-    p = sub.add_parser("qtable", help="print the readable quantization table of an output folder")
-    p.add_argument("dir", help="folder holding qtable.txt (e.g. build/<model>)")
-    p.set_defaults(run=_qtable)
+    p = sub.add_parser("generate", help="generate a model's C sources (and a depfile)",
+                       description="Generate <name>.h, <name>_model.c and <name>_weights.c for a model into a "
+                                   "folder: the same bytes an SCons build writes for the same model and options.")
+    p.add_argument("model", help=".tflite or .onnx file")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the C sources")
+    p.add_argument("--name", help="C name of the model (default: the model folder's name for .../<name>/model.*, "
+                                  "else the file's stem)")
+    p.add_argument("--calib", help="calibration set (.npz with key x); needed to quantize a float model")
+    p.add_argument("--options", metavar="FILE", help="options file (the keys of model.toml), read after model.toml")
+    _option_flags(p, {"ranges", "quantize", "codegen"})
+    p.add_argument("--depfile", metavar="FILE", help="write a gcc-style depfile: the outputs, then every input "
+                                                     "read (model, calibration set, option files, templates, the "
+                                                     "generator's modules)")
+    p.add_argument("--work", metavar="DIR", help="folder for the intermediate files (default DIR/.nnscons-<name>)")
+    p.add_argument("--always-write", action="store_true",
+                   help="rewrite every output even when unchanged (for make, which compares timestamps)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    p.set_defaults(run=_generate)
+
+    p = sub.add_parser("experiments", help="build a model under every scheme and range method, print one table",
+                       description="Build a model folder under every quantization scheme, range method and kernel "
+                                   "API, run each on the test set and print accuracy, agreement, SNR, flash and arena.")
+    if argv is not None and list(argv[:1]) == ["experiments"]:
+        from . import experiments
+        experiments.add_arguments(p)
+    p.set_defaults(run=_experiments)
+
+    p = sub.add_parser("path", help="print where a shipped folder is (cmsis, targets, tool, cmake)",
+                       description="Print the folder of the portable CMSIS-NN library (cmsis), the target "
+                                   "descriptions (targets), the SCons tool's toolpath (tool) or nnscons.cmake (cmake).")
+    p.add_argument("what", choices=sorted(_PATHS))
+    p.set_defaults(run=_path)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return args.run(args)
     except NnsconsError as e:
-        print(f"nnscons: {e}", file=sys.stderr)
+        where = e if e.path else NnsconsError(getattr(args, "model", None), e.message)
+        print(f"nnscons: {where}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # the output went to a pager or head that stopped reading
+        sys.stdout = open(os.devnull, "w")
+        return 1
+    except OSError as e:
+        print(f"nnscons: {e.filename or ''}{': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # a bug, not bad input: still one line, the traceback on request
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        print(f"nnscons: internal error: {type(e).__name__}: {e} (set {TRACEBACK_ENV}=1 for the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

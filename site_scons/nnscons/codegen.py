@@ -19,6 +19,17 @@ Output is deterministic: the same inputs give the same bytes.
 Two ops need no kernel: a leading ``quantize`` from a float graph input and a trailing ``dequantize`` to a float
 graph output are *absorbed*: the network's input and output are their integer tensors, and the generated
 ``<name>_quantize_input`` / ``<name>_dequantize_output`` helpers do the conversion with their parameters.
+
+Two backends share everything but the layer code (option ``api``): ``s8`` (this module and ``layers.j2``: the
+current CMSIS-NN API, every scheme) and ``legacy`` (:mod:`nnscons.codegen_legacy`, ``legacy_model.c.j2`` and
+``legacy_layers.j2``: the q7/q15 functions of CMSIS_5 5.9.0 for the Q-format schemes). ``legacy_model.c.j2``
+extends ``model.c.j2``, overriding its blocks (includes, helpers, locals, scratch set-up, one layer's code).
+
+Trace hook (both backends): compiled with ``-DNNSCONS_TRACE``, ``<name>_invoke_with_arena`` calls
+``nnscons_trace(model, layer_index, layer_name, output, element_size, count)`` after every layer (declared in
+``<name>.h``, implemented by the program: the host test runner writes the outputs to files for diagnostics).
+``layer_index`` is the op's position in ``graph.json``, ``layer_name`` its IR name, ``output`` its output buffer
+(for a reshape, the buffer it aliases), ``count`` its elements at batch 1. Without the macro nothing is compiled in.
 """
 from __future__ import annotations
 
@@ -39,34 +50,40 @@ APIS = ("s8", "legacy")
 MAX_RANK = 6
 VALUES_PER_LINE = 16
 
-_CTYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t"}
+CTYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t"}
 # layer kinds whose CMSIS-NN function returns a status (arm_softmax_s8 returns nothing)
 _STATUS_KINDS = ("conv", "depthwise", "fc", "avgpool", "maxpool", "add", "mul")
 _MVE_CHECK = "defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)"
 _DSP_CHECK = "defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)"
 
 
+# every template either backend reads (the folder also holds other stages' templates)
+CODEGEN_TEMPLATES = ("layers.j2", "legacy_layers.j2", "legacy_model.c.j2", "model.c.j2", "model.h.j2", "weights.c.j2")
+
+
 def codegen_sources() -> list[str]:
     """The template files this stage reads (generated sources depend on them)."""
-    return sorted(str(p) for p in TEMPLATE_DIR.glob("*.j2"))
+    return [str(TEMPLATE_DIR / name) for name in CODEGEN_TEMPLATES]
 
 
 def generate(name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict[str, np.ndarray], api: str,
              hash_text: str) -> dict[str, str]:
-    """The generated files, by file name: ``<name>.h``, ``<name>_model.c``, ``<name>_weights.c``, ``plan.json``."""
+    """The generated files, by file name: ``<name>.h``, ``<name>_model.c``, ``<name>_weights.c``, ``plan.json``.
+    ``api`` picks the backend: ``s8`` (this module) or ``legacy`` (:mod:`nnscons.codegen_legacy`)."""
     _check_name(name)
-    if api == "legacy":
-        raise NnsconsError(None, "api=legacy: code generation for the legacy q7/q15 CMSIS-NN API (CMSIS_5 5.9.0) "
-                                 "is not available yet; use api=s8")
     if api not in APIS:
         raise NnsconsError(None, f"api={api!r} is not one of {', '.join(APIS)}")
-    model = _Model(name, graph, qtable, qparams, hash_text)
+    if api == "legacy":
+        from .codegen_legacy import LegacyModelCode
+        model: ModelCode = LegacyModelCode(name, graph, qtable, qparams, hash_text)
+    else:
+        model = ModelCode(name, graph, qtable, qparams, hash_text)
     env = _environment()
     context = model.context()
     return {
-        f"{name}.h": env.get_template(TEMPLATES["header"]).render(context),
-        f"{name}_model.c": env.get_template(TEMPLATES["model"]).render(context),
-        f"{name}_weights.c": env.get_template(TEMPLATES["weights"]).render(context),
+        f"{name}.h": env.get_template(model.templates["header"]).render(context),
+        f"{name}_model.c": env.get_template(model.templates["model"]).render(context),
+        f"{name}_weights.c": env.get_template(model.templates["weights"]).render(context),
         "plan.json": fileio.canonical_json(model.plan_json()),
     }
 
@@ -181,9 +198,15 @@ class _Lowered:
     absorbed: list[ir.Op] = field(default_factory=list)
 
 
-class _Model:
+class ModelCode:
     """Everything the templates need, computed once: the lowered graph, each layer's kernel and parameters, the
-    arena plan, the constant arrays and the network's inputs and outputs."""
+    arena plan, the constant arrays and the network's inputs and outputs.
+
+    This class is the s8/s16 backend and the part every backend shares (lowering, arena, constants, network I/O,
+    the trace hook); a backend overrides :meth:`_kernel`, the ``_layer_<kind>`` builders, :meth:`_scratch_sizes`,
+    :meth:`context` and ``templates`` (see :mod:`nnscons.codegen_legacy`)."""
+
+    templates = TEMPLATES
 
     def __init__(self, name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict[str, np.ndarray],
                  hash_text: str) -> None:
@@ -193,10 +216,10 @@ class _Model:
         self.source = graph
         self.lowered = _lower(graph, self.tensors)
         self.graph = self.lowered.graph
-        self.kernels = {op.name: self._kernel(op) for op in self.graph.ops}
+        self.op_index = {op.name: index for index, op in enumerate(graph.ops)}    # positions in graph.json
         self.plan = planner.plan(self.graph, qtable)
-        self.scratch = {f: max((k.scratch[f] for k in self.kernels.values()), default=0)
-                        for f in kernels.FEATURE_SETS}
+        self.kernels = {op.name: self._kernel(op) for op in self.graph.ops}
+        self.scratch = self._scratch_sizes()
         self.arrays: list[_Array] = []
         self.array_names: dict[str, str] = {}           # constant key -> C array (shared weights emitted once)
         self.pointers = self._pointers()
@@ -249,6 +272,10 @@ class _Model:
                                                              f"output is {dtype}")
         return kernel
 
+    def _scratch_sizes(self) -> dict[str, int]:
+        """Bytes of kernel scratch after the activations, per feature set: the largest any layer needs."""
+        return {f: max((k.scratch[f] for k in self.kernels.values()), default=0) for f in kernels.FEATURE_SETS}
+
     # ---- buffers -----------------------------------------------------------------------------------------------
     def _pointers(self) -> dict[str, str]:
         """Tensor -> the name of its pointer into the arena."""
@@ -275,7 +302,7 @@ class _Model:
             for tensor in buffer.tensors:
                 if tensor in used:
                     pointers.append({"name": self.pointers[tensor], "macro": macro,
-                                     "ctype": _CTYPES[self.act_dtype(tensor)],
+                                     "ctype": CTYPES[self.act_dtype(tensor)],
                                      "alias": self.pointers[buffer.name] if tensor != buffer.name else ""})
         return offsets, pointers
 
@@ -290,7 +317,7 @@ class _Model:
             raise NnsconsError(None, f"codegen: tensor {tensor} has rank {len(shape)} (at most {MAX_RANK})")
         scale, zero_point = self.scale_zp(tensor)
         info = np.iinfo(np.dtype(dtype))
-        return _IO(tensor, str(position) if count > 1 else "", _CTYPES[dtype], dtype, shape,
+        return _IO(tensor, str(position) if count > 1 else "", CTYPES[dtype], dtype, shape,
                    int(np.prod(shape, dtype=np.int64)) if shape else 1, scale, zero_point,
                    self.tq(tensor).get("frac_bits"), int(info.min), int(info.max), self.pointers[tensor])
 
@@ -318,14 +345,22 @@ class _Model:
             raise NnsconsError(None, f"codegen: the quantization table has no entry for layer {op.name}")
         ctx: dict[str, Any] = {
             "name": op.name, "kind": kernel.kind, "function": kernel.function, "suffix": kernel.suffix,
-            "ctype": _CTYPES[self.act_dtype(op.outputs[0])],
+            "ctype": CTYPES[self.act_dtype(op.outputs[0])],
             "comment": self._comment(op, kernel),
             "inputs": [self.pointers.get(t, "") for t in op.inputs if not self.graph.tensors[t].is_const],
             "output": self.pointers[op.outputs[0]],
         }
+        ctx.update(self._trace(op))
         builder = getattr(self, f"_layer_{kernel.kind}")
         ctx.update(builder(op, q, kernel))
         return ctx
+
+    def _trace(self, op: ir.Op) -> dict[str, Any]:
+        """The trace hook's arguments for a layer: its IR position and its output buffer (a reshape's output is
+        the buffer it aliases, whose pointer the function declares)."""
+        out = op.outputs[0]
+        return {"index": self.op_index[op.name], "trace_pointer": self.pointers[self.plan.by_tensor[out].name],
+                "element_size": np.dtype(self.act_dtype(out)).itemsize, "count": self.graph.tensors[out].size}
 
     def _comment(self, op: ir.Op, kernel: kernels.Kernel) -> list[str]:
         label = f" \"{ir.c_comment(op.label)}\"" if op.label else ""

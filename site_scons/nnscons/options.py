@@ -36,13 +36,13 @@ _PERCENTILE = re.compile(r"percentile:(\d+(?:\.\d+)?)")
 
 
 def check_range(value: str) -> str:
-    """``minmax``, ``percentile:P`` with 0 < P <= 100, or ``mse``."""
-    if value in ("minmax", "mse"):
+    """``minmax``, ``percentile:P`` with 0 < P <= 100, ``mse``, or ``search``."""
+    if value in ("minmax", "mse", "search"):
         return value
     m = _PERCENTILE.fullmatch(value)
     if m and 0.0 < float(m.group(1)) <= 100.0:
         return value
-    raise NnsconsError(None, f"range={value!r} is not minmax, mse or percentile:P with 0 < P <= 100")
+    raise NnsconsError(None, f"range={value!r} is not minmax, mse, search or percentile:P with 0 < P <= 100")
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,10 @@ OPTIONS: tuple[Option, ...] = (
            "quantization scheme: auto (model's own parameters if it has them, else int8), model, int8, int16x8, "
            "q7, q15", _choice("quant", QUANT_SCHEMES), ("ranges", "quantize")),
     Option("range", "minmax",
-           "activation range method: minmax, percentile:P (e.g. percentile:99.99), mse (error-minimizing)",
+           "activation range method: minmax, percentile:P (e.g. percentile:99.99 or the seed's percentile:80), "
+           "mse (error-minimizing), search (q7/q15 only: each layer's output format moved by -3..+3 bits from "
+           "minmax, layer by layer, where that improves accuracy on half the calibration set, labels y if it has "
+           "them, else agreement with float)",
            check_range, ("ranges",)),
     Option("api", "s8", "CMSIS-NN API for code generation: s8 (current) or legacy (q7/q15, CMSIS_5 5.9.0)",
            _choice("api", APIS), ("quantize", "codegen")),
@@ -110,5 +113,9 @@ def resolve_scheme_for(model_quantized: str, quant: str) -> str:
 
 
 def for_stage(values: Mapping[str, str], stage: str) -> dict[str, str]:
-    """The subset of options that shapes one stage's output (what its Value node holds)."""
-    return {o.name: values[o.name] for o in OPTIONS if stage in o.stages}
+    """The subset of options that shapes one stage's output (what its Value node holds). ``range=search``
+    evaluates whole quantization tables, which depend on the kernel API, so ``api`` then shapes the ranges too."""
+    chosen = {o.name: values[o.name] for o in OPTIONS if stage in o.stages}
+    if stage == "ranges" and values.get("range") == "search" and "api" in values:
+        chosen["api"] = values["api"]
+    return chosen

@@ -29,18 +29,27 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "stats": _COMMON + ("data.py", "reference.py", "stats.py"),
     "ranges": _COMMON + ("options.py", "stats.py", "ranges.py"),
     "quantize": _COMMON + ("options.py", "stats.py", "ranges.py", "quantize.py"),
-    "codegen": _COMMON + ("options.py", "planner.py", "kernels.py", "codegen.py"),
+    "codegen": _COMMON + ("options.py", "planner.py", "kernels.py", "codegen.py", "codegen_legacy.py",
+                          "legacy_layouts.py"),
     "check": _COMMON + ("data.py", "reference.py", "check.py"),
+    # range=search: the ranges stage also runs the quantizer and a simulation of the quantized network
+    "ranges_search": _COMMON + ("options.py", "stats.py", "ranges.py", "data.py", "reference.py", "quantize.py",
+                                "simulate.py", "search.py"),
+    "diagnostics": _COMMON + ("data.py", "reference.py", "check.py", "diagnostics.py"),
+    "report_html": _COMMON + ("data.py", "reference.py", "check.py", "stats.py", "diagnostics.py", "report_html.py"),
 }
 RUNTIME_DIR = PACKAGE_DIR / "runtime"          # C sources compiled with the generated code (host test main)
 TEMPLATE_DIR = PACKAGE_DIR / "templates"
+REPORT_TEMPLATES = ("report.html.j2",)         # report_html's, not code generation's
 
 
 def stage_sources(stage: str) -> list[str]:
     """Absolute paths of the files a stage's output depends on (its modules; for codegen also the templates)."""
     files = [str(PACKAGE_DIR / m) for m in STAGE_MODULES[stage]]
     if stage == "codegen":
-        files += sorted(str(p) for p in TEMPLATE_DIR.glob("*.j2"))
+        files += sorted(str(p) for p in TEMPLATE_DIR.glob("*.j2") if p.name not in REPORT_TEMPLATES)
+    if stage == "report_html":
+        files += [str(TEMPLATE_DIR / t) for t in REPORT_TEMPLATES]
     return files
 
 
@@ -61,12 +70,28 @@ def stats_stage(graph_json: str, params_npz: str, calib_npz: str, stats_npz: str
         fileio.write_text(stats_txt, stats.stats_table(graph, result))
 
 
-def ranges_stage(graph_json: str, stats_npz: str, options: Mapping[str, str], ranges_json: str) -> None:
+def ranges_stage(graph_json: str, stats_npz: str, options: Mapping[str, str], ranges_json: str,
+                 params_npz: Optional[str] = None, calib_npz: Optional[str] = None) -> None:
+    """``ranges.json`` from the statistics; ``range=search`` also needs the weights and the calibration set
+    (``params_npz``, ``calib_npz``) and adds its log under the key ``search``."""
     from . import ranges, stats
     graph = ir.Graph.from_json(fileio.read_json(graph_json))
     scheme = nn_options.resolve_scheme_for(graph.quantized, options["quant"])
-    table = ranges.range_table(stats.load_stats(stats_npz), scheme, options["range"])
-    fileio.write_json(ranges_json, table.to_json())
+    if options["range"] != "search":
+        table = ranges.range_table(stats.load_stats(stats_npz), scheme, options["range"])
+        fileio.write_json(ranges_json, table.to_json())
+        return
+    from . import search
+    if params_npz is None or calib_npz is None:
+        raise NnsconsError(graph_json, "range=search needs the weights and the calibration set")
+    graph, params = ir.load(graph_json, params_npz)
+    x = data.load_inputs(calib_npz, graph)[graph.inputs[0]]
+    try:
+        table, log = search.search_ranges(graph, params, stats.load_stats(stats_npz), scheme, x,
+                                          data.load_labels(calib_npz), options.get("api", "s8"))
+    except NnsconsError as e:
+        raise NnsconsError(e.path or calib_npz, e.message) from None
+    fileio.write_json(ranges_json, {**table.to_json(), "search": log})
 
 
 def quantize_stage(graph_json: str, params_npz: str, ranges_json: Optional[str], options: Mapping[str, str],
@@ -114,6 +139,23 @@ def check_stage(name: str, binary: str, sanitized: Optional[str], model_path: st
     from . import check
     return check.check_model(name, binary, sanitized, model_path, graph_json, params_npz, qtable_json, test_npz,
                              report_json)
+
+
+def diagnostics_stage(name: str, binary: str, graph_json: str, params_npz: str, qtable_json: str, data_npz: str,
+                      diagnostics_json: str) -> dict[str, Any]:
+    """Per-layer SNR and saturation of the trace binary against the float network (nnscons.diagnostics)."""
+    from . import diagnostics
+    return diagnostics.diagnostics_stage(name, binary, graph_json, params_npz, qtable_json, data_npz,
+                                         diagnostics_json)
+
+
+def report_html_stage(name: str, report_json: str, graph_json: str, qtable_json: str, plan_json: str,
+                      report_html: str, diagnostics_json: Optional[str] = None, stats_npz: Optional[str] = None,
+                      ranges_json: Optional[str] = None) -> None:
+    """``report.html`` (nnscons.report_html)."""
+    from . import report_html as html
+    html.report_stage(name, report_json, graph_json, qtable_json, plan_json, report_html, diagnostics_json,
+                      stats_npz, ranges_json)
 
 
 def summary_row(name: str, graph_json: str, qtable_json: Optional[str]) -> dict[str, Any]:

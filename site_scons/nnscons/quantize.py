@@ -696,14 +696,32 @@ class _CalibratedBuilder(_Builder):
         return self.tq[name].frac_bits  # type: ignore[return-value]
 
     def _weight_frac(self, op: ir.Op) -> int:
-        """fw: from the weights' values, but lowered when the bias would not fit the 32-bit accumulator: a W-bit
-        bias shifted left by ``bias_shift = fi + fw - fb`` overflows int32 unless ``bias_shift <= 32 - W``."""
+        """fw: from the weights' values, but lowered when the 32-bit accumulator could overflow:
+        a W-bit bias shifted left by ``bias_shift = fi + fw - fb`` overflows int32 unless ``bias_shift <= 32 - W``;
+        and the sum itself must fit (:meth:`_headroom_frac`)."""
         fw = self.fw_values[op.inputs[1]]
-        if len(op.inputs) > 2 and not self.wide_bias:
+        if self.wide_bias:  # int64 accumulation (s16 kernels): no 32-bit limit
+            return fw
+        fi = self._frac(op.inputs[0])
+        if len(op.inputs) > 2:
             max_abs = float(np.max(np.abs(self.real[op.inputs[2]]))) if self.real[op.inputs[2]].size else 0.0
             if max_abs > 0:
-                fw = min(fw, 32 - self.bits + q_frac_bits(max_abs, self.bits) - self._frac(op.inputs[0]))
-        return fw
+                fw = min(fw, 32 - self.bits + q_frac_bits(max_abs, self.bits) - fi)
+        return min(fw, self._headroom_frac(op, fi))
+
+    def _headroom_frac(self, op: ir.Op, fi: int) -> int:
+        """The finest weight format whose accumulator cannot overflow int32 for any input the input format holds:
+        ``(R_in * sum|w_row| + |b|) * 2^(fi + fw) < 2^31`` with ``R_in = 2^(W-1-fi)``, the format's full range
+        (inputs may saturate there), for every output channel. The legacy kernels wrap silently otherwise."""
+        w = np.abs(self.real[op.inputs[1]])
+        rows = w.sum(axis=(0, 1, 2)) if op.type == "depthwise_conv2d" else w.reshape(w.shape[0], -1).sum(axis=1)
+        bound = rows * 2.0 ** (self.bits - 1 - fi)
+        if len(op.inputs) > 2 and self.real[op.inputs[2]].size:
+            bound = bound + np.abs(self.real[op.inputs[2]]).reshape(-1)
+        largest = float(np.max(bound)) if bound.size else 0.0
+        if largest <= 0:
+            return self.fw_values[op.inputs[1]]
+        return 30 - fi - math.floor(math.log2(largest))
 
     def _output_bound(self, op: ir.Op) -> Optional[int]:
         """The finest output format the op can produce without a left shift (None: no bound)."""

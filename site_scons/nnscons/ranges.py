@@ -12,7 +12,10 @@ of the histogram", "more complex schemes to detect and remove outliers"); the ``
                   rounding noise of the grid (step^2 / 12 per value, or x^2 for values that round to zero) plus
                   the clipping error (x - clip)^2 of the values beyond it, summed over the histogram.
 
-``search`` (accuracy-driven, DESIGN.md) is not implemented here and is rejected like any unknown method.
+``search``        accuracy-driven, Q schemes only: starts from ``minmax`` and moves each layer's output format
+                  where that improves accuracy on a validation split of the calibration set. It needs the graph,
+                  the weights and the calibration data, not just statistics, so it lives in
+                  :mod:`nnscons.search` and the ranges stage calls it (:func:`range_table` refuses it).
 
 A :class:`Grid` describes what the range becomes: a power-of-two Q-format of W bits (``pow2``: the seed's rule
 ``n = W-1-ceil(log2 R)``, see :func:`q_frac_bits`), symmetric W-bit integers with zero point 0 (``symmetric``), or
@@ -31,7 +34,7 @@ import numpy as np
 from . import stats as st
 from .errors import NnsconsError
 
-METHODS = ("minmax", "percentile:P", "mse")
+METHODS = ("minmax", "percentile:P", "mse", "search")
 
 _PERCENTILE = re.compile(r"percentile:(\d+(?:\.\d*)?|\.\d+)")
 
@@ -44,7 +47,7 @@ _MSE_POW2_OCTAVES = 24
 
 @dataclass(frozen=True)
 class RangeMethod:
-    kind: str                      # "minmax" | "percentile" | "mse"
+    kind: str                      # "minmax" | "percentile" | "mse" | "search"
     percent: Optional[float] = None
 
     def __str__(self) -> str:
@@ -52,9 +55,9 @@ class RangeMethod:
 
 
 def parse_range_method(text: str) -> RangeMethod:
-    """``minmax``, ``percentile:P`` (0 < P <= 100) or ``mse``; anything else is an error."""
+    """``minmax``, ``percentile:P`` (0 < P <= 100), ``mse`` or ``search``; anything else is an error."""
     text = str(text).strip()
-    if text in ("minmax", "mse"):
+    if text in ("minmax", "mse", "search"):
         return RangeMethod(text)
     m = _PERCENTILE.fullmatch(text)
     if m:
@@ -62,7 +65,8 @@ def parse_range_method(text: str) -> RangeMethod:
         if 0.0 < p <= 100.0:
             return RangeMethod("percentile", p)
         raise NnsconsError(None, f"range: percentile {m.group(1)} is not in (0, 100]")
-    raise NnsconsError(None, f"range: unknown method {text!r}; use minmax, percentile:P (0 < P <= 100) or mse")
+    raise NnsconsError(None, f"range: unknown method {text!r}; use minmax, percentile:P (0 < P <= 100), mse or "
+                             f"search")
 
 
 # ---- grids ---------------------------------------------------------------------------------------------------------
@@ -217,6 +221,9 @@ def choose_range(ts: st.TensorStats, method: RangeMethod, grid: Grid) -> tuple[f
         return percentile(ts, method.percent)
     if method.kind == "mse":
         return mse(ts, grid)
+    if method.kind == "search":
+        raise NnsconsError(None, "range: search needs the network and calibration data, not only statistics "
+                                 "(nnscons.search.search_ranges)")
     raise NnsconsError(None, f"range: unknown method {method.kind!r}")
 
 

@@ -10,6 +10,13 @@
  *
  * The file is generic: it is compiled once per model with -DNNSCONS_MODEL_INFO=<name>_info and
  * -include <name>.h, and reads everything it needs from that descriptor (see the generated header).
+ *
+ * Built with -DNNSCONS_TRACE (the model library too), it also implements the trace hook the generated code calls
+ * after every layer: when the environment variable NNSCONS_TRACE_DIR names a folder, each layer's output bytes
+ * are appended to <dir>/<layer_name>.bin (one record of count * element_size bytes per inference, in input
+ * order), and <dir>/index.txt lists "layer_index layer_name element_size count" once per layer. A layer's file
+ * is truncated on its first call of the run, so a run never sees an older run's records. Without the variable
+ * the hook does nothing. (nnscons.diagnostics reads these files.)
  */
 #include <errno.h>
 #include <math.h>
@@ -202,6 +209,66 @@ static void write_npy(const char *file, const nnscons_io_info_t *io, long n, con
         fail(file, "write failed");
     }
 }
+
+#ifdef NNSCONS_TRACE
+#define NNSCONS_TRACE_MAX_LAYERS 4096
+#define NNSCONS_TRACE_MAX_PATH 4096
+
+static unsigned char trace_seen[NNSCONS_TRACE_MAX_LAYERS];
+
+/* Appends one line to <dir>/index.txt (truncated by the run's first layer). */
+static void trace_index(const char *dir, int first, uint32_t layer_index, const char *layer_name,
+                        uint32_t element_size, uint32_t count)
+{
+    char path[NNSCONS_TRACE_MAX_PATH];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/index.txt", dir);
+    f = fopen(path, first ? "w" : "a");
+    if (f == NULL) {
+        fail(path, "%s", strerror(errno));
+    }
+    fprintf(f, "%lu %s %lu %lu\n", (unsigned long)layer_index, layer_name, (unsigned long)element_size,
+            (unsigned long)count);
+    if (fclose(f) != 0) {
+        fail(path, "write failed");
+    }
+}
+
+void nnscons_trace(const char *model, uint32_t layer_index, const char *layer_name, const void *output,
+                   uint32_t element_size, uint32_t count)
+{
+    static int any_seen = 0;
+    const char *dir = getenv("NNSCONS_TRACE_DIR");
+    char path[NNSCONS_TRACE_MAX_PATH];
+    size_t bytes = (size_t)element_size * count;
+    int first;
+    FILE *f;
+    (void)model;
+    if (dir == NULL || dir[0] == '\0') {
+        return;
+    }
+    if (layer_index >= NNSCONS_TRACE_MAX_LAYERS) {
+        fail(layer_name, "layer index %lu beyond the trace's %d layers", (unsigned long)layer_index,
+             NNSCONS_TRACE_MAX_LAYERS);
+    }
+    first = !trace_seen[layer_index];
+    if (first) {
+        trace_index(dir, !any_seen, layer_index, layer_name, element_size, count);
+        trace_seen[layer_index] = 1;
+        any_seen = 1;
+    }
+    if ((size_t)snprintf(path, sizeof path, "%s/%s.bin", dir, layer_name) >= sizeof path) {
+        fail(dir, "trace path too long");
+    }
+    f = fopen(path, first ? "wb" : "ab");
+    if (f == NULL) {
+        fail(path, "%s", strerror(errno));
+    }
+    if (fwrite(output, 1, bytes, f) != bytes || fclose(f) != 0) {
+        fail(path, "write failed");
+    }
+}
+#endif
 
 static long saturate(long value, const nnscons_io_info_t *io)
 {

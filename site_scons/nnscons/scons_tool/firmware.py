@@ -8,12 +8,10 @@ Thin, like the rest of the tool: every action calls one function of :mod:`nnscon
     build/T/<name>/firmware_check.json                     NnsconsFirmwareCheck (output bytes == host binary's)
 
 Generated sources compiled by several targets get explicit per-target object paths. Every generated node depends on
-the library modules its action runs (``nnscons.firmware.MODULES``). ``nnscons/__init__.py`` of the tool loads this
-file as the sub-tool ``firmware``.
+the library modules its action runs (``nnscons.firmware.MODULES``).
 """
 from __future__ import annotations
 
-import functools
 import json
 import os
 from dataclasses import dataclass
@@ -23,25 +21,12 @@ import SCons.Action
 import SCons.Builder
 import SCons.Errors
 
-from nnscons import firmware, pipeline, targets
-from nnscons.errors import NnsconsError
-
-ACTION_VERSION = "1"  # bump when a wrapper below changes in a way the module dependencies do not show
+from .. import fileio, firmware, pipeline, targets
+from .actions import stage_action
 
 
 def _stage_action(stage: str, run: Callable[[list, list, Any], None], comstr: str) -> SCons.Action.Action:
-    """A Python action with a stable signature, reporting NnsconsError as one line."""
-
-    def execute(target, source, env):
-        try:
-            run(target, source, env)
-        except NnsconsError as e:
-            raise SCons.Errors.BuildError(node=target[0], errstr=str(e), exitstatus=1) from None
-        return 0
-
-    action = functools.partial(execute)
-    action.get_contents = lambda target, source, env: f"nnscons firmware {stage} action v{ACTION_VERSION}".encode()
-    return SCons.Action.Action(action, comstr)
+    return stage_action(f"firmware {stage}", run, comstr)
 
 
 @dataclass
@@ -72,14 +57,13 @@ def _inputs_emitter(target, source, env):
 
 def NnsconsFirmwareInputs(env, nodes, test: Optional[str]) -> list:
     """``build/<name>/firmware/<name>_inputs.c`` and ``inputs.npz`` for a model's chain (ModelNodes)."""
-    out = os.path.join(nodes.build_dir, "firmware", nodes.name + "_inputs.c")
+    out = os.path.join(nodes.gen_dir, "firmware", nodes.name + "_inputs.c")
     sources = [nodes.graph[0], nodes.qtable[0]] + ([test] if test else [])
     return env.NnsFirmwareInputsC(out, sources, NNSCONS_MODEL_NAME=nodes.name)
 
 
 # ---- the model list: names -> nnscons_firmware_models.c ------------------------------------------------------------
 def _run_models(target, source, env) -> None:
-    from nnscons import fileio
     fileio.write_text(str(target[0]), firmware.models_c_source(json.loads(source[0].read())))
 
 
@@ -163,7 +147,7 @@ def NnsconsFirmwareCheck(env, name: str, report, host_binary, inputs_npz, build_
                                       [report, host_binary, inputs_npz], NNSCONS_MODEL_NAME=name)
 
 
-def generate(env) -> None:
+def add_builders(env) -> None:
     env.Append(BUILDERS={
         "NnsFirmwareInputsC": SCons.Builder.Builder(
             action=_stage_action("inputs", _run_inputs, "nnscons inputs    $TARGET"), emitter=_inputs_emitter),
@@ -177,7 +161,3 @@ def generate(env) -> None:
     for method in (NnsconsFirmwareInputs, NnsconsFirmware, NnsconsFirmwareRun, NnsconsFirmwareCheck):
         env.AddMethod(method, method.__name__)
     env.AddMethod(lambda env, *args, **kw: FirmwareModel(*args, **kw), "NnsconsFirmwareModel")
-
-
-def exists(env) -> bool:
-    return True

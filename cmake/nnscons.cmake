@@ -1,0 +1,172 @@
+# nnscons.cmake: trained models (.tflite, .onnx) as static library targets of a CMake build.
+#
+#   include(<nnscons>/cmake/nnscons.cmake)          # a checkout, or `nnscons path cmake` of an installed package
+#   nnscons_add_cmsisnn(cmsisnn)                    # the kernel library (the portable one unless PATH <checkout>)
+#   nnscons_add_model(kws MODEL models/kws/model.tflite CALIB models/kws/calib.npz QUANT int8 KERNELS cmsisnn)
+#   target_link_libraries(app PRIVATE kws)          # #include "kws.h"; kws_invoke(...)
+#
+# nnscons_add_model runs `nnscons generate` through add_custom_command with a DEPFILE (CMake >= 3.20 for the
+# Makefile generators), so the sources are regenerated when the model, the calibration set, the options (written by
+# file(CONFIGURE), which touches the file only when its content changes) or the generator itself (its modules and
+# templates, listed in the depfile) change. With Ninja the command rewrites only outputs whose bytes changed and
+# the edge has restat, so an identical regeneration stops there; with the Makefile generators it rewrites them
+# every time (make compares timestamps).
+#
+# Variables (cache): NNSCONS_PYTHON, the Python that runs nnscons (default: the installed package's own Python,
+# else find_package(Python3)); NNSCONS_CMSIS_DIR, the default kernel library.
+cmake_minimum_required(VERSION 3.20)
+include_guard(GLOBAL)
+
+get_filename_component(_nnscons_cmake_dir "${CMAKE_CURRENT_LIST_DIR}" REALPATH)
+if(EXISTS "${_nnscons_cmake_dir}/../site_scons/nnscons/__init__.py")      # a checkout: cmake/ beside site_scons/
+    get_filename_component(_nnscons_root "${_nnscons_cmake_dir}/.." REALPATH)
+    set(_nnscons_pythonpath "${_nnscons_root}/site_scons")
+    set(_nnscons_package "${_nnscons_root}/site_scons/nnscons")
+    set(_nnscons_cmsis "${_nnscons_root}/cmsis")
+    set(_nnscons_targets "${_nnscons_root}/targets")
+else()                                                                      # installed: <site-packages>/nnscons/_cmake
+    get_filename_component(_nnscons_package "${_nnscons_cmake_dir}/.." REALPATH)
+    set(_nnscons_pythonpath "")
+    set(_nnscons_cmsis "${_nnscons_package}/_cmsis")
+    set(_nnscons_targets "${_nnscons_package}/_targets")
+    get_filename_component(_nnscons_env_python "${_nnscons_package}/../../../../bin/python3" ABSOLUTE)
+endif()
+
+set(NNSCONS_CMSIS_DIR "${_nnscons_cmsis}" CACHE PATH "CMSIS-NN checkout (Include/, Source/) nnscons_add_cmsisnn uses")
+set(NNSCONS_TARGETS_DIR "${_nnscons_targets}" CACHE PATH "nnscons target folders (startup code, linker scripts)")
+set(NNSCONS_RUNTIME_DIR "${_nnscons_package}/runtime")
+
+if(NOT NNSCONS_PYTHON)
+    if(DEFINED _nnscons_env_python AND EXISTS "${_nnscons_env_python}")
+        set(_nnscons_python "${_nnscons_env_python}")
+    else()
+        find_package(Python3 REQUIRED COMPONENTS Interpreter)
+        set(_nnscons_python "${Python3_EXECUTABLE}")
+    endif()
+    set(NNSCONS_PYTHON "${_nnscons_python}" CACHE FILEPATH "Python that runs nnscons (with numpy, onnx, tflite, jinja2)")
+endif()
+if(_nnscons_pythonpath)
+    set(NNSCONS_COMMAND "${CMAKE_COMMAND}" -E env "PYTHONPATH=${_nnscons_pythonpath}" "${NNSCONS_PYTHON}" -m nnscons)
+else()
+    set(NNSCONS_COMMAND "${NNSCONS_PYTHON}" -m nnscons)
+endif()
+execute_process(COMMAND ${NNSCONS_COMMAND} --version RESULT_VARIABLE _nnscons_rc OUTPUT_VARIABLE _nnscons_version
+                ERROR_VARIABLE _nnscons_error OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT _nnscons_rc EQUAL 0)
+    message(FATAL_ERROR "nnscons: ${NNSCONS_PYTHON} cannot run nnscons: ${_nnscons_error}"
+                        "Set NNSCONS_PYTHON to a Python with nnscons and its dependencies installed.")
+endif()
+message(STATUS "${_nnscons_version} (${NNSCONS_PYTHON})")
+
+# nnscons_add_cmsisnn(<target> [PATH <CMSIS-NN checkout>])
+# A static library of the kernels: every integer source under Source/*/ (the float *_f16/_f32/_flt ones are
+# left out), Include/ as its public include folder. PATH defaults to NNSCONS_CMSIS_DIR (nnscons' portable library).
+function(nnscons_add_cmsisnn target)
+    cmake_parse_arguments(PARSE_ARGV 1 arg "" "PATH" "")
+    if(arg_UNPARSED_ARGUMENTS)
+        message(FATAL_ERROR "nnscons_add_cmsisnn(${target}): unknown arguments ${arg_UNPARSED_ARGUMENTS}")
+    endif()
+    set(root "${NNSCONS_CMSIS_DIR}")
+    if(arg_PATH)
+        get_filename_component(root "${arg_PATH}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
+    endif()
+    file(GLOB sources "${root}/Source/*/*.c")
+    list(FILTER sources EXCLUDE REGEX "_(f16|f32|flt)\\.c$")
+    if(NOT sources OR NOT EXISTS "${root}/Include")
+        message(FATAL_ERROR "nnscons_add_cmsisnn(${target}): ${root} is not a CMSIS-NN checkout (Include/ and "
+                            "Source/*/*.c)")
+    endif()
+    add_library(${target} STATIC ${sources})
+    target_include_directories(${target} PUBLIC "${root}/Include")
+endfunction()
+
+# nnscons_add_model(<target> MODEL <file> [NAME <C name>] [CALIB <file>] [QUANT <scheme>] [RANGE <method>]
+#                   [API <api>] [OPTIONS <key>=<value> ...] [KERNELS <kernel library target>])
+# A static library <target> of the model's generated C (<name>.h on its public include path; the C API is
+# <name>_invoke() etc.). NAME defaults to <target>. Options not given come from a model.toml beside
+# the model, else the defaults (`nnscons generate -h`). KERNELS is linked publicly; without it, a target
+# nnscons_cmsisnn is made once with nnscons_add_cmsisnn().
+function(nnscons_add_model target)
+    cmake_parse_arguments(PARSE_ARGV 1 arg "" "MODEL;NAME;CALIB;QUANT;RANGE;API;KERNELS" "OPTIONS")
+    if(arg_UNPARSED_ARGUMENTS)
+        message(FATAL_ERROR "nnscons_add_model(${target}): unknown arguments ${arg_UNPARSED_ARGUMENTS}")
+    endif()
+    if(NOT arg_MODEL)
+        message(FATAL_ERROR "nnscons_add_model(${target}): MODEL <file> is required")
+    endif()
+    get_filename_component(model "${arg_MODEL}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
+    if(NOT EXISTS "${model}")
+        message(FATAL_ERROR "nnscons_add_model(${target}): no such model file ${model}")
+    endif()
+    set(name "${arg_NAME}")
+    if(NOT name)
+        set(name "${target}")
+    endif()
+    if(NOT name MATCHES "^[A-Za-z_][A-Za-z0-9_]*$")
+        message(FATAL_ERROR "nnscons_add_model(${target}): the model's C name ${name} is not a C identifier: "
+                            "give NAME <identifier>")
+    endif()
+    set(dir "${CMAKE_CURRENT_BINARY_DIR}/nnscons/${target}")
+
+    # The options as a TOML file (the keys of model.toml): rewritten only when its content changes
+    set(options "")
+    foreach(pair "quant=${arg_QUANT}" "range=${arg_RANGE}" "api=${arg_API}" ${arg_OPTIONS})
+        string(REGEX MATCH "^([A-Za-z_]+)=(.*)$" _ "${pair}")
+        if(NOT CMAKE_MATCH_0)
+            message(FATAL_ERROR "nnscons_add_model(${target}): OPTIONS takes key=value, not ${pair}")
+        endif()
+        if(NOT CMAKE_MATCH_2 STREQUAL "")
+            string(APPEND options "${CMAKE_MATCH_1} = \"${CMAKE_MATCH_2}\"\n")
+        endif()
+    endforeach()
+    file(CONFIGURE OUTPUT "${dir}/options.toml" CONTENT "${options}" @ONLY)
+
+    set(outputs "${dir}/${name}.h" "${dir}/${name}_model.c" "${dir}/${name}_weights.c")
+    set(command ${NNSCONS_COMMAND} generate "${model}" --out "${dir}" --name "${name}" --options "${dir}/options.toml"
+                --depfile "${dir}/${name}.d" --quiet)
+    set(inputs "${model}" "${dir}/options.toml")
+    if(arg_CALIB)
+        get_filename_component(calib "${arg_CALIB}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
+        list(APPEND command --calib "${calib}")
+        list(APPEND inputs "${calib}")
+    endif()
+    if(CMAKE_GENERATOR MATCHES "Makefiles")
+        list(APPEND command --always-write)   # make compares timestamps: unchanged outputs must be touched too
+    endif()
+    add_custom_command(OUTPUT ${outputs}
+                       COMMAND ${command}
+                       DEPENDS ${inputs}
+                       DEPFILE "${dir}/${name}.d"
+                       COMMENT "nnscons: generating ${name} from ${arg_MODEL}"
+                       VERBATIM)
+    add_library(${target} STATIC ${outputs})
+    target_include_directories(${target} PUBLIC "${dir}")
+    set(kernels "${arg_KERNELS}")
+    if(NOT kernels)
+        set(kernels nnscons_cmsisnn)
+        if(NOT TARGET nnscons_cmsisnn)
+            nnscons_add_cmsisnn(nnscons_cmsisnn)
+        endif()
+    endif()
+    target_link_libraries(${target} PUBLIC ${kernels})
+endfunction()
+
+# nnscons_link_board(<executable> [BOARD <name>])
+# Link a Cortex-M executable with a board of nnscons' targets folder (default m4): its startup code and linker
+# script, newlib-nano and semihosting stdio (the way the nnscons firmware runs in QEMU). Compile for the same CPU
+# (the toolchain file cmake/arm-none-eabi.cmake, NNSCONS_CPU_FLAGS).
+function(nnscons_link_board executable)
+    cmake_parse_arguments(PARSE_ARGV 1 arg "" "BOARD" "")
+    set(board "${arg_BOARD}")
+    if(NOT board)
+        set(board m4)
+    endif()
+    set(board_dir "${NNSCONS_TARGETS_DIR}/${board}")
+    if(NOT EXISTS "${board_dir}/startup.c" OR NOT EXISTS "${board_dir}/firmware.ld")
+        message(FATAL_ERROR "nnscons_link_board(${executable}): ${board_dir} has no startup.c and firmware.ld")
+    endif()
+    target_sources(${executable} PRIVATE "${board_dir}/startup.c")
+    target_link_options(${executable} PRIVATE -nostartfiles --specs=nano.specs --specs=rdimon.specs
+                        "-T${board_dir}/firmware.ld" "-L${NNSCONS_RUNTIME_DIR}")
+    set_property(TARGET ${executable} APPEND PROPERTY LINK_DEPENDS "${board_dir}/firmware.ld")
+endfunction()

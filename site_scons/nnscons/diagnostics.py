@@ -1,0 +1,237 @@
+"""Per-layer diagnostics: where a quantization loses accuracy (the seed's "test the result", layer by layer).
+
+The check stage compares only the network's final output with the float reference. To see *which* layer's
+format costs the accuracy, this stage runs the trace build of the host test binary (compiled with
+``-DNNSCONS_TRACE``: after every layer the generated code calls ``nnscons_trace``, which the test main implements
+by appending the layer's output bytes to ``$NNSCONS_TRACE_DIR/<layer>.bin``) on the test set (or the calibration
+set when there is no test set), and compares every traced layer output, dequantized, with the same tensor of the
+float reference interpreter (``reference.run(..., keep=True)``). The C is the truth here: nothing is simulated.
+
+Per layer (``diagnostics.json``, in execution order):
+
+``snr_db``         SNR of the C layer output against the float tensor, in dB (None: identical). Errors accumulate,
+                   so this is the SNR *at* that point of the network.
+``input_snr_db``   the lowest SNR among the layer's data inputs (the graph input: the float input quantized as the
+                   C does it), and ``snr_drop_db`` = input - output SNR: what this layer's own arithmetic and output
+                   format cost. A large drop at an ``add`` or ``concat`` usually means the inputs' formats are far
+                   apart (the finer one loses its low bits when aligned).
+``grid_snr_db``    SNR of the float tensor rounded to the layer's output format (and clamped): the best this format
+                   can do, whatever the arithmetic before it.
+``saturated``      values of the C output at the integer type's minimum or maximum where the float reference, put
+                   on the same grid without clamping, lies *beyond* that limit: the clamp changed the value. Values
+                   at a limit because the float value is at (or near) it are excluded: a ReLU's zero on an
+                   asymmetric int8 grid (zero point -128) *is* the minimum, and a ReLU output the float network
+                   puts one or two steps above zero but the C's rounding error puts below is the ReLU at work, not
+                   a format too narrow. ``saturated_low`` / ``saturated_high`` split it by side.
+``clipped``        float reference values beyond the representable range (what the range method cut off, or values
+                   the calibration set never showed), whatever the C computed.
+
+Trace files are read through the runner's ``index.txt`` (``layer_index layer_name element_size count``). Layers
+the trace does not list (absorbed input quantize / output dequantize ops, reshapes that only alias their input)
+are simply absent.
+"""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from . import check, data, fileio, ir, reference
+from .errors import NnsconsError
+
+MAX_SAMPLES = 500          # samples of the set to trace (the first ones): enough for stable per-layer numbers
+TRACE_TIMEOUT = 600        # seconds
+DIAGNOSTICS_FORMAT = "nnscons-diagnostics"
+
+
+# ---- running the trace binary ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TracedLayer:
+    index: int
+    name: str
+    values: np.ndarray     # [N, count], the integer outputs of every inference
+
+
+def read_trace(directory: str, dtypes: dict[str, str], samples: int) -> list[TracedLayer]:
+    """The layers a trace run wrote, in index order; ``dtypes`` gives each layer's integer type by name (a
+    layer not in it is skipped)."""
+    index_path = os.path.join(directory, "index.txt")
+    try:
+        with open(index_path, encoding="ascii") as f:
+            lines = [line.split() for line in f if line.strip()]
+    except FileNotFoundError:
+        raise NnsconsError(index_path, "the trace binary wrote no index: was it built with -DNNSCONS_TRACE "
+                                       "(and does the generated code call nnscons_trace)?") from None
+    layers = []
+    for fields in lines:
+        if len(fields) != 4 or not all(f.isdigit() for f in (fields[0], fields[2], fields[3])):
+            raise NnsconsError(index_path, f"unreadable line {' '.join(fields)!r}")
+        index, name, element_size, count = int(fields[0]), fields[1], int(fields[2]), int(fields[3])
+        if name not in dtypes:
+            continue
+        dtype = np.dtype(dtypes[name])
+        if dtype.itemsize != element_size:
+            raise NnsconsError(index_path, f"layer {name}: {element_size}-byte elements, the table says {dtype}")
+        path = os.path.join(directory, name + ".bin")
+        raw = np.fromfile(path, dtype=dtype)
+        if raw.size != samples * count:
+            raise NnsconsError(path, f"holds {raw.size} values, expected {samples} inferences of {count}")
+        layers.append(TracedLayer(index, name, raw.reshape(samples, count)))
+    return sorted(layers, key=lambda layer: layer.index)
+
+
+def run_trace(binary: str, inputs: np.ndarray, dtypes: dict[str, str]) -> list[TracedLayer]:
+    """Run the trace build on ``inputs`` ([N, *input_shape], IR layout) and read every layer's outputs."""
+    with tempfile.TemporaryDirectory(prefix="nnscons-trace-") as tmp:
+        in_path, out_path = os.path.join(tmp, "in.npy"), os.path.join(tmp, "out.npy")
+        trace_dir = os.path.join(tmp, "trace")
+        os.mkdir(trace_dir)
+        np.save(in_path, np.ascontiguousarray(inputs))
+        env = dict(os.environ, NNSCONS_TRACE_DIR=trace_dir)
+        try:
+            result = subprocess.run([binary, in_path, out_path], capture_output=True, text=True, env=env,
+                                    timeout=TRACE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise NnsconsError(binary, f"did not finish within {TRACE_TIMEOUT} s") from None
+        if result.returncode != 0:
+            message = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
+            raise NnsconsError(binary, f"exited with status {result.returncode}: {message}")
+        return read_trace(trace_dir, dtypes, len(inputs))
+
+
+# ---- measures -----------------------------------------------------------------------------------------------------------
+def _round_half_away(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def _snr(reference_values: np.ndarray, values: np.ndarray) -> Optional[float]:
+    snr = check.snr_db(reference_values.astype(np.float64), values.astype(np.float64))
+    return None if snr is None else float(snr)
+
+
+def _levels(real: np.ndarray, tensor: dict[str, Any]) -> np.ndarray:
+    """The float values on the tensor's integer grid, rounded but not clamped (float64)."""
+    return _round_half_away(real.astype(np.float64) / float(tensor["scale"][0])) + int(tensor["zero_point"][0])
+
+
+def _dequantize(q: np.ndarray, tensor: dict[str, Any]) -> np.ndarray:
+    return float(tensor["scale"][0]) * (q.astype(np.float64) - int(tensor["zero_point"][0]))
+
+
+def format_text(tensor: dict[str, Any]) -> str:
+    """A tensor's format for people: ``Q3.4`` or ``scale/zero_point``."""
+    if "qformat" in tensor:
+        return str(tensor["qformat"])
+    return f"{tensor['scale'][0]:.6g}/{tensor['zero_point'][0]}"
+
+
+def layer_measures(q: np.ndarray, ref: np.ndarray, tensor: dict[str, Any]) -> dict[str, Any]:
+    """SNRs, saturation and clipping of one layer's integer outputs ``q`` against the float ``ref`` (see the
+    module docstring for the rules)."""
+    info = np.iinfo(np.dtype(tensor["dtype"]))
+    q = q.reshape(-1).astype(np.int64)
+    ref = ref.reshape(-1).astype(np.float64)
+    levels = _levels(ref, tensor)
+    on_grid = _dequantize(np.clip(levels, info.min, info.max), tensor)
+    low = (q == info.min) & (levels < info.min)
+    high = (q == info.max) & (levels > info.max)
+    ours = _dequantize(q, tensor)
+    return {
+        "elements": int(q.size),
+        "snr_db": _snr(ref, ours),
+        "grid_snr_db": _snr(ref, on_grid),
+        "max_abs_error": round(float(np.max(np.abs(ref - ours))) if q.size else 0.0, 6),
+        "saturated": int(low.sum() + high.sum()),
+        "saturated_low": int(low.sum()),
+        "saturated_high": int(high.sum()),
+        "saturated_pct": round(100.0 * float(low.sum() + high.sum()) / max(q.size, 1), 4),
+        "clipped": int(np.count_nonzero((levels < info.min) | (levels > info.max))),
+    }
+
+
+def _snr_key(value: Optional[float]) -> float:
+    return math.inf if value is None else value
+
+
+def input_snr(graph: ir.Graph, qtable: dict[str, Any], x_real: np.ndarray) -> Optional[float]:
+    """SNR of the network input as the C sees it: the float input quantized with the input's parameters (the
+    test main's conversion: round half away from zero, saturate)."""
+    net_in, _ = check.network_io(graph, qtable)
+    tensor = qtable["tensors"][net_in]
+    info = np.iinfo(np.dtype(tensor["dtype"]))
+    q = np.clip(_levels(x_real, tensor), info.min, info.max)
+    return _snr(x_real.astype(np.float64), _dequantize(q, tensor))
+
+
+# ---- the stage ----------------------------------------------------------------------------------------------------------
+def diagnose(name: str, binary: str, graph: ir.Graph, params: dict[str, np.ndarray], qtable: dict[str, Any],
+             x_ir: np.ndarray, dataset: str) -> dict[str, Any]:
+    """Run the trace binary on ``x_ir`` and measure every traced layer (the ``diagnostics.json`` content)."""
+    x_ir = x_ir[:MAX_SAMPLES]
+    tensors = qtable["tensors"]
+    dtypes = {op.name: tensors[op.outputs[0]]["dtype"] for op in graph.ops
+              if op.outputs[0] in tensors and tensors[op.outputs[0]]["dtype"] in ("int8", "int16")}
+    traced = run_trace(binary, x_ir, dtypes)
+    if not traced:
+        raise NnsconsError(binary, "the trace listed no layer of this model")
+    floats = reference.run(graph, params, {graph.inputs[0]: x_ir}, keep=True)
+    net_in, _ = check.network_io(graph, qtable)
+    snr_of: dict[str, Optional[float]] = {net_in: input_snr(graph, qtable, floats[net_in])}
+    by_name = {layer.name: layer for layer in traced}
+    layers = []
+    for op in graph.ops:                       # graph order, so every input's SNR is known before it is read
+        out = op.outputs[0]
+        layer = by_name.get(op.name)
+        if layer is None:                      # untraced (a reshape aliasing its input): passes its input's SNR on
+            if op.inputs and op.inputs[0] in snr_of:
+                snr_of[out] = snr_of[op.inputs[0]]
+            continue
+        ref = floats[out].reshape(len(x_ir), -1)
+        if ref.shape[1] != layer.values.shape[1]:
+            raise NnsconsError(binary, f"layer {layer.name}: traced {layer.values.shape[1]} values, the tensor "
+                                       f"{out} has {ref.shape[1]}")
+        entry: dict[str, Any] = {"index": layer.index, "layer": layer.name, "type": op.type, "label": op.label,
+                                 "tensor": out, "dtype": tensors[out]["dtype"], "format": format_text(tensors[out])}
+        entry.update(layer_measures(layer.values, ref, tensors[out]))
+        inputs = [t for t in op.inputs if not graph.tensors[t].is_const and t in snr_of]
+        in_snr = min((snr_of[t] for t in inputs), key=_snr_key) if inputs else None
+        entry["input_snr_db"] = in_snr
+        entry["snr_drop_db"] = (None if entry["snr_db"] is None else
+                                round(float(in_snr) - entry["snr_db"], 3) if in_snr is not None else None)
+        snr_of[out] = entry["snr_db"]
+        layers.append(entry)
+    return {"format": DIAGNOSTICS_FORMAT, "model": name, "scheme": qtable["scheme"], "range": qtable.get("range"),
+            "dataset": dataset, "samples": int(len(x_ir)), "layers": layers}
+
+
+def diagnostics_stage(name: str, binary: str, graph_json: str, params_npz: str, qtable_json: str,
+                      data_npz: str, out_json: str) -> dict[str, Any]:
+    """``diagnostics.json`` for a model: its trace binary run on ``data_npz`` (test or calibration set)."""
+    graph, params = ir.load(graph_json, params_npz)
+    qtable = fileio.read_json(qtable_json)
+    x_ir = data.load_inputs(data_npz, graph)[graph.inputs[0]]
+    result = diagnose(name, binary, graph, params, qtable, x_ir, os.path.basename(data_npz))
+    fileio.write_json(out_json, result)
+    return result
+
+
+# ---- people ---------------------------------------------------------------------------------------------------------------
+def snr_text(value: Optional[float]) -> str:
+    return "exact" if value is None else f"{value:.1f}"
+
+
+def diagnostics_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per layer for a text or HTML table."""
+    rows = []
+    for entry in result["layers"]:
+        rows.append({"layer": entry["layer"], "type": entry["type"], "format": entry["format"],
+                     "SNR dB": snr_text(entry["snr_db"]), "drop dB": "-" if entry["snr_drop_db"] is None
+                     else f"{entry['snr_drop_db']:.1f}", "grid SNR dB": snr_text(entry["grid_snr_db"]),
+                     "saturated": f"{entry['saturated']} ({entry['saturated_pct']:.2f}%)",
+                     "clipped": entry["clipped"]})
+    return rows

@@ -1,0 +1,312 @@
+"""Scheme experiments: one model under several quantization schemes and range methods, one table.
+
+The seed guide: "You'll have to experiment with several schemes, because results can vary depending on the
+network and training patterns" and "it is important that you test the final implementation". This runs that
+experiment in one command (``scons target=host experiments`` or ``nnscons experiments models/<name>``): for every
+configuration (scheme x range method x kernel API) it runs the build's own stage functions (ranges, quantize,
+codegen: :mod:`nnscons.pipeline`, so the generated C is what the build would generate for those options), compiles
+the host test binary with the host target's flags (:mod:`nnscons.hostbuild`), runs it on the test set (the
+calibration set if there is none) and prints one row:
+
+``accuracy``      against the labels ``y`` of the set (when it has integer labels)
+``top-1``         agreement of the C's top-1 class with the float reference's
+``SNR dB``        of the C's dequantized output against the float reference
+``weights``       constant bytes (weights, biases, multipliers, tables) and ``code`` bytes of the generated
+                  network as the Cortex-M4 target's compiler lays them out (kernels excluded: every
+                  configuration shares them), ``flash`` their sum; the host compiler when arm-none-eabi-gcc is
+                  missing (the table says which)
+``arena``         the RAM the network needs: the planned activation arena plus the kernels' scratch for the
+                  same core (DSP feature set on the Cortex-M4, plain C on the host)
+
+Each configuration is built under ``<out>/<config>/`` (ranges.json, qtable.*, src/, plan.json, host/, sizes/);
+configurations run in parallel threads (compilers and the binaries are separate processes). A configuration that
+cannot be built (e.g. a shift outside 0..31, or ``api=legacy`` before its code generation exists) gives a row
+with the reason instead of stopping the others. The table is also written to ``<out>/experiments.txt`` and
+``experiments.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from . import check, data, fileio, hostbuild, ir, pipeline, project, reference
+from . import options as nn_options
+from .errors import NnsconsError
+
+SCHEMES = ("q7", "q15", "int8", "int16x8")
+RANGES = ("minmax", "percentile:99.99", "percentile:80", "mse")
+LEGACY_SCHEMES = ("q7", "q15")
+SEARCH_SCHEMES = ("q7", "q15")
+COLUMNS = ["config", "scheme", "api", "range", "accuracy", "top-1 vs float", "SNR dB", "weights", "code", "flash",
+           "arena", "note"]
+
+
+@dataclass(frozen=True)
+class Config:
+    quant: str
+    range: str
+    api: str = "s8"
+
+    @property
+    def name(self) -> str:
+        """A folder name: ``q7-percentile99.99-s8``."""
+        return f"{self.quant}-{self.range.replace(':', '')}-{self.api}"
+
+    def options(self) -> dict[str, str]:
+        return nn_options.resolve({}, {"quant": self.quant, "range": self.range, "api": self.api})
+
+    @classmethod
+    def parse(cls, text: str) -> "Config":
+        """``quant/range[/api]``, e.g. ``q7/percentile:80/legacy``."""
+        parts = text.split("/")
+        if len(parts) not in (2, 3):
+            raise NnsconsError(None, f"experiment {text!r}: write quant/range[/api], e.g. q7/percentile:80/s8")
+        config = cls(*parts)
+        config.options()  # validates every value
+        return config
+
+
+def default_configs(search: bool = True, legacy: bool = True) -> list[Config]:
+    """Every scheme with every range method on the s8/s16 kernels, the Q schemes on the legacy API, and (the
+    Q schemes only) range=search."""
+    configs = [Config(q, r) for q in SCHEMES for r in RANGES]
+    if search:
+        configs += [Config(q, "search") for q in SEARCH_SCHEMES]
+    if legacy:
+        configs += [Config(q, r, "legacy") for q in LEGACY_SCHEMES for r in RANGES]
+    return configs
+
+
+# ---- the model and its evaluation set (shared by every configuration) ----------------------------------------------------
+@dataclass
+class Prepared:
+    """A model with its graph and statistics files (the build's, or made here)."""
+
+    name: str
+    model: str
+    calib: str
+    test: Optional[str]
+    graph_json: str
+    params_npz: str
+    stats_npz: str
+
+
+def prepare(folder: project.ModelFolder, out_dir: str | os.PathLike, graph_json: Optional[str] = None,
+            params_npz: Optional[str] = None, stats_npz: Optional[str] = None) -> Prepared:
+    """Import the model and gather its statistics into ``out_dir`` unless the build's files are given."""
+    if not folder.calib:
+        raise NnsconsError(folder.directory, "experiments need a calibration set calib.npz (key x)")
+    if graph_json is None or params_npz is None or stats_npz is None:
+        graph_json, params_npz = os.path.join(out_dir, "graph.json"), os.path.join(out_dir, "params.npz")
+        stats_npz = os.path.join(out_dir, "stats.npz")
+        pipeline.import_stage(folder.model, graph_json, params_npz)
+        pipeline.stats_stage(graph_json, params_npz, folder.calib, stats_npz, progress=False)
+    return Prepared(folder.name, folder.model, folder.calib, folder.test, graph_json, params_npz, stats_npz)
+
+
+@dataclass
+class EvaluationSet:
+    """The inputs every configuration runs on, with the float reference's outputs for them."""
+
+    source: str                    # file name of the set
+    x: np.ndarray                  # IR layout, real values
+    labels: Optional[np.ndarray]
+    reference: np.ndarray          # [N, outputs] float outputs
+
+    @classmethod
+    def load(cls, prepared: Prepared) -> "EvaluationSet":
+        graph, params = ir.load(prepared.graph_json, prepared.params_npz)
+        path = prepared.test or prepared.calib
+        x = data.load_inputs(path, graph)[graph.inputs[0]]
+        labels = data.load_labels(path)
+        if labels is not None and not (labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer)
+                                       and len(labels) == len(x)):
+            labels = None
+        ref = reference.run(graph, params, {graph.inputs[0]: x})[graph.outputs[0]].reshape(len(x), -1)
+        return cls(os.path.basename(path), x, labels, ref)
+
+    def float_accuracy(self) -> Optional[float]:
+        if self.labels is None or self.reference.shape[1] < 2:
+            return None
+        return float(np.mean(self.reference.argmax(1) == self.labels))
+
+
+# ---- one configuration ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Tools:
+    """How configurations are compiled and measured."""
+
+    kernels: Path                  # the host kernel library
+    host: hostbuild.Toolchain
+    cmsis_include: Path
+    sizes: hostbuild.Toolchain     # the compiler flash sizes are measured with
+    feature_set: str               # the scratch size the arena column counts ("dsp" for the Cortex-M4, else "c")
+
+
+def default_tools(out_root: str | os.PathLike, cmsis_dir: Optional[str | os.PathLike] = None,
+                  kernels: Optional[str | os.PathLike] = None,
+                  cache_dir: Optional[str | os.PathLike] = None) -> Tools:
+    """The host target's compiler, the kernel library (``kernels``, or ``cmsis_dir`` (default: the shipped
+    portable one) compiled once into ``cache_dir``, by default ``<out_root>/cache``) and the Cortex-M4 compiler
+    for sizes when it is installed."""
+    host = hostbuild.host_toolchain()
+    cmsis = Path(cmsis_dir) if cmsis_dir else hostbuild.default_cmsis()
+    library = Path(kernels) if kernels else hostbuild.kernel_library(cmsis, Path(cache_dir or Path(out_root) / "cache"),
+                                                                     host)
+    cortex = hostbuild.cortex_m_toolchain()
+    return Tools(library, host, cmsis / "Include", cortex or host, "dsp" if cortex else "c")
+
+
+def build_config(prepared: Prepared, config: Config, out_dir: str | os.PathLike, tools: Tools,
+                 trace: bool = False) -> Path:
+    """The build's stages for one configuration into ``out_dir``; returns the host test binary."""
+    out = Path(out_dir)
+    values = config.options()
+    ranges_json = str(out / "ranges.json")
+    pipeline.ranges_stage(prepared.graph_json, prepared.stats_npz, nn_options.for_stage(values, "ranges"),
+                          ranges_json, prepared.params_npz, prepared.calib)
+    pipeline.quantize_stage(prepared.graph_json, prepared.params_npz, ranges_json,
+                            nn_options.for_stage(values, "quantize"), str(out / "qtable.json"),
+                            str(out / "qtable.txt"), str(out / "qparams.npz"),
+                            model_dir=os.path.dirname(prepared.model))
+    pipeline.codegen_stage(prepared.name, prepared.graph_json, str(out / "qtable.json"), str(out / "qparams.npz"),
+                           nn_options.for_stage(values, "codegen"), str(out / "src"), str(out / "plan.json"))
+    binary = hostbuild.host_binary(prepared.name, out / "src", out / "host", tools.kernels, tools.host,
+                                   tools.cmsis_include)
+    if trace:
+        hostbuild.host_binary(prepared.name, out / "src", out / "trace", tools.kernels, tools.host,
+                              tools.cmsis_include, trace=True)
+    return binary
+
+
+def trace_binary(out_dir: str | os.PathLike, name: str) -> Path:
+    """Where :func:`build_config` put the trace build (``trace=True``)."""
+    return Path(out_dir) / "trace" / f"{name}_test"
+
+
+def measure(prepared: Prepared, binary: Path, out_dir: Path, evaluation: EvaluationSet) -> dict[str, Any]:
+    """Accuracy, agreement and SNR of a configuration's binary on the evaluation set."""
+    graph = ir.Graph.from_json(fileio.read_json(prepared.graph_json))
+    qtable = fileio.read_json(str(out_dir / "qtable.json"))
+    _, net_out = check.network_io(graph, qtable)
+    ours = check.dequantize(check.run_binary(str(binary), evaluation.x), qtable["tensors"][net_out])
+    ours = ours.reshape(len(evaluation.x), -1)
+    result: dict[str, Any] = {"snr_db": check.snr_db(evaluation.reference, ours)}
+    if evaluation.reference.shape[1] > 1:
+        result["top1_agreement"] = float(np.mean(ours.argmax(1) == evaluation.reference.argmax(1)))
+        if evaluation.labels is not None:
+            result["accuracy"] = float(np.mean(ours.argmax(1) == evaluation.labels))
+    return result
+
+
+def run_config(prepared: Prepared, config: Config, out_root: str | os.PathLike, evaluation: EvaluationSet,
+               tools: Tools) -> dict[str, Any]:
+    """Build, run and measure one configuration: its row of the table (with ``error`` when it failed)."""
+    out = Path(out_root) / config.name
+    row: dict[str, Any] = {"config": config.name, "scheme": config.quant, "api": config.api, "range": config.range}
+    try:
+        binary = build_config(prepared, config, out, tools)
+        row.update(measure(prepared, binary, out, evaluation))
+        sizes = hostbuild.flash_sizes(prepared.name, out / "src", out / "sizes", tools.sizes, tools.cmsis_include)
+        plan = fileio.read_json(str(out / "plan.json"))
+        row.update({"weights_bytes": sizes.constants, "code_bytes": sizes.code, "flash_bytes": sizes.total,
+                    "arena_bytes": int(plan["activation_arena_size"]) + int(plan["scratch"][tools.feature_set]),
+                    "sizes_by": sizes.compiler})
+    except NnsconsError as e:
+        row["error"] = e.message
+    except Exception as e:  # noqa: BLE001 - one broken configuration must not hide the others' rows
+        row["error"] = f"internal error {type(e).__name__}: {e}"
+    return row
+
+
+# ---- the whole experiment ---------------------------------------------------------------------------------------------------
+def run_experiments(prepared: Prepared, out_root: str | os.PathLike, configs: Sequence[Config], tools: Tools,
+                    jobs: Optional[int] = None) -> dict[str, Any]:
+    """Every configuration's row (in the order given), and the float reference's numbers; writes
+    ``experiments.json`` and ``experiments.txt`` into ``out_root``."""
+    evaluation = EvaluationSet.load(prepared)
+    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+        rows = list(pool.map(lambda c: run_config(prepared, c, out_root, evaluation, tools), configs))
+    result = {"model": prepared.name, "set": evaluation.source, "samples": int(len(evaluation.x)),
+              "float_accuracy": evaluation.float_accuracy(), "sizes_by": os.path.basename(tools.sizes.cc),
+              "arena_feature_set": tools.feature_set, "rows": rows}
+    fileio.write_json(os.path.join(out_root, "experiments.json"), result)
+    fileio.write_text(os.path.join(out_root, "experiments.txt"), format_experiments(result))
+    return result
+
+
+def _percent(value: Optional[float]) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def table_rows(result: dict[str, Any]) -> list[dict[str, str]]:
+    rows = []
+    for r in result["rows"]:
+        failed = "error" in r
+        rows.append({
+            "config": r["config"], "scheme": r["scheme"], "api": r["api"], "range": r["range"],
+            "accuracy": "-" if failed else _percent(r.get("accuracy")),
+            "top-1 vs float": "-" if failed else _percent(r.get("top1_agreement")),
+            "SNR dB": "-" if failed else ("exact" if r.get("snr_db") is None else f"{r['snr_db']:.1f}"),
+            "weights": str(r.get("weights_bytes", "-")), "code": str(r.get("code_bytes", "-")),
+            "flash": str(r.get("flash_bytes", "-")), "arena": str(r.get("arena_bytes", "-")),
+            "note": ("FAILED: " + r["error"])[:110] if failed else "",
+        })
+    return rows
+
+
+def format_experiments(result: dict[str, Any]) -> str:
+    """The table for people, headed by the float reference's accuracy."""
+    head = (f"{result['model']}: {result['samples']} samples of {result['set']}; float reference accuracy "
+            f"{_percent(result['float_accuracy'])}. Bytes: weights = constants, code = the generated network "
+            f"({result['sizes_by']}, kernels excluded), arena = activations + scratch ({result['arena_feature_set']}).")
+    return head + "\n" + pipeline.format_table(table_rows(result), COLUMNS) + "\n"
+
+
+# ---- command line (nnscons experiments MODEL_DIR) -----------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model_dir", help="a model folder (models/<name>) with model.tflite|onnx and calib.npz")
+    parser.add_argument("--out", default=None, help="output folder (default build/experiments/<name>)")
+    parser.add_argument("--config", action="append", default=None, metavar="QUANT/RANGE[/API]",
+                        help="a configuration to run instead of the default set (repeatable), e.g. "
+                             "q7/percentile:80 or q15/minmax/legacy")
+    parser.add_argument("--no-search", action="store_true", help="leave out range=search")
+    parser.add_argument("--no-legacy", action="store_true", help="leave out api=legacy")
+    parser.add_argument("-j", "--jobs", type=int, default=None, help="configurations built at once (default: CPUs)")
+    parser.add_argument("--kernels", default=None, metavar="LIB",
+                        help="a host kernel library to link (e.g. build/host/cmsis/libcmsisnn.a; default: compile "
+                             "cmsis/ once into <out>/../cache)")
+
+
+def main_from_args(args: argparse.Namespace) -> int:
+    folder = project.find_model(args.model_dir)
+    out_root = args.out or os.path.join("build", "experiments", folder.name)
+    configs = ([Config.parse(c) for c in args.config] if args.config
+               else default_configs(search=not args.no_search, legacy=not args.no_legacy))
+    prepared = prepare(folder, out_root)
+    tools = default_tools(os.path.dirname(os.path.abspath(out_root)), kernels=args.kernels)
+    result = run_experiments(prepared, out_root, configs, tools, args.jobs)
+    sys.stdout.write(format_experiments(result))
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nnscons.experiments", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return main_from_args(args)
+    except NnsconsError as e:
+        print(f"nnscons: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

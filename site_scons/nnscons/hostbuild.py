@@ -1,0 +1,184 @@
+"""Compiling generated C for the host without SCons: for experiments and tests that build many variants.
+
+The SCons build compiles a model's generated sources with the host target's flags (``targets/host/target.toml``)
+and links them with the generic test main (``runtime/nnscons_test_main.c``) and the kernel library. This module
+does the same with direct compiler calls, with the same flags, defines and include paths as the tool's
+``NnsconsModelLibrary`` / ``NnsconsHostTest``, so a binary built here computes what the build's binary computes.
+
+* :func:`kernel_library` compiles ``cmsis/`` once per content (a hash of every source, header and flag names the
+  archive), so repeated experiments and test runs reuse it; concurrent callers each write a private temporary
+  file and move it into place.
+* :func:`host_binary` compiles one model's sources and the test main into ``<out>/<name>_test`` (``trace=True``:
+  with ``-DNNSCONS_TRACE``, the diagnostics build).
+* :func:`flash_sizes` measures the generated code and constants as a Cortex-M target's compiler lays them out
+  (``size -A`` of the objects), falling back to the host compiler when the cross compiler is missing.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+from . import cmsis_path, targets, targets_path
+from .errors import NnsconsError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+RUNTIME_DIR = PACKAGE_DIR / "runtime"
+COMPILE_TIMEOUT = 300  # seconds
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """A compiler and its flags (a target folder's ``target.toml``)."""
+
+    cc: str
+    ar: str
+    cflags: tuple[str, ...]
+    libs: tuple[str, ...] = ()
+    size: str = "size"
+
+    @classmethod
+    def from_target(cls, directory: str | os.PathLike, extra_cflags: Sequence[str] = ()) -> "Toolchain":
+        target = targets.load_target(os.fspath(directory))
+        size = target.cc[:-3] + "size" if target.cc.endswith("gcc") else "size"
+        return cls(target.cc, target.ar, tuple(target.cflags) + tuple(extra_cflags) + tuple(target.warnings),
+                   tuple(target.libs), size)
+
+
+def host_toolchain(targets_dir: Optional[str | os.PathLike] = None) -> Toolchain:
+    """The ``host`` target's compiler and flags (``targets/host/target.toml``)."""
+    return Toolchain.from_target(Path(targets_dir or targets_path()) / "host")
+
+
+def default_cmsis() -> Path:
+    """The portable kernel library shipped with nnscons."""
+    return Path(cmsis_path())
+
+
+def _run(command: list[str], what: str) -> None:
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT)
+    except FileNotFoundError:
+        raise NnsconsError(what, f"{command[0]} not found") from None
+    except subprocess.TimeoutExpired:
+        raise NnsconsError(what, f"{command[0]} did not finish within {COMPILE_TIMEOUT} s") from None
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines() or ["(no message)"]
+        raise NnsconsError(what, f"{command[0]} failed: {lines[0]}")
+
+
+def _compile(toolchain: Toolchain, source: Path, obj: Path, includes: Sequence[Path],
+             extra: Sequence[str] = ()) -> Path:
+    command = [toolchain.cc, *toolchain.cflags, *extra, *(f"-I{p}" for p in includes), "-c", str(source),
+               "-o", str(obj)]
+    _run(command, str(source))
+    return obj
+
+
+# ---- the kernel library ---------------------------------------------------------------------------------------------
+def kernel_sources(cmsis_dir: Path) -> list[Path]:
+    """The integer kernels (as the tool's NnsconsKernelLibrary: no float variants)."""
+    return [f for f in sorted(cmsis_dir.glob("Source/*/*.c")) if not f.name.endswith(("_f16.c", "_f32.c", "_flt.c"))]
+
+
+def kernel_library(cmsis_dir: str | os.PathLike, cache_dir: str | os.PathLike, toolchain: Toolchain,
+                   jobs: Optional[int] = None) -> Path:
+    """``<cache_dir>/libcmsisnn-<hash>.a``, compiled unless an identical one is there."""
+    cmsis = Path(cmsis_dir)
+    sources = kernel_sources(cmsis)
+    if not sources:
+        raise NnsconsError(cmsis, "no CMSIS-NN sources under Source/*/")
+    digest = hashlib.sha256(" ".join((toolchain.cc, *toolchain.cflags)).encode())
+    for path in sources + sorted((cmsis / "Include").glob("*.h")):
+        digest.update(str(path.relative_to(cmsis)).encode() + b"\0" + path.read_bytes())
+    library = Path(cache_dir) / f"libcmsisnn-{digest.hexdigest()[:16]}.a"
+    if library.is_file():
+        return library
+    library.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cmsis-", dir=library.parent) as tmp:
+        objects = [Path(tmp) / f"{s.parent.name}_{s.stem}.o" for s in sources]
+        with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+            list(pool.map(lambda so: _compile(toolchain, so[0], so[1], [cmsis / "Include"]), zip(sources, objects)))
+        archive = Path(tmp) / library.name
+        _run([toolchain.ar, "rcs", str(archive), *map(str, objects)], str(archive))
+        os.replace(archive, library)
+    return library
+
+
+# ---- one model --------------------------------------------------------------------------------------------------------
+def model_sources(src_dir: Path, name: str) -> list[Path]:
+    """The generated C files of a model (header excluded), sorted."""
+    return sorted(p for p in src_dir.glob(f"{name}*.c"))
+
+
+def host_binary(name: str, src_dir: str | os.PathLike, out_dir: str | os.PathLike, library: str | os.PathLike,
+                toolchain: Toolchain, cmsis_include: str | os.PathLike, trace: bool = False) -> Path:
+    """``<out_dir>/<name>_test``: the model's sources and the generic test main, linked with the kernels."""
+    src, out = Path(src_dir), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    defines = ["-DNNSCONS_TRACE"] if trace else []
+    includes = [src, Path(cmsis_include)]
+    objects = [_compile(toolchain, c, out / (c.stem + ".o"), includes, defines) for c in model_sources(src, name)]
+    objects.append(_compile(toolchain, RUNTIME_DIR / "nnscons_test_main.c", out / f"{name}_test_main.o", includes,
+                            [*defines, f"-DNNSCONS_MODEL_INFO={name}_info", "-include", f"{name}.h"]))
+    binary = out / f"{name}_test"
+    _run([toolchain.cc, *map(str, objects), str(library), *(f"-l{lib}" for lib in toolchain.libs), "-o",
+          str(binary)], str(binary))
+    return binary
+
+
+# ---- sizes ------------------------------------------------------------------------------------------------------------
+def section_sizes(toolchain: Toolchain, obj: Path) -> dict[str, int]:
+    """Section name -> bytes of an object file (``size -A``)."""
+    result = subprocess.run([toolchain.size, "-A", str(obj)], capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        raise NnsconsError(obj, f"{toolchain.size} failed: {result.stderr.strip()}")
+    sizes: dict[str, int] = {}
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].startswith(".") and parts[1].isdigit():
+            sizes[parts[0]] = sizes.get(parts[0], 0) + int(parts[1])
+    return sizes
+
+
+def _sum_sections(sizes: dict[str, int], prefixes: tuple[str, ...]) -> int:
+    return sum(v for k, v in sizes.items() if k.startswith(prefixes))
+
+
+@dataclass(frozen=True)
+class FlashSizes:
+    code: int          # the generated network's code (.text) in bytes, kernels excluded
+    constants: int     # weights, biases, multipliers, tables (.rodata and .data)
+    compiler: str      # which compiler laid them out
+
+    @property
+    def total(self) -> int:
+        return self.code + self.constants
+
+
+def cortex_m_toolchain(targets_dir: Optional[str | os.PathLike] = None, target: str = "m4") -> Optional[Toolchain]:
+    """The Cortex-M target's toolchain with -O2 (the build's default opt=O2), or None without its compiler."""
+    directory = Path(targets_dir or targets_path()) / target
+    if not (directory / "target.toml").is_file():
+        return None
+    toolchain = Toolchain.from_target(directory, ["-O2"])
+    return toolchain if shutil.which(toolchain.cc) and shutil.which(toolchain.size) else None
+
+
+def flash_sizes(name: str, src_dir: str | os.PathLike, out_dir: str | os.PathLike, toolchain: Toolchain,
+                cmsis_include: str | os.PathLike) -> FlashSizes:
+    """Compile the model's sources (not the kernels) and measure code and constants."""
+    src, out = Path(src_dir), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    code = constants = 0
+    for c in model_sources(src, name):
+        sizes = section_sizes(toolchain, _compile(toolchain, c, out / (c.stem + ".o"), [src, Path(cmsis_include)]))
+        code += _sum_sections(sizes, (".text",))
+        constants += _sum_sections(sizes, (".rodata", ".data"))
+    return FlashSizes(code, constants, os.path.basename(toolchain.cc))

@@ -1,0 +1,126 @@
+"""Compiling for the environment's target: the kernel library, a model's library, and target environments.
+
+``NnsconsKernels`` compiles CMSIS-NN (the project's portable ``cmsis/`` or a checkout of Arm's) into one static
+library that every model of that environment shares. ``NnsconsLibrary`` compiles a model's generated sources into
+``lib<name>.a`` and returns it with the folder holding ``<name>.h``. Objects get explicit paths under the
+library's ``build_dir``: the same generated file is compiled by several environments (one per target).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Iterator, Mapping, Optional, Union
+
+import SCons.Errors
+
+from .. import cmsis_path, targets as nn_targets
+from ..errors import NnsconsError
+from .chain import ModelNodes
+
+# The float kernels of Arm's CMSIS-NN are not used by generated code (and need more of CMSIS)
+_FLOAT_SOURCES = ("_f16.c", "_f32.c", "_flt.c")
+
+
+class ModelLibrary:
+    """What ``NnsconsLibrary`` returns: ``library`` (the static library node list), ``include`` (the folder of
+    ``<name>.h``) and ``nodes`` (the model's chain). Unpacks as ``library, include``."""
+
+    def __init__(self, library: Any, include: Any, nodes: ModelNodes) -> None:
+        self.library = library
+        self.include = include
+        self.nodes = nodes
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.library, self.include))
+
+
+def cmsis_include(env) -> Any:
+    """The CMSIS-NN include folder the environment compiles generated code against."""
+    return env.Dir("$NNSCONS_CMSIS").Dir("Include")
+
+
+def NnsconsKernels(env, cmsis: Optional[str] = None, build_dir: Optional[str] = None, strict: Optional[bool] = None):
+    """Pseudo-builder: CMSIS-NN as a static library (``<build_dir>/libcmsisnn.a``, default
+    ``$NNSCONS_BUILD_DIR/cmsisnn``). ``cmsis``: a checkout with Include/ and Source/ (default ``$NNSCONS_CMSIS``,
+    the portable library). Every integer source under Source/*/ is compiled. The warning flags in
+    ``$NNSCONS_WARNINGS`` are dropped for a checkout other than the portable library (``strict`` overrides)."""
+    root = env.Dir(cmsis or "$NNSCONS_CMSIS")
+    build_dir = build_dir or os.path.join(env.subst("$NNSCONS_BUILD_DIR"), "cmsisnn")
+    anchor = env.Dir(build_dir)
+    made = getattr(anchor.attributes, "nnscons_kernels", None)
+    if made is not None:
+        return made
+    sources = [f for f in sorted(root.glob("Source/*/*.c"), key=str) if not str(f).endswith(_FLOAT_SOURCES)]
+    if not sources:
+        raise SCons.Errors.UserError(f"{root}: no CMSIS-NN sources under Source/*/ (a CMSIS-NN checkout has "
+                                     "Include/ and Source/)")
+    if strict is None:
+        strict = os.path.realpath(root.abspath) == os.path.realpath(cmsis_path())
+    flags = {} if strict else {"CCFLAGS": [f for f in env["CCFLAGS"] if f not in env.get("NNSCONS_WARNINGS", [])]}
+    objects = [env.Object(os.path.join(build_dir, "obj", f.dir.name, os.path.splitext(f.name)[0]), f,
+                          CPPPATH=[root.Dir("Include")], **flags) for f in sources]
+    library = env.StaticLibrary(os.path.join(build_dir, "cmsisnn"), objects)
+    anchor.attributes.nnscons_kernels = library
+    return library
+
+
+def NnsconsLibrary(env, model_or_name: Union[str, ModelNodes], model: Optional[str] = None,
+                   calib: Optional[str] = None, options: Optional[Mapping[str, Any]] = None,
+                   gen_dir: Optional[str] = None, build_dir: Optional[str] = None) -> ModelLibrary:
+    """Pseudo-builder: a model as a static library for this environment::
+
+        lib, include = env.NnsconsLibrary('kws', 'models/kws/model.tflite', calib='models/kws/calib.npz',
+                                          options={'quant': 'int8'}, build_dir='build/m4/kws')
+
+    makes (or reuses) the model's chain under ``gen_dir`` (default ``$NNSCONS_BUILD_DIR/<name>``) and compiles
+    its sources into ``<build_dir>/lib<name>.a`` (default ``<gen_dir>/lib``). The first argument may also be the
+    chain ``NnsconsModel`` returned. Link the library with ``NnsconsKernels()``."""
+    if isinstance(model_or_name, ModelNodes):
+        nodes = model_or_name
+    else:
+        if model is None:
+            raise SCons.Errors.UserError(f"NnsconsLibrary({model_or_name!r}): needs the model file")
+        nodes = env.NnsconsModel(model_or_name, model, calib=calib, options=options, gen_dir=gen_dir)
+    build_dir = build_dir or os.path.join(nodes.gen_dir, "lib")
+    made = getattr(env.Dir(build_dir).attributes, "nnscons_libraries", {})
+    if nodes.name in made:
+        return made[nodes.name]
+    c_files = [s for s in nodes.sources if str(s).endswith(".c")]
+    cpppath = list(env.get("CPPPATH", [])) + [cmsis_include(env)]
+    objects = [env.Object(os.path.join(build_dir, os.path.splitext(os.path.basename(str(c)))[0]), c,
+                          CPPPATH=cpppath) for c in c_files]
+    result = ModelLibrary(env.StaticLibrary(os.path.join(build_dir, nodes.name), objects), nodes.header.dir, nodes)
+    env.Dir(build_dir).attributes.nnscons_libraries = {**made, nodes.name: result}
+    return result
+
+
+def load_target(env, target: Union[str, nn_targets.Target]) -> nn_targets.Target:
+    """A target description: a Target, a folder holding a target.toml, or a folder name under
+    ``$NNSCONS_TARGETS``."""
+    if isinstance(target, nn_targets.Target):
+        return target
+    directory = target if os.path.isfile(os.path.join(target, "target.toml")) else \
+        os.path.join(env.subst("$NNSCONS_TARGETS"), target)
+    try:
+        return nn_targets.load_target(directory)
+    except NnsconsError as e:
+        raise SCons.Errors.UserError(str(e)) from None
+
+
+def NnsconsTargetEnv(env, target: Union[str, nn_targets.Target], opt: Optional[str] = None,
+                     sanitize: bool = False):
+    """A clone of ``env`` that compiles and links for a target (targets/README.md): its compiler, archiver,
+    flags and libraries; ``opt`` (e.g. ``"O2"``) for Cortex-M targets; ``sanitize`` adds the target's
+    sanitizer flags. The target is ``NNSCONS_TARGET`` in the clone."""
+    target = load_target(env, target)
+    cflags = target.cflags + ([f"-{opt}"] if opt and target.kind == "cortex-m" else []) + target.warnings
+    linkflags = list(target.linkflags)
+    if sanitize:
+        cflags = target.cflags + target.warnings + target.sanitize_flags
+        linkflags += target.sanitize_flags
+    return env.Clone(CC=target.cc, LINK=target.cc, AR=target.ar, RANLIB=target.ranlib, CCFLAGS=cflags,
+                     LINKFLAGS=linkflags, LIBS=target.libs, NNSCONS_WARNINGS=target.warnings, NNSCONS_TARGET=target)
+
+
+def add_methods(env) -> None:
+    for method in (NnsconsKernels, NnsconsLibrary, NnsconsTargetEnv):
+        env.AddMethod(method, method.__name__)

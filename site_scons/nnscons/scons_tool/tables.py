@@ -1,0 +1,85 @@
+"""Aliases that print a table from what the build wrote: the models' summary, the checks, the firmware runs and the
+scheme experiments. Each is an ``AlwaysBuild`` alias over the nodes it reads, so it builds them first."""
+from __future__ import annotations
+
+import sys
+from typing import Any, Sequence
+
+import SCons.Action
+import SCons.Script
+
+from .. import check, fileio, firmware, pipeline
+from ..errors import NnsconsError
+
+SUMMARY_COLUMNS = ["model", "source", "model_quant", "ops", "weights", "input", "output", "scheme", "range", "layers"]
+
+
+def _table_alias(env, name: str, sources: Sequence[Any], print_table) -> Any:
+    alias = env.Alias(name, list(sources), SCons.Action.Action(print_table, None))
+    env.AlwaysBuild(alias)
+    return alias
+
+
+def NnsconsSummaryAlias(env, name: str, chains: Sequence[Any]):
+    """Build the chains, then print one line per model (source, ops, weights, shapes, scheme)."""
+    def print_summary(target, source, env):
+        rows = [pipeline.summary_row(c.name, str(c.graph[0]), str(c.qtable[0])) for c in chains]
+        print(pipeline.format_table(rows, SUMMARY_COLUMNS))
+    return _table_alias(env, name, [n for c in chains for n in c.all], print_summary)
+
+
+def NnsconsCheckAlias(env, name: str, reports: Sequence[Any]):
+    """Build the host checks (report.json) and the firmware checks (firmware_check.json), then print their
+    tables."""
+    def print_checks(target, source, env):
+        rows = [check.summary_row(fileio.read_json(str(n))) for n in source if str(n).endswith("report.json")]
+        if rows:
+            print(pipeline.format_table(rows, list(rows[0])))
+        rows = [{"target": r["target"], "model": r["model"], "inputs": r["inputs"],
+                 "firmware == host": "identical" if r["identical"] else f"{r['mismatched_inputs']} differ"}
+                for r in (fileio.read_json(str(n)) for n in source if str(n).endswith("firmware_check.json"))]
+        if rows:
+            print(pipeline.format_table(rows, list(rows[0])))
+    return _table_alias(env, name, reports, print_checks)
+
+
+def NnsconsRunAlias(env, name: str, run_reports: Sequence[Any]):
+    """Run the firmware images (build/<target>/report.json), then print instructions and sizes per model, and the
+    image sizes per target."""
+    def print_runs(target, source, env):
+        reports = [fileio.read_json(str(r)) for r in source]
+        rows = [row for r in reports for row in firmware.summary_rows(r)]
+        print(pipeline.format_table(rows, list(rows[0]) if rows else ["target", "model"]))
+        print(pipeline.format_table([firmware.image_row(r) for r in reports],
+                                    ["target", "flash", "ram", "kernels code", "kernels rodata"]))
+    return _table_alias(env, name, run_reports, print_runs)
+
+
+def NnsconsExperimentsAlias(env, name: str, models: Sequence[tuple[Any, Any, Any]], out_dir: str = "build"):
+    """For each (chain, model folder, host kernel library node): build the model under every scheme and range method
+    (``<out_dir>/experiments/<name>/<config>/``, nnscons.experiments) and print one table."""
+    def run_experiments(target, source, env):
+        import os
+
+        from .. import experiments
+        for chain, folder, kernels in models:
+            out_root = os.path.join(out_dir, "experiments", chain.name)
+            try:
+                prepared = experiments.prepare(folder, out_root, str(chain.graph[0]), str(chain.graph[1]),
+                                               str(chain.stats[0]))
+                tools = experiments.default_tools(out_root, env.Dir("$NNSCONS_CMSIS").abspath,
+                                                  kernels=str(kernels))
+                result = experiments.run_experiments(prepared, out_root, experiments.default_configs(), tools,
+                                                     SCons.Script.GetOption("num_jobs"))
+            except NnsconsError as e:
+                print(f"scons: *** {e}", file=sys.stderr)
+                return 1
+            print(experiments.format_experiments(result))
+        return 0
+    sources = [n for chain, _, kernels in models for n in chain.graph + chain.stats + [kernels]]
+    return _table_alias(env, name, sources, run_experiments)
+
+
+def add_methods(env) -> None:
+    for method in (NnsconsSummaryAlias, NnsconsCheckAlias, NnsconsRunAlias, NnsconsExperimentsAlias):
+        env.AddMethod(method, method.__name__)
