@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import SCons.Action
 import SCons.Script
 
-from .. import check, fileio, firmware, pipeline
+from .. import check, fileio, firmware, overview, pipeline
 from ..errors import NnsconsError
 
 SUMMARY_COLUMNS = ["model", "source", "model_quant", "ops", "weights", "input", "output", "scheme", "range", "layers"]
@@ -20,12 +20,23 @@ def _table_alias(env, name: str, sources: Sequence[Any], print_table) -> Any:
     return alias
 
 
-def NnsconsSummaryAlias(env, name: str, chains: Sequence[Any]):
-    """Build the chains, then print one line per model (source, ops, weights, shapes, scheme)."""
+def NnsconsSummaryAlias(env, name: str, chains: Sequence[Any], reports: Sequence[Any] = ()):
+    """Build the chains, then print one line per model (source, ops, weights, shapes, scheme). With ``reports``
+    (host checks, firmware runs and firmware checks), build those too and print the overview instead: accuracy,
+    agreement with float and TFLite Micro, instructions, flash and RAM per target (nnscons.overview)."""
     def print_summary(target, source, env):
-        rows = [pipeline.summary_row(c.name, str(c.graph[0]), str(c.qtable[0])) for c in chains]
-        print(pipeline.format_table(rows, SUMMARY_COLUMNS))
-    return _table_alias(env, name, [n for c in chains for n in c.all], print_summary)
+        if not reports:
+            rows = [pipeline.summary_row(c.name, str(c.graph[0]), str(c.qtable[0])) for c in chains]
+            print(pipeline.format_table(rows, SUMMARY_COLUMNS))
+            return
+        files = [str(n) for n in source if str(n).endswith(".json")]
+        host = [fileio.read_json(f) for f in files if f.endswith("report.json") and "/host/" in f]
+        runs = [fileio.read_json(f) for f in files if f.endswith("report.json") and "/host/" not in f]
+        checks = [fileio.read_json(f) for f in files if f.endswith("firmware_check.json")]
+        rows = overview.overview_rows(host, runs, checks)
+        columns = [c for c in overview.OVERVIEW_COLUMNS if any(c in row for row in rows)]
+        print(pipeline.format_table(rows, columns))
+    return _table_alias(env, name, [n for c in chains for n in c.all] + list(reports), print_summary)
 
 
 def NnsconsCheckAlias(env, name: str, reports: Sequence[Any]):

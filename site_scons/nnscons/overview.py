@@ -1,0 +1,59 @@
+"""The one table of the main job: per model, what the checks proved and what the firmware costs.
+
+Read from the files the build wrote: the host checks (build/host/<name>/report.json: accuracy, agreement with the
+float model, bit-exactness with TensorFlow Lite Micro), the firmware runs (build/<target>/report.json: instructions
+per inference, code, weights, RAM) and the firmware checks (build/<target>/<name>/firmware_check.json: the
+firmware's output bytes against the host binary's).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+
+def _accuracy(report: Mapping[str, Any]) -> str:
+    flt = report.get("float", {})
+    if "accuracy_quantized" in flt:
+        return f"{100 * flt['accuracy_quantized']:.1f}% ({100 * flt['accuracy_float']:.1f}%)"
+    return "-"
+
+
+def _agreement(report: Mapping[str, Any]) -> str:
+    flt = report.get("float", {})
+    if "top1_agreement" in flt:
+        return f"{100 * flt['top1_agreement']:.1f}%"
+    if flt.get("snr_db") is not None:
+        return f"{flt['snr_db']:.1f} dB"
+    return "-"
+
+
+def _bit_exact(report: Mapping[str, Any]) -> str:
+    exact = report.get("bit_exact")
+    return ("yes" if exact["bit_exact"] else "NO") if exact else "-"
+
+
+def overview_rows(host_reports: Sequence[Mapping[str, Any]], run_reports: Sequence[Mapping[str, Any]],
+                  firmware_checks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per model and Cortex-M target (one per model when no firmware ran)."""
+    host = {r["model"]: r for r in host_reports}
+    same = {(c["target"], c["model"]): c["identical"] for c in firmware_checks}
+    models = sorted(set(host) | {m for r in run_reports for m in r["models"]})
+    rows = []
+    for name in models:
+        r = host.get(name, {})
+        base = {"model": name, "scheme": r.get("scheme", "-"), "accuracy (float)": _accuracy(r),
+                "vs float": _agreement(r), "tflm exact": _bit_exact(r)}
+        runs = [(run["target"], run["models"][name]) for run in run_reports if name in run["models"]]
+        if not runs:
+            rows.append(base)
+        for target, m in runs:
+            image = m["image"]
+            identical = same.get((target, name))
+            rows.append({**base, "target": target, "instructions": f"{m['instructions']['mean']:,}",
+                         "flash": f"{image['code'] + image['rodata']:,}",
+                         "ram": f"{image['data'] + image['bss']:,}",
+                         "fw == host": "-" if identical is None else ("yes" if identical else "NO")})
+    return rows
+
+
+OVERVIEW_COLUMNS = ["model", "scheme", "accuracy (float)", "vs float", "tflm exact", "target", "instructions",
+                    "flash", "ram", "fw == host"]
