@@ -109,3 +109,15 @@ def test_cmsis_nn_path_to_the_own_library_gives_the_same_results(checked: tuple[
     scons(project, "target=host", "check", f"cmsis_nn={project / 'cmsis'}")
     after = {name: report(project, name) for name in MODELS}
     assert after == before
+
+
+def test_main_job_prints_one_table_with_accuracy_and_firmware_costs(checked: tuple[Path, str]) -> None:
+    """The README's first command: every model checked on the host and run on an M4 in QEMU, one table."""
+    project, _ = checked
+    stdout = scons(project, "target=host,m4", "summary").stdout
+    header = next(line for line in stdout.splitlines() if line.startswith("model "))
+    for column in ("accuracy (float)", "vs float", "tflm exact", "instructions", "flash", "ram", "fw == host"):
+        assert column in header
+    rows = [line.split() for line in stdout.splitlines() if line.split() and line.split()[0] in MODELS]
+    assert sorted(r[0] for r in rows) == MODELS
+    assert all(r[-1] == "yes" for r in rows), stdout      # firmware output bytes equal the host binary's
