@@ -25,18 +25,21 @@ from nnscons import pipeline  # noqa: E402
 
 
 def tflm_arena(model: Path) -> dict[str, int]:
-    """TFLite Micro's arena figures, read from what print_allocations writes to the C stdout."""
+    """TFLite Micro's arena figures, read from what print_allocations writes (C stdio)."""
     from tflite_micro import runtime
     interpreter = runtime.Interpreter.from_file(str(model))
     with tempfile.TemporaryFile() as capture:
         sys.stdout.flush()
-        saved = os.dup(1)
+        sys.stderr.flush()
+        saved = [os.dup(1), os.dup(2)]
         os.dup2(capture.fileno(), 1)
+        os.dup2(capture.fileno(), 2)
         try:
             interpreter.print_allocations()
         finally:
-            os.dup2(saved, 1)
-            os.close(saved)
+            for fd, copy in zip((1, 2), saved):
+                os.dup2(copy, fd)
+                os.close(copy)
         capture.seek(0)
         text = capture.read().decode(errors="replace")
     figures = dict(re.findall(r"Arena allocation (total|head|tail) (\d+) bytes", text))
