@@ -3,7 +3,7 @@
 The SCons build compiles a model's generated sources with the host target's flags (``targets/host/target.toml``)
 and links them with the generic test main (``runtime/nnscons_test_main.c``) and the kernel library. This module
 does the same with direct compiler calls, with the same flags, defines and include paths as the tool's
-``NnsconsModelLibrary`` / ``NnsconsHostTest``, so a binary built here computes what the build's binary computes.
+``NnsconsLibrary`` / ``NnsconsHostTest``, so a binary built here computes what the build's binary computes.
 
 * :func:`kernel_library` compiles ``cmsis/`` once per content (a hash of every source, header and flag names the
   archive), so repeated experiments and test runs reuse it; concurrent callers each write a private temporary
@@ -83,7 +83,7 @@ def _compile(toolchain: Toolchain, source: Path, obj: Path, includes: Sequence[P
 
 # ---- the kernel library ---------------------------------------------------------------------------------------------
 def kernel_sources(cmsis_dir: Path) -> list[Path]:
-    """The integer kernels (as the tool's NnsconsKernelLibrary: no float variants)."""
+    """The integer kernels (as the tool's NnsconsKernels: no float variants)."""
     return [f for f in sorted(cmsis_dir.glob("Source/*/*.c")) if not f.name.endswith(("_f16.c", "_f32.c", "_flt.c"))]
 
 
