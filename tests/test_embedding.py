@@ -148,7 +148,7 @@ def test_the_installed_package_carries_what_the_stages_read(installed_python: Pa
     assert (cmsis / "Include" / "arm_nnfunctions.h").is_file() and len(list(cmsis.glob("Source/*/*.c"))) > 30
     for target in ("host", "m0", "m3", "m4", "m7", "m33", "m55"):
         assert (targets / target / "target.toml").is_file(), target
-    assert (targets / "m4" / "startup.c").is_file() and (targets / "m4" / "firmware.ld").is_file()
+    assert (targets / "m4" / "firmware.ld").is_file() and (runtime / "nnscons_startup_cortex_m.c").is_file()
     assert (cmake / "nnscons.cmake").is_file() and (cmake / "arm-none-eabi.cmake").is_file()
     assert (templates / "model.c.j2").is_file() and (runtime / "nnscons_test_main.c").is_file()
     assert (runtime / "nnscons_cortex_m_sections.ld").is_file()

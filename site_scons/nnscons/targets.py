@@ -67,6 +67,8 @@ class Target:
 _LISTS = ("cflags", "warnings", "linkflags", "libs", "sanitize_flags")
 _KNOWN = {"description", "kind", "cc", "ar", "ranlib", *_LISTS}
 _CORTEX_M = {"startup", "linker_script", "memory", "emulator"}
+# Used by a cortex-m target.toml without a `startup` key
+DEFAULT_STARTUP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime", "nnscons_startup_cortex_m.c")
 
 
 def load_target(directory: str) -> Target:
@@ -95,10 +97,13 @@ def _is_string_list(value: Any) -> bool:
 
 def _load_cortex_m(path: str, raw: dict[str, Any], target: Target) -> None:
     """The firmware keys: startup sources and linker script (relative to the folder), [memory], [emulator]."""
-    startup = raw.get("startup", [])
-    if not _is_string_list(startup):
+    startup = raw.get("startup")
+    if startup is None:     # the startup shared by the targets here (vectors, FPU, .data/.bss, semihosting exit)
+        target.startup = [DEFAULT_STARTUP]
+    elif not _is_string_list(startup):
         raise NnsconsError(path, "startup must be a list of source files (relative to the target folder)")
-    target.startup = [os.path.join(target.directory, f) for f in startup]
+    else:
+        target.startup = [os.path.join(target.directory, f) for f in startup]
     script = raw.get("linker_script")
     if not isinstance(script, str) or not script:
         raise NnsconsError(path, "a cortex-m target needs linker_script = \"<file>\" (relative to its folder)")

@@ -1,17 +1,30 @@
 /*
- * Startup for the m4 target: Cortex-M4 with FPU on QEMU's mps2-an386 board (see target.toml).
+ * Startup shared by the Cortex-M targets of targets/ (a target.toml without a `startup` key uses it; a board that
+ * brings its own startup lists it there instead). What differs between the cores follows from the compiler's
+ * architecture macros, i.e. from -mcpu:
+ *   ARMv6-M (Cortex-M0)             HardFault only; no configurable fault exceptions
+ *   ARMv7-M (Cortex-M3, M4, M7)     MemManage, BusFault and UsageFault vectors
+ *   ARMv8-M Mainline (M33, M55)     also SecureFault, and the hardware stack limit (MSPLIM)
+ *   an FPU (__ARM_FP)               CP10/CP11 enabled before any floating-point instruction (also enables MVE)
  *
  * The vector table sits at the start of the CODE region, where the core reads its initial stack pointer and reset
- * vector. Reset_Handler enables the FPU, copies .data from its load address, zeroes .bss, opens newlib's semihosting
- * stdio, calls main and ends the program through semihosting with main's return value as the emulator's exit status.
- * A fault prints one line and exits with status 1, so a crashed run ends by itself. The symbols come from the linker
- * script (nnscons_cortex_m_sections.ld).
+ * vector. Reset_Handler sets the stack limit where there is one, enables the FPU where there is one, copies .data
+ * from its load address, zeroes .bss, opens newlib's semihosting stdio, calls main and ends the program through
+ * semihosting with main's return value as the emulator's exit status. A fault prints one line and exits with status
+ * 1, so a crashed run ends by itself. The symbols come from the linker script (nnscons_cortex_m_sections.ld).
  */
 #include <stdint.h>
 #include <stdlib.h>
 
+#if defined(__ARM_ARCH_8M_MAIN__) || defined(__ARM_ARCH_8_1M_MAIN__)
+#define NNSCONS_ARMV8M_MAIN 1
+#endif
+#if !defined(__ARM_ARCH_6M__) && !defined(__ARM_ARCH_8M_BASE__)
+#define NNSCONS_CONFIGURABLE_FAULTS 1   /* MemManage, BusFault, UsageFault, DebugMonitor */
+#endif
+
 extern uint32_t __data_load__[], __data_start__[], __data_end__[], __bss_start__[], __bss_end__[];
-extern uint32_t __stack_top__[];
+extern uint32_t __stack_top__[], __stack_limit__[];
 
 extern int main(void);
 extern void initialise_monitor_handles(void);   /* newlib's librdimon: stdin/stdout/stderr over semihosting */
@@ -21,11 +34,19 @@ void Fault_Handler(void);
 void Default_Handler(void);
 void NMI_Handler(void) __attribute__((weak, alias("Fault_Handler")));
 void HardFault_Handler(void) __attribute__((weak, alias("Fault_Handler")));
+#ifdef NNSCONS_CONFIGURABLE_FAULTS
 void MemManage_Handler(void) __attribute__((weak, alias("Fault_Handler")));
 void BusFault_Handler(void) __attribute__((weak, alias("Fault_Handler")));
 void UsageFault_Handler(void) __attribute__((weak, alias("Fault_Handler")));
-void SVC_Handler(void) __attribute__((weak, alias("Default_Handler")));
 void DebugMon_Handler(void) __attribute__((weak, alias("Default_Handler")));
+#define NNSCONS_VECTOR(fn) {.handler = fn}
+#else
+#define NNSCONS_VECTOR(fn) {.handler = 0}
+#endif
+#ifdef NNSCONS_ARMV8M_MAIN
+void SecureFault_Handler(void) __attribute__((weak, alias("Fault_Handler")));
+#endif
+void SVC_Handler(void) __attribute__((weak, alias("Default_Handler")));
 void PendSV_Handler(void) __attribute__((weak, alias("Default_Handler")));
 void SysTick_Handler(void) __attribute__((weak, alias("Default_Handler")));
 
@@ -40,22 +61,23 @@ __attribute__((section(".vectors"), used)) const vector_t vector_table[16] = {
     {.handler = Reset_Handler},
     {.handler = NMI_Handler},
     {.handler = HardFault_Handler},
-    {.handler = MemManage_Handler},
-    {.handler = BusFault_Handler},
-    {.handler = UsageFault_Handler},
+    NNSCONS_VECTOR(MemManage_Handler),
+    NNSCONS_VECTOR(BusFault_Handler),
+    NNSCONS_VECTOR(UsageFault_Handler),
+#ifdef NNSCONS_ARMV8M_MAIN
+    {.handler = SecureFault_Handler},
+#else
     {.handler = 0},
+#endif
     {.handler = 0},
     {.handler = 0},
     {.handler = 0},
     {.handler = SVC_Handler},
-    {.handler = DebugMon_Handler},
+    NNSCONS_VECTOR(DebugMon_Handler),
     {.handler = 0},
     {.handler = PendSV_Handler},
     {.handler = SysTick_Handler},
 };
-
-#define CPACR (*(volatile uint32_t *)0xE000ED88u)
-#define CPACR_CP10_CP11_FULL (0xFu << 20)
 
 #define SYS_WRITE0 0x04u
 #define SYS_EXIT 0x18u
@@ -69,12 +91,25 @@ static uint32_t semihosting(uint32_t op, const void *arg)
     return r0;
 }
 
+#ifdef __ARM_FP
+#define CPACR (*(volatile uint32_t *)0xE000ED88u)
+#define CPACR_CP10_CP11_FULL (0xFu << 20)
+
 /* Before any floating-point instruction: the compiler may use FP registers anywhere after this. */
 static void enable_fpu(void)
 {
     CPACR |= CPACR_CP10_CP11_FULL;
     __asm volatile("dsb\n\tisb" ::: "memory");
 }
+#endif
+
+#ifdef NNSCONS_ARMV8M_MAIN
+/* ARMv8-M checks the stack limit in hardware: an overflow becomes a UsageFault instead of corrupting .bss. */
+static void set_stack_limit(void)
+{
+    __asm volatile("msr msplim, %0" : : "r"(__stack_limit__));
+}
+#endif
 
 __attribute__((noinline)) static void init_memory(void)
 {
@@ -89,7 +124,12 @@ __attribute__((noinline)) static void init_memory(void)
 
 void Reset_Handler(void)
 {
+#ifdef NNSCONS_ARMV8M_MAIN
+    set_stack_limit();
+#endif
+#ifdef __ARM_FP
     enable_fpu();
+#endif
     init_memory();
     initialise_monitor_handles();
     exit(main());
