@@ -240,6 +240,99 @@ def test_q15_for_the_s16_kernels_has_int8_weights_and_int64_biases() -> None:
         assert a.tables == c.tables and a.qparams.keys() == c.qparams.keys()
 
 
+def conv_graph(w_conv: np.ndarray, w_dw: np.ndarray) -> tuple[ir.Graph, dict[str, np.ndarray]]:
+    """x [1,2,2,2] -> conv2d (1x1, 3 channels) -> c -> depthwise_conv2d (1x1) -> d -> reshape [1,12] -> fc -> f."""
+    T = ir.Tensor
+    tensors = {"x": T("x", [1, 2, 2, 2], "float32"), "c": T("c", [1, 2, 2, 3], "float32"),
+               "d": T("d", [1, 2, 2, 3], "float32"), "r": T("r", [1, 12], "float32"),
+               "f": T("f", [1, 2], "float32"),
+               "wc": T("wc", [3, 1, 1, 2], "float32", is_const=True), "bc": T("bc", [3], "float32", is_const=True),
+               "wd": T("wd", [1, 1, 1, 3], "float32", is_const=True), "bd": T("bd", [3], "float32", is_const=True),
+               "wf": T("wf", [2, 12], "float32", is_const=True)}
+    conv = {"stride": [1, 1], "dilation": [1, 1], "pad": [0, 0, 0, 0], "activation": "none"}
+    ops = [ir.Op("conv", "conv2d", ["x", "wc", "bc"], ["c"], dict(conv)),
+           ir.Op("dw", "depthwise_conv2d", ["c", "wd", "bd"], ["d"], dict(conv, multiplier=1)),
+           ir.Op("flat", "reshape", ["d"], ["r"], {"shape": [1, 12]}),
+           ir.Op("fc", "fully_connected", ["r", "wf"], ["f"], {"activation": "none"})]
+    params = {"wc": w_conv, "bc": np.array([0.5, -0.25, 1.0], np.float32), "wd": w_dw,
+              "bd": np.array([0.25, 0.0, -1.0], np.float32),
+              "wf": np.linspace(-0.75, 0.5, 24, dtype=np.float32).reshape(2, 12)}
+    graph = ir.Graph(tensors, ops, ["x"], ["f"])
+    ir.validate(graph, params)
+    return graph, params
+
+
+CONV_STATS = {"x": (-1.2, 1.9), "c": (-8.0, 7.0), "d": (-16.0, 15.0), "r": (-16.0, 15.0), "f": (-10.0, 6.0)}
+W_CONV = np.array([[0.75, -0.5], [0.1, -0.2], [-3.0, 1.0]], np.float32).reshape(3, 1, 1, 2)
+W_DW = np.array([0.4, 0.0, -2.0], np.float32).reshape(1, 1, 1, 3)      # channel 1 all zero
+
+
+def test_q15_for_the_s16_kernels_has_per_channel_conv_weight_formats() -> None:
+    """api=s8: conv2d and depthwise_conv2d weights get one Q-format per output channel (their kernels take
+    per-channel multipliers), the int64 bias and out_shift follow per channel; fully connected stays per tensor."""
+    graph, params = conv_graph(W_CONV, W_DW)
+    qt = build(graph, params, hand_stats(CONV_STATS), "q15", "minmax", api="s8")
+    tensors, layers = qt.tables["tensors"], qt.tables["layers"]
+    # x: |x| <= 1.9 -> Q1.14; c: 8 -> Q3.12; d: 16 -> Q4.11 (r shares it); f: 10 -> Q4.11
+    # conv channels: max|w| 0.75 -> Q0.7, 0.2 -> Q-2.9, 3 -> Q2.5 (8-bit words)
+    conv = layers["conv"]
+    assert (conv["fi"], conv["fw"], conv["fo"]) == (14, [7, 9, 5], 12)
+    assert conv["fb"] == [21, 23, 19] and conv["bias_shift"] == 0
+    assert conv["out_shift"] == [14 + 7 - 12, 14 + 9 - 12, 14 + 5 - 12] == [9, 11, 7]
+    assert conv["multiplier"] == [1 << 30] * 3 and conv["shift"] == [1 - 9, 1 - 11, 1 - 7]
+    wc = tensors["wc"]
+    assert (wc["frac_bits"], wc["axis"], wc["scale"]) == ([7, 9, 5], 0, [2.0 ** -7, 2.0 ** -9, 2.0 ** -5])
+    assert wc["zero_point"] == [0, 0, 0] and wc["qformat"] == "Q2.5..Q-2.9 (x3)"
+    assert qt.qparams["wc"].dtype == np.int8
+    assert qt.qparams["wc"].reshape(3, 2).tolist() == [[96, -64], [51, -102], [-96, 32]]
+    bc = tensors["bc"]
+    assert (bc["dtype"], bc["frac_bits"], bc["axis"]) == ("int64", [21, 23, 19], 0)
+    assert qt.qparams["bc"].dtype == np.int64 and qt.qparams["bc"].tolist() == [1 << 20, -(1 << 21), 1 << 19]
+    # depthwise (axis 3 of 1HWC): 0.4 -> Q-1.8; the all-zero channel borrows the tensor's format (2 -> Q1.6)
+    dw = layers["dw"]
+    assert (dw["fi"], dw["fw"], dw["fo"], dw["fb"]) == (12, [8, 6, 6], 11, [20, 18, 18])
+    assert dw["out_shift"] == [9, 7, 7] and dw["shift"] == [-8, -6, -6] and dw["multiplier"] == [1 << 30] * 3
+    assert tensors["wd"]["axis"] == 3 and tensors["wd"]["frac_bits"] == [8, 6, 6]
+    assert qt.qparams["wd"].reshape(-1).tolist() == [102, 0, -128]
+    assert qt.qparams["bd"].tolist() == [1 << 18, 0, -(1 << 18)]
+    # fully connected: one format (Q0.7), one multiplier
+    fc = layers["fc"]
+    assert (fc["fi"], fc["fw"], fc["fo"], fc["out_shift"]) == (11, 7, 11, 7)
+    assert (fc["multiplier"], fc["shift"]) == ([1 << 30], [-6])
+    assert tensors["wf"]["frac_bits"] == 7 and tensors["wf"]["axis"] is None
+    # the per-channel multipliers are exactly the table's formats: s_in * s_w[c] / s_out = 2^-out_shift[c]
+    for name in ("conv", "dw"):
+        layer = layers[name]
+        for m, s, k in zip(layer["multiplier"], layer["shift"], layer["out_shift"]):
+            assert m * 2.0 ** (s - 31) == 2.0 ** -k
+    rows = {line.split()[0]: line for line in qt.text.splitlines() if line.split()[:1] in (["conv"], ["dw"])}
+    assert rows["conv"].split() == ["conv", "conv2d", "Q1.14", "Q2.5..Q-2.9", "(x3)", "Q44.19..Q40.23", "(x3)",
+                                    "Q3.12", "0", "7..11", "(x3)"]
+    assert "Q1.6..Q-1.8 (x3)" in rows["dw"] and "7..9 (x3)" in rows["dw"]
+
+
+def test_per_channel_weight_formats_keep_shifts_legal() -> None:
+    """A channel of tiny weights would ask for out_shift > 31: its format is capped at fo - fi + 31."""
+    w = W_CONV.copy()
+    w[1] *= 1e-8                                          # max|w| 2e-9 -> Q-29.36 from its values alone
+    graph, params = conv_graph(w, W_DW)
+    conv = build(graph, params, hand_stats(CONV_STATS), "q15", "minmax", api="s8").tables["layers"]["conv"]
+    assert conv["fw"] == [7, 12 - 14 + 31, 5] and conv["out_shift"] == [9, 31, 7]
+
+
+def test_per_channel_formats_only_for_the_s16_kernels() -> None:
+    """The legacy API (one bias_shift / out_shift per layer) and q7 keep one weight format per layer."""
+    graph, params = conv_graph(W_CONV, W_DW)
+    stats = hand_stats(CONV_STATS)
+    for quant, api in (("q15", "legacy"), ("q7", "s8"), ("q7", "legacy")):
+        qt = build(graph, params, stats, quant, "minmax", api=api)
+        for name, w in (("conv", "wc"), ("dw", "wd")):
+            layer, tensor = qt.tables["layers"][name], qt.tables["tensors"][w]
+            assert isinstance(layer["fw"], int) and isinstance(layer["out_shift"], int), (quant, api)
+            assert isinstance(tensor["frac_bits"], int) and tensor["axis"] is None and len(tensor["scale"]) == 1
+        assert "Per-channel" not in qt.text
+
+
 def test_unknown_api_is_an_error() -> None:
     graph, params = hand_graph(np.ones((4, 8), np.float32), np.zeros(4, np.float32))
     stats = hand_stats({"x": (-1, 1), "p": (0, 1), "r": (0, 1), "f": (-1, 1), "y": (0, 1)})

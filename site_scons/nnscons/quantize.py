@@ -21,7 +21,13 @@ The ``api`` option (the kernels the code will call) matters for ``q15`` only: th
 weights and W-bit biases, but the modern s16 kernels take int8 weights and int64 biases. With ``api="s8"`` a
 q15 model therefore gets 8-bit Q-format weights (``fw`` from their values on 8 bits) and int64 biases in the
 accumulator's format (``fb = fi + fw``, ``bias_shift`` 0: no precision is lost to a W-bit bias); activations stay
-Q-formats on 16 bits. Every other scheme is the same for both APIs.
+Q-formats on 16 bits. As the s16 conv and depthwise kernels take one multiplier and shift per output channel anyway,
+their weights get one Q-format per output channel (``fw[c]`` from that channel's largest value, axis 0 of OHWI
+resp. 3 of 1HWC): every channel then uses all 8 bits, where one format per tensor leaves channels with small
+weights a few levels. Their bias is per channel too (``fb[c] = fi + fw[c]``) and so is ``out_shift[c] =
+fi + fw[c] - fo``; ``fo <= fi + min(fw)`` and ``fw[c] <= fo - fi + 31`` keep every shift in 0..31.
+fully_connected keeps one format (the s16 kernel takes one multiplier). Every other scheme is the same for both
+APIs; the legacy API keeps one format per layer (its kernels take one ``bias_shift`` / ``out_shift``).
 
 Layer constraints (which outputs may be chosen freely):
 
@@ -51,7 +57,9 @@ zero point 0 make the conv requantization 2^-out_shift = multiplier 2^30 with sh
 int32 bias for an s8 kernel is the W-bit bias shifted left by ``bias_shift``.
 
 ``qtable.json`` (canonical JSON): ``tensors`` (per tensor: role, dtype, scale, zero_point, axis, chosen range and
-statistics for activations, ``frac_bits`` / ``qformat`` in Q schemes), ``layers`` (per op, keyed by op name),
+statistics for activations, ``frac_bits`` / ``qformat`` in Q schemes; a per-channel Q-format has ``frac_bits`` a
+list along ``axis``, one per scale, and ``qformat`` a summary such as ``Q0.7..Q-2.10 (x16)``), ``layers`` (per op,
+keyed by op name; a layer with per-channel weight formats has ``fw``, ``fb`` and ``out_shift`` lists),
 ``order``, and the scheme. ``qparams.npz``: the quantized constants by tensor name (weights in IR layout).
 ``qtable.txt``: the same for people, the seed's table to check by hand.
 """
@@ -152,7 +160,7 @@ class TensorQ:
     zero_point: list[int] = field(default_factory=list)
     axis: Optional[int] = None
     range: Optional[tuple[float, float]] = None  # the real range the parameters were chosen for (activations)
-    frac_bits: Optional[int] = None            # Q schemes
+    frac_bits: Optional[int | list[int]] = None  # Q schemes (a list: one per channel along ``axis``)
     bits: int = 8
 
     @property
@@ -164,10 +172,43 @@ class TensorQ:
                              "zero_point": [int(z) for z in self.zero_point], "axis": self.axis}
         if self.range is not None:
             d["range"] = [float(self.range[0]), float(self.range[1])]
-        if self.frac_bits is not None:
+        if isinstance(self.frac_bits, list):
+            d["frac_bits"] = [int(f) for f in self.frac_bits]
+            d["qformat"] = q_formats_name(self.frac_bits, self.bits)
+        elif self.frac_bits is not None:
             d["frac_bits"] = int(self.frac_bits)
             d["qformat"] = q_format_name(self.frac_bits, self.bits)
         return d
+
+
+def q_formats_name(fracs: list[int], bits: int) -> str:
+    """Per-channel Q-formats in a few characters: the coarsest..the finest and the channel count."""
+    coarse, fine = q_format_name(min(fracs), bits), q_format_name(max(fracs), bits)
+    return f"{coarse if coarse == fine else coarse + '..' + fine} (x{len(fracs)})"
+
+
+def _coarsest(frac: int | list[int]) -> int:
+    """The fewest fractional bits of a per-tensor or per-channel format."""
+    return min(frac) if isinstance(frac, list) else frac
+
+
+def _add_fracs(a: int | list[int], b: int | list[int]) -> int | list[int]:
+    """Element-wise ``a + b`` of formats, each per tensor (int) or per channel (list)."""
+    if isinstance(a, list) or isinstance(b, list):
+        n = len(a) if isinstance(a, list) else len(b)  # type: ignore[arg-type]
+        a_list = a if isinstance(a, list) else [a] * n
+        b_list = b if isinstance(b, list) else [b] * n
+        return [x + y for x, y in zip(a_list, b_list)]
+    return a + b
+
+
+def _axis_scales(frac: int | list[int], axis: Optional[int], ndim: int) -> np.ndarray:
+    """``2^-frac`` shaped to broadcast along ``axis`` (a per-channel format) or a scalar."""
+    if not isinstance(frac, list):
+        return np.array(2.0 ** -frac)
+    shape = [1] * ndim
+    shape[axis if axis is not None else 0] = -1
+    return (2.0 ** -np.array(frac, dtype=np.float64)).reshape(shape)
 
 
 @dataclass
@@ -520,7 +561,7 @@ class _CalibratedBuilder(_Builder):
             self.grid = _AFFINE_GRIDS[self.scheme]
             self.bits = self.grid.bits
             self.act_dtype = "int8" if self.bits == 8 else "int16"
-        self.fw_values: dict[str, int] = {}           # Q schemes: weight formats from their values alone
+        self.fw_values: dict[str, int | list[int]] = {}  # Q schemes: weight formats from their values alone
         self.real = {name: self._real_constant(name) for name in _used_tensors(self.graph)
                      if self.graph.tensors[name].is_const}
         self._check_ranges()
@@ -637,9 +678,16 @@ class _CalibratedBuilder(_Builder):
         if self.is_q:
             bits = self.weight_bits
             dtype = "int8" if bits == 8 else "int16"
-            frac = q_frac_bits(float(np.max(np.abs(values))) if values.size else 0.0, bits)
-            self.tq[w] = TensorQ("weight", dtype, [2.0 ** -frac], [0], None, frac_bits=frac, bits=bits)
-            self.qparams[w] = self._to_int(values, np.array(2.0 ** -frac), 0, dtype)
+            axis = self._q_channel_axis(op, values)
+            frac: int | list[int]
+            if axis is None:
+                frac = q_frac_bits(float(np.max(np.abs(values))) if values.size else 0.0, bits)
+                scales, zero_points = [2.0 ** -frac], [0]
+            else:
+                frac = _channel_frac_bits(values, axis, bits)
+                scales, zero_points = [2.0 ** -f for f in frac], [0] * len(frac)
+            self.tq[w] = TensorQ("weight", dtype, scales, zero_points, axis, frac_bits=frac, bits=bits)
+            self.qparams[w] = self._to_int(values, _axis_scales(frac, axis, values.ndim), 0, dtype)
             self.fw_values[w] = frac
             return
         axis = {"conv2d": 0, "depthwise_conv2d": values.ndim - 1}.get(op.type)
@@ -654,14 +702,23 @@ class _CalibratedBuilder(_Builder):
         self.tq[w] = TensorQ("weight", "int8", [float(s) for s in scales], [0] * len(scales), axis, bits=8)
         self.qparams[w] = self._to_int(values, scales.reshape(shape), 0, "int8", (-127, 127))
 
+    def _q_channel_axis(self, op: ir.Op, values: np.ndarray) -> Optional[int]:
+        """The axis of per-channel Q-format weights: conv2d / depthwise_conv2d on the s16 kernels (which take
+        per-channel multipliers), else None (one format: the legacy kernels take one shift per layer, the
+        fully connected kernels one multiplier)."""
+        if not self.wide_bias or values.ndim != 4:
+            return None
+        return {"conv2d": 0, "depthwise_conv2d": 3}.get(op.type)
+
     def _bias(self, op: ir.Op) -> None:
         x, w, b = op.inputs[0], op.inputs[1], op.inputs[2]
         values = self.real[b].reshape(-1)
         if self.is_q:
-            accumulator = self.tq[x].frac_bits + self.tq[w].frac_bits  # type: ignore[operator]
+            accumulator = _add_fracs(self.tq[x].frac_bits, self.tq[w].frac_bits)  # type: ignore[arg-type]
             if self.wide_bias:
-                self._wide_q_bias(b, accumulator)
+                self._wide_q_bias(op, b, accumulator)
                 return
+            assert isinstance(accumulator, int)  # per-channel formats are for the s16 kernels (wide biases) only
             max_abs = float(np.max(np.abs(values))) if values.size else 0.0
             # an all-zero bias fits any format: take the accumulator's (bias_shift 0)
             frac = min(q_frac_bits(max_abs, self.bits), accumulator) if max_abs > 0 else accumulator
@@ -682,27 +739,46 @@ class _CalibratedBuilder(_Builder):
         scale = np.array(scales).reshape(self.real[b].shape) if per_channel else np.array(scales[0])
         self.qparams[b] = self._to_int(self.real[b], scale, 0, dtype)
 
-    def _wide_q_bias(self, b: str, frac: int) -> None:
-        """An int64 bias in the accumulator's own format (bias_shift 0), for the s16 kernels."""
+    def _wide_q_bias(self, op: ir.Op, b: str, frac: int | list[int]) -> None:
+        """An int64 bias in the accumulator's own format (bias_shift 0), for the s16 kernels; per channel when
+        the weights' formats are."""
         if b in self.tq and self.tq[b].frac_bits != frac:
             raise NnsconsError(None, f"quantize: bias {b} is shared by layers that need different formats")
-        self.tq[b] = TensorQ("bias", "int64", [2.0 ** -frac], [0], None, frac_bits=frac, bits=64)
-        self.qparams[b] = self._to_int(self.real[b], np.array(2.0 ** -frac), 0, "int64")
+        values = self.real[b]
+        if isinstance(frac, list):
+            if values.size != len(frac):
+                raise NnsconsError(None, f"quantize: op {op.name}: bias {b} has {values.size} values for "
+                                         f"{len(frac)} channels")
+            self.tq[b] = TensorQ("bias", "int64", [2.0 ** -f for f in frac], [0] * len(frac), 0, frac_bits=frac,
+                                 bits=64)
+            scale = _axis_scales(frac, 0, 1).reshape(values.shape)
+        else:
+            self.tq[b] = TensorQ("bias", "int64", [2.0 ** -frac], [0], None, frac_bits=frac, bits=64)
+            scale = np.array(2.0 ** -frac)
+        self.qparams[b] = self._to_int(values, scale, 0, "int64")
 
     # ---- Q-format layer constraints ----------------------------------------------------------------------------------
-    def _frac(self, name: str) -> int:
+    def _frac(self, name: str) -> int | list[int]:
+        """A tensor's fractional bits: an int, or a list for per-channel weights and biases."""
         if name in self.group_of:
             return self.group_frac[self.group_of[name]]
         return self.tq[name].frac_bits  # type: ignore[return-value]
+
+    def _act_frac(self, name: str) -> int:
+        """An activation's (or other per-tensor value's) fractional bits."""
+        frac = self._frac(name)
+        assert isinstance(frac, int), name
+        return frac
 
     def _weight_frac(self, op: ir.Op) -> int:
         """fw: from the weights' values, but lowered when the 32-bit accumulator could overflow:
         a W-bit bias shifted left by ``bias_shift = fi + fw - fb`` overflows int32 unless ``bias_shift <= 32 - W``;
         and the sum itself must fit (:meth:`_headroom_frac`)."""
         fw = self.fw_values[op.inputs[1]]
-        if self.wide_bias:  # int64 accumulation (s16 kernels): no 32-bit limit
-            return fw
-        fi = self._frac(op.inputs[0])
+        if self.wide_bias:  # int64 accumulation (s16 kernels): no 32-bit limit; per channel, the coarsest counts
+            return _coarsest(fw)
+        assert isinstance(fw, int)
+        fi = self._act_frac(op.inputs[0])
         if len(op.inputs) > 2:
             max_abs = float(np.max(np.abs(self.real[op.inputs[2]]))) if self.real[op.inputs[2]].size else 0.0
             if max_abs > 0:
@@ -720,17 +796,17 @@ class _CalibratedBuilder(_Builder):
             bound = bound + np.abs(self.real[op.inputs[2]]).reshape(-1)
         largest = float(np.max(bound)) if bound.size else 0.0
         if largest <= 0:
-            return self.fw_values[op.inputs[1]]
+            return _coarsest(self.fw_values[op.inputs[1]])
         return 30 - fi - math.floor(math.log2(largest))
 
     def _output_bound(self, op: ir.Op) -> Optional[int]:
         """The finest output format the op can produce without a left shift (None: no bound)."""
         if op.type in _WEIGHTED:
-            return self._frac(op.inputs[0]) + self._weight_frac(op)
+            return self._act_frac(op.inputs[0]) + self._weight_frac(op)
         if op.type in ("add", "sub"):
-            return min(self._frac(x) for x in op.inputs[:2])
+            return min(self._act_frac(x) for x in op.inputs[:2])
         if op.type == "mul":
-            return self._frac(op.inputs[0]) + self._frac(op.inputs[1])
+            return self._act_frac(op.inputs[0]) + self._act_frac(op.inputs[1])
         return None
 
     def _q_constraints(self) -> None:
@@ -752,22 +828,33 @@ class _CalibratedBuilder(_Builder):
             raise NnsconsError(None, "quantize: the Q-format constraints do not settle (a layer feeds a tensor "
                                      "that must share its input's format)")
         final = dict(self.group_frac)
-        weight_frac: dict[str, int] = {}
+        weight_frac: dict[str, int | list[int]] = {}
         for op in self.graph.ops:
             if op.type in _WEIGHTED:
                 w = op.inputs[1]
-                weight_frac[w] = min(weight_frac.get(w, self.fw_values[w]), self._weight_frac(op))
+                previous = weight_frac.get(w, self.fw_values[w])
+                if isinstance(previous, list):
+                    weight_frac[w] = [min(f, self._channel_limit(op)) for f in previous]
+                else:
+                    weight_frac[w] = min(previous, self._weight_frac(op))
         for name, root in self.group_of.items():
             self._set_frac(name, final[root])
         for name, frac in weight_frac.items():
             self._set_frac(name, frac)
 
-    def _set_frac(self, name: str, frac: int) -> None:
+    def _channel_limit(self, op: ir.Op) -> int:
+        """Per-channel weight formats: the finest a channel may take so that its ``out_shift = fi + fw[c] - fo``
+        stays at most 31 (a channel of tiny weights would otherwise ask for a longer shift)."""
+        return self._act_frac(op.outputs[0]) - self._act_frac(op.inputs[0]) + 31
+
+    def _set_frac(self, name: str, frac: int | list[int]) -> None:
         entry = self.tq[name]
         if entry.frac_bits != frac:
-            entry.frac_bits, entry.scale = frac, [2.0 ** -frac]
+            entry.frac_bits = frac
+            entry.scale = [2.0 ** -f for f in frac] if isinstance(frac, list) else [2.0 ** -frac]
             if name in self.real:
-                self.qparams[name] = self._to_int(self.real[name], np.array(2.0 ** -frac), 0, entry.dtype)
+                scale = _axis_scales(frac, entry.axis, self.real[name].ndim)
+                self.qparams[name] = self._to_int(self.real[name], scale, 0, entry.dtype)
 
     # ---- Q-format fields of the layer entries ----------------------------------------------------------------------
     def layer(self, op: ir.Op) -> dict[str, Any]:
@@ -777,18 +864,11 @@ class _CalibratedBuilder(_Builder):
         return entry
 
     def _q_layer(self, op: ir.Op) -> dict[str, Any]:
-        fo = self._frac(op.outputs[0])
+        fo = self._act_frac(op.outputs[0])
         if op.type in _WEIGHTED:
-            fi, fw = self._frac(op.inputs[0]), self._frac(op.inputs[1])
-            fb = self._frac(op.inputs[2]) if len(op.inputs) > 2 else None
-            bias_shift = fi + fw - fb if fb is not None else 0
-            out_shift = fi + fw - fo
-            self._check_shift(op, "bias_shift", bias_shift)
-            self._check_shift(op, "out_shift", out_shift)
-            return {"fi": fi, "fw": fw, "fb": fb, "fo": fo, "bias_shift": bias_shift, "out_shift": out_shift,
-                    "bias_lshift": bias_shift}
+            return self._q_weighted(op, fo)
         inputs = [x for x in op.inputs if x in self.group_of or x in self.tq]
-        fis = [self._frac(x) for x in inputs]
+        fis = [self._act_frac(x) for x in inputs]
         if op.type in ("add", "sub"):
             common = min(fis[:2])
             out_shift = common - fo
@@ -802,6 +882,26 @@ class _CalibratedBuilder(_Builder):
         if op.type in ("logistic", "tanh"):
             entry["int_width"] = self.bits - 1 - fis[0]        # legacy direct tables: Q(int_width).(7-int_width)
         return entry
+
+    def _q_weighted(self, op: ir.Op, fo: int) -> dict[str, Any]:
+        """fi, fw, fb, fo and the shifts of a conv / depthwise / FC layer; with per-channel weight formats
+        ``fw``, ``fb`` and ``out_shift`` are lists (``bias_shift`` is 0 for every channel: the bias is int64 in the
+        accumulator's format)."""
+        fi, fw = self._act_frac(op.inputs[0]), self._frac(op.inputs[1])
+        fws = fw if isinstance(fw, list) else [fw]
+        fb = self._frac(op.inputs[2]) if len(op.inputs) > 2 else None
+        fbs = fb if isinstance(fb, list) else [fb] * len(fws)
+        bias_shifts = [fi + w - b if b is not None else 0 for w, b in zip(fws, fbs)]
+        out_shifts = [fi + w - fo for w in fws]
+        for value in bias_shifts:
+            self._check_shift(op, "bias_shift", value)
+        for value in out_shifts:
+            self._check_shift(op, "out_shift", value)
+        if len(set(bias_shifts)) != 1:
+            raise NnsconsError(None, f"quantize: layer {op.name} would need a bias_shift per channel")
+        out_shift: int | list[int] = out_shifts if isinstance(fw, list) else out_shifts[0]
+        return {"fi": fi, "fw": fw, "fb": fb, "fo": fo, "bias_shift": bias_shifts[0], "out_shift": out_shift,
+                "bias_lshift": bias_shifts[0]}
 
     @staticmethod
     def _check_shift(op: ir.Op, what: str, value: int) -> None:
@@ -819,6 +919,15 @@ def _symmetric_weight_scales(max_abs: np.ndarray) -> np.ndarray:
     return (max_abs / 127.0).astype(np.float32).astype(np.float64)
 
 
+def _channel_frac_bits(values: np.ndarray, axis: int, bits: int) -> list[int]:
+    """One Q-format per channel along ``axis`` from that channel's largest |value|; an all-zero channel takes
+    the whole tensor's format (any format holds zeros, and this one keeps its shift ordinary)."""
+    other = tuple(a for a in range(values.ndim) if a != axis)
+    max_abs = np.max(np.abs(values), axis=other) if values.size else np.zeros(values.shape[axis])
+    overall = float(np.max(max_abs)) if max_abs.size else 0.0
+    return [q_frac_bits(float(m) if m > 0 else overall, bits) for m in max_abs]
+
+
 # ---- the readable table ------------------------------------------------------------------------------------------
 def render_text(graph: ir.Graph, tables: dict[str, Any], ranges: Optional[rg.RangeTable]) -> str:
     """``qtable.txt``: one row per layer in execution order, then one per activation tensor."""
@@ -831,6 +940,9 @@ def render_text(graph: ir.Graph, tables: dict[str, Any], ranges: Optional[rg.Ran
         lines.append("Q-formats Qm.n: n fractional bits, m integer bits (sign excluded); real = q * 2^-n.")
         lines.append("bias_shift = (fi + fw) - fb, out_shift = (fi + fw) - fo; on s8/s16 kernels a Q-format is "
                      "scale 2^-n, zero point 0.")
+        if any(isinstance(layer.get("out_shift"), list) for layer in tables["layers"].values()):
+            lines.append("Per-channel formats: coarsest..finest (x channels); their out_shift: smallest..largest "
+                         "(x channels).")
     else:
         lines.append("Formats scale/zero_point (real = scale * (q - zero_point)); per-channel: first scale "
                      "and (xN) channels. mult/shift: first channel and count.")
@@ -883,7 +995,11 @@ def _q_out_shift(layer: dict[str, Any]) -> str:
         return "-"
     if "align_shift" in layer:
         return f"{layer['out_shift']} (align {layer['align_shift']})"
-    return str(layer["out_shift"])
+    shift = layer["out_shift"]
+    if isinstance(shift, list):
+        low, high = str(min(shift)), str(max(shift))
+        return f"{low if low == high else low + '..' + high} (x{len(shift)})"
+    return str(shift)
 
 
 def _first_mult(layer: dict[str, Any]) -> tuple[str, str]:
