@@ -53,7 +53,8 @@ def network_io(graph: ir.Graph, qtable: dict[str, Any]) -> tuple[str, str]:
 
 
 def dequantize(q: np.ndarray, tensor: dict[str, Any]) -> np.ndarray:
-    return (np.float64(tensor["scale"][0]) * (q.astype(np.float64) - tensor["zero_point"][0])).astype(np.float32)
+    """A network output's integers as float32 real values, with its qtable.json entry (per tensor)."""
+    return ir.dequantize(q, tensor["scale"], tensor["zero_point"]).astype(np.float32)
 
 
 def snr_db(reference_values: np.ndarray, values: np.ndarray) -> Optional[float]:

@@ -120,7 +120,7 @@ def _levels(real: np.ndarray, tensor: dict[str, Any]) -> np.ndarray:
 
 
 def _dequantize(q: np.ndarray, tensor: dict[str, Any]) -> np.ndarray:
-    return float(tensor["scale"][0]) * (q.astype(np.float64) - int(tensor["zero_point"][0]))
+    return ir.dequantize(q, tensor["scale"], tensor["zero_point"])
 
 
 def format_text(tensor: dict[str, Any]) -> str:

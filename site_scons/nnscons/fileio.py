@@ -13,7 +13,7 @@ import os
 import tempfile
 import zipfile
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -76,6 +76,15 @@ def _json_default(obj: Any) -> Any:
 def canonical_json(obj: Any) -> str:
     """JSON with sorted keys, fixed indentation and Python's shortest round-trip float repr (deterministic)."""
     return json.dumps(obj, indent=1, sort_keys=True, default=_json_default, allow_nan=False) + "\n"
+
+
+def text_table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """The lines of a plain text table (the readable outputs, qtable.txt, stats.txt, printed summaries): the first
+    row is the header, underlined with dashes; columns left-aligned two spaces apart."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -40,15 +40,6 @@ ALIGN = 8                   # NNSCONS_FIRMWARE_ALIGN in runtime/nnscons_firmware
 RUNTIME_SOURCES = ("nnscons_firmware_main.c", "nnscons_cortex_m.c")
 SECTIONS_SCRIPT = "nnscons_cortex_m_sections.ld"
 
-# The library modules whose code shapes the firmware stages' outputs (what ``import nnscons.firmware`` loads; a test
-# checks it): every firmware node depends on them, since SCons signs a Python action by its own bytecode only.
-MODULES = ("__init__.py", "errors.py", "fileio.py", "ir.py", "data.py", "reference.py", "check.py", "targets.py",
-           "firmware.py")
-PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
-def module_sources() -> list[str]:
-    return [os.path.join(PACKAGE_DIR, m) for m in MODULES]
 
 
 # ---- the network's integer inputs and outputs -------------------------------------------------------------------

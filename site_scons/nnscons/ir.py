@@ -195,6 +195,21 @@ class Graph:
                    quantized=d.get("quantized", "none"))
 
 
+def dequantize(q: np.ndarray, scale: Any, zero_point: Any, axis: Optional[int] = None) -> np.ndarray:
+    """``scale * (q - zero_point)`` in float64: per tensor, or per channel along ``axis`` (one scale per index;
+    a single zero point applies to every channel)."""
+    scale = np.asarray(scale, dtype=np.float64).reshape(-1)
+    zero_point = np.asarray(zero_point, dtype=np.float64).reshape(-1)
+    if axis is not None and scale.size > 1:
+        along_axis = [1] * np.ndim(q)
+        along_axis[axis] = -1
+        scale = scale.reshape(along_axis)
+        zero_point = zero_point.reshape(along_axis) if zero_point.size > 1 else zero_point[0]
+    else:
+        scale, zero_point = scale[0], zero_point[0]
+    return scale * (np.asarray(q).astype(np.float64) - zero_point)
+
+
 def save(graph: Graph, params: dict[str, np.ndarray], graph_path: str | os.PathLike,
          params_path: str | os.PathLike) -> None:
     """Write ``graph.json`` and ``params.npz`` deterministically and atomically."""

@@ -37,6 +37,9 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
                                 "simulate.py", "search.py"),
     "diagnostics": _COMMON + ("data.py", "reference.py", "check.py", "diagnostics.py"),
     "report_html": _COMMON + ("data.py", "reference.py", "check.py", "stats.py", "diagnostics.py", "report_html.py"),
+    # the firmware nodes (embedded inputs, model list, QEMU run, firmware check) call nnscons.firmware directly
+    "firmware": ("__init__.py", "errors.py", "fileio.py", "ir.py", "data.py", "reference.py", "check.py",
+                 "targets.py", "firmware.py"),
 }
 RUNTIME_DIR = PACKAGE_DIR / "runtime"          # C sources compiled with the generated code (host test main)
 TEMPLATE_DIR = PACKAGE_DIR / "templates"
@@ -179,7 +182,4 @@ def summary_row(name: str, graph_json: str, qtable_json: Optional[str]) -> dict[
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     """A plain aligned text table."""
     cells = [columns] + [[str(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join(fileio.text_table(cells))

@@ -68,7 +68,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -581,15 +581,7 @@ class _CalibratedBuilder(_Builder):
         tensor = self.graph.tensors[name]
         if data.dtype.kind == "f" or tensor.quant is None:
             return data.astype(np.float64)
-        q = tensor.quant
-        scale = np.asarray(q.scale, dtype=np.float64)
-        zero_point = np.asarray(q.zero_point, dtype=np.float64)
-        if q.axis is not None:
-            shape = [1] * data.ndim
-            shape[q.axis] = -1
-            scale = scale.reshape(shape)
-            zero_point = zero_point.reshape(shape) if zero_point.size > 1 else zero_point[0]
-        return scale * (data.astype(np.float64) - zero_point)
+        return ir.dequantize(data, tensor.quant.scale, tensor.quant.zero_point, tensor.quant.axis)
 
     def _check_ranges(self) -> None:
         if self.ranges is None:
@@ -965,7 +957,7 @@ def render_text(graph: ir.Graph, tables: dict[str, Any], ranges: Optional[rg.Ran
             mult, shift = _first_mult(layer)
             row += [mult, shift, f"[{layer['act_min']}, {layer['act_max']}]" if "act_min" in layer else "-"]
         rows.append(row)
-    lines += _table(rows)
+    lines += fileio.text_table(rows)
     lines += ["", "activations"]
     rows = [["tensor", "role", "shape", "min", "max", "range", "format"]]
     for name in graph.activations():
@@ -977,7 +969,7 @@ def render_text(graph: ir.Graph, tables: dict[str, Any], ranges: Optional[rg.Ran
         rows.append([name, t["role"], "x".join(map(str, t["shape"])),
                      f"{ts.min:.6g}" if have else "-", f"{ts.max:.6g}" if have else "-",  # type: ignore[union-attr]
                      f"[{t['range'][0]:.6g}, {t['range'][1]:.6g}]" if "range" in t else "-", _fmt(t)])
-    lines += _table(rows)
+    lines += fileio.text_table(rows)
     return "\n".join(lines) + "\n"
 
 
@@ -1014,11 +1006,3 @@ def _first_mult(layer: dict[str, Any]) -> tuple[str, str]:
     if "input_multiplier" in layer:
         return str(layer["input_multiplier"]), str(layer["input_left_shift"])
     return "-", "-"
-
-
-def _table(rows: Iterable[list[str]]) -> list[str]:
-    rows = list(rows)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    out.insert(1, "  ".join("-" * w for w in widths))
-    return out

@@ -180,22 +180,15 @@ def _to_real(data: np.ndarray, tensor: ir.Tensor, path: str) -> np.ndarray:
     if data.dtype.kind == "f" or tensor.quant is None:
         return data.astype(np.float32)
     quant = tensor.quant
-    scale = np.asarray(quant.scale, dtype=np.float64)
-    zero_point = np.asarray(quant.zero_point, dtype=np.float64)
+    scale, zero_point = np.asarray(quant.scale), np.asarray(quant.zero_point)
     if quant.axis is not None:
         axis = quant.axis
         if not 0 <= axis < data.ndim or data.shape[axis] != scale.size or zero_point.size not in (1, scale.size):
             raise NnsconsError(path or None, f"tensor {tensor.name}: per-channel quantization along axis {axis} "
                                              f"does not fit shape {list(data.shape)}")
-        along_axis = [1] * data.ndim
-        along_axis[axis] = -1
-        scale = scale.reshape(along_axis)
-        zero_point = zero_point.reshape(along_axis) if zero_point.size > 1 else zero_point[0]
     elif scale.size < 1 or zero_point.size < 1:
         raise NnsconsError(path or None, f"tensor {tensor.name}: quantization without a scale")
-    else:
-        scale, zero_point = scale[0], zero_point[0]
-    return (scale * (data.astype(np.float64) - zero_point)).astype(np.float32)
+    return ir.dequantize(data, scale, zero_point, quant.axis).astype(np.float32)
 
 
 def _apply_activation(y: np.ndarray, activation: str) -> np.ndarray:

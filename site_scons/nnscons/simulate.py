@@ -114,15 +114,9 @@ def dequantized_constants(graph: ir.Graph, params: dict[str, np.ndarray], tables
         tensor = tables["tensors"].get(name)
         if tensor is None or not tensor.get("scale") or name not in real:
             continue
-        scale = np.asarray(tensor["scale"], dtype=np.float64)
-        zero_point = np.asarray(tensor["zero_point"], dtype=np.float64)
-        if tensor.get("axis") is not None and scale.size > 1:
-            shape = [1] * q.ndim
-            shape[int(tensor["axis"])] = -1
-            scale, zero_point = scale.reshape(shape), zero_point.reshape(shape)
-        else:
-            scale, zero_point = scale.reshape(-1)[0], zero_point.reshape(-1)[0]
-        real[name] = (scale * (q.astype(np.float64) - zero_point)).astype(np.float32).reshape(real[name].shape)
+        axis = tensor.get("axis")
+        dequantized = ir.dequantize(q, tensor["scale"], tensor["zero_point"], None if axis is None else int(axis))
+        real[name] = dequantized.astype(np.float32).reshape(real[name].shape)
     return real
 
 

@@ -328,10 +328,7 @@ def stats_table(graph: ir.Graph, stats: Stats) -> str:
         span = log2_span(ts)
         rows.append((name, shape, _num(ts.min), _num(ts.max), _num(ts.mean),
                      f"{span[0]:.2f}..{span[1]:.2f}" if span else "-"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return f"statistics over {stats.samples} samples\n" + "\n".join(lines) + "\n"
+    return f"statistics over {stats.samples} samples\n" + "\n".join(fileio.text_table(rows)) + "\n"
 
 
 def _num(v: float) -> str:

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import SCons.Action
 import SCons.Errors
 
+from .. import pipeline
 from ..errors import NnsconsError
 
 ACTION_VERSION = "1"  # bump when an action wrapper changes in a way the module dependencies do not show
@@ -25,6 +26,15 @@ ACTION_VERSION = "1"  # bump when an action wrapper changes in a way the module 
 def signature(stage: str) -> bytes:
     """What SCons records as the action of a stage's nodes (and keys its cache with)."""
     return f"nnscons {stage} action v{ACTION_VERSION}".encode()
+
+
+def depends_on(stage: str) -> Callable:
+    """An emitter making a builder's targets depend on the library modules ``stage`` runs
+    (``pipeline.STAGE_MODULES``)."""
+    def emitter(target, source, env):
+        env.Depends(target, pipeline.stage_sources(stage))
+        return target, source
+    return emitter
 
 
 def stage_action(stage: str, run: Callable[[list, list, Any], None], comstr: str) -> SCons.Action.Action:

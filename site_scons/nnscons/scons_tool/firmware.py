@@ -8,7 +8,7 @@ Thin, like the rest of the tool: every action calls one function of :mod:`nnscon
     build/T/<name>/firmware_check.json                     NnsconsFirmwareCheck (output bytes == host binary's)
 
 Generated sources compiled by several targets get explicit per-target object paths. Every generated node depends on
-the library modules its action runs (``nnscons.firmware.MODULES``).
+the library modules its action runs (``pipeline.STAGE_MODULES["firmware"]``).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import SCons.Builder
 import SCons.Errors
 
 from .. import fileio, firmware, pipeline, targets
-from .actions import stage_action
+from .actions import depends_on, stage_action
 
 
 def _stage_action(stage: str, run: Callable[[list, list, Any], None], comstr: str) -> SCons.Action.Action:
@@ -51,7 +51,7 @@ def _run_inputs(target, source, env) -> None:
 def _inputs_emitter(target, source, env):
     out_dir = os.path.dirname(str(target[0]))
     targets_ = [str(target[0]), os.path.join(out_dir, "inputs.npz")]
-    env.Depends(targets_, firmware.module_sources())
+    env.Depends(targets_, pipeline.stage_sources("firmware"))
     return targets_, source
 
 
@@ -65,11 +65,6 @@ def NnsconsFirmwareInputs(env, nodes, test: Optional[str]) -> list:
 # ---- the model list: names -> nnscons_firmware_models.c ------------------------------------------------------------
 def _run_models(target, source, env) -> None:
     fileio.write_text(str(target[0]), firmware.models_c_source(json.loads(source[0].read())))
-
-
-def _models_emitter(target, source, env):
-    env.Depends(target, firmware.module_sources())
-    return target, source
 
 
 # ---- the image ----------------------------------------------------------------------------------------------------
@@ -113,11 +108,6 @@ def _run_firmware(target, source, env) -> None:
                        spec["options"])
 
 
-def _firmware_run_emitter(target, source, env):
-    env.Depends(target, firmware.module_sources())
-    return target, source
-
-
 def NnsconsFirmwareRun(env, target: targets.Target, image, models: Sequence[FirmwareModel], kernel_lib,
                        build_dir: str, options: Optional[Mapping[str, str]] = None):
     """Run the image in the target's emulator: ``build/<target>/report.json``. Reruns when the image, the
@@ -136,11 +126,6 @@ def _run_check(target, source, env) -> None:
                          str(source[2]), str(target[0]))
 
 
-def _check_emitter(target, source, env):
-    env.Depends(target, firmware.module_sources())
-    return target, source
-
-
 def NnsconsFirmwareCheck(env, name: str, report, host_binary, inputs_npz, build_dir: str):
     """``build/<target>/<name>/firmware_check.json``: fails unless every output byte equals the host binary's."""
     return env.NnsFirmwareCheckReport(os.path.join(build_dir, name, "firmware_check.json"),
@@ -152,11 +137,11 @@ def add_builders(env) -> None:
         "NnsFirmwareInputsC": SCons.Builder.Builder(
             action=_stage_action("inputs", _run_inputs, "nnscons inputs    $TARGET"), emitter=_inputs_emitter),
         "NnsFirmwareModelsC": SCons.Builder.Builder(
-            action=_stage_action("models", _run_models, "nnscons models    $TARGET"), emitter=_models_emitter),
+            action=_stage_action("models", _run_models, "nnscons models    $TARGET"), emitter=depends_on("firmware")),
         "NnsFirmwareReport": SCons.Builder.Builder(
-            action=_stage_action("run", _run_firmware, "nnscons run       $TARGET"), emitter=_firmware_run_emitter),
+            action=_stage_action("run", _run_firmware, "nnscons run       $TARGET"), emitter=depends_on("firmware")),
         "NnsFirmwareCheckReport": SCons.Builder.Builder(
-            action=_stage_action("check", _run_check, "nnscons fw-check  $TARGET"), emitter=_check_emitter),
+            action=_stage_action("check", _run_check, "nnscons fw-check  $TARGET"), emitter=depends_on("firmware")),
     })
     for method in (NnsconsFirmwareInputs, NnsconsFirmware, NnsconsFirmwareRun, NnsconsFirmwareCheck):
         env.AddMethod(method, method.__name__)

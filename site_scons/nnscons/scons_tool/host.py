@@ -16,7 +16,7 @@ from typing import Optional
 import SCons.Builder
 
 from .. import pipeline
-from .actions import stage_action
+from .actions import depends_on, stage_action
 from .chain import ModelNodes
 from .libraries import cmsis_include
 
@@ -93,24 +93,16 @@ def _run_report_html(target, source, env) -> None:
                                files.get("ranges"))
 
 
-def _depends_on(stage: str):
-    """An emitter making the targets depend on the modules ``stage`` runs."""
-    def emitter(target, source, env):
-        env.Depends(target, pipeline.stage_sources(stage))
-        return target, source
-    return emitter
-
-
 def add_builders(env) -> None:
     env.Append(BUILDERS={
         "NnsCheckReport": SCons.Builder.Builder(
-            action=stage_action("check", _run_check, "nnscons check     $TARGET"), emitter=_depends_on("check")),
+            action=stage_action("check", _run_check, "nnscons check     $TARGET"), emitter=depends_on("check")),
         "NnsDiagnostics": SCons.Builder.Builder(
             action=stage_action("diagnostics", _run_diagnostics, "nnscons diagnose  $TARGET"),
-            emitter=_depends_on("diagnostics")),
+            emitter=depends_on("diagnostics")),
         "NnsReportHtml": SCons.Builder.Builder(
             action=stage_action("report_html", _run_report_html, "nnscons report    $TARGET"),
-            emitter=_depends_on("report_html")),
+            emitter=depends_on("report_html")),
     })
     for method in (NnsconsHostTest, NnsconsTraceTest, NnsconsCheck, NnsconsDiagnostics, NnsconsReportHtml):
         env.AddMethod(method, method.__name__)
