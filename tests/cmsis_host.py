@@ -237,6 +237,28 @@ def load_library(defines: tuple[str, ...] = ()) -> ctypes.CDLL:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# The generated network's descriptor (<name>_info in <name>.h), for tests that load a generated model with ctypes
+# ---------------------------------------------------------------------------------------------------------------
+class IoInfo(ctypes.Structure):
+    _fields_ = [("element_size", ctypes.c_uint8), ("is_signed", ctypes.c_uint8), ("rank", ctypes.c_uint8),
+                ("shape", ctypes.c_int32 * 6), ("size", ctypes.c_uint32), ("scale", ctypes.c_float),
+                ("zero_point", ctypes.c_int32)]
+
+
+INVOKE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p))
+
+
+class ModelInfo(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("hash", ctypes.c_char_p), ("arena_size", ctypes.c_uint32),
+                ("n_inputs", ctypes.c_uint8), ("n_outputs", ctypes.c_uint8), ("inputs", ctypes.POINTER(IoInfo)),
+                ("outputs", ctypes.POINTER(IoInfo)), ("invoke", INVOKE)]
+
+
+def io_dtype(info: IoInfo) -> np.dtype:
+    return np.dtype(np.int8 if info.element_size == 1 else np.int16)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Small constructors
 # ---------------------------------------------------------------------------------------------------------------
 

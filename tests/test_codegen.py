@@ -72,25 +72,6 @@ def write_sources(files: dict[str, str], directory: Path) -> Path:
     return directory
 
 
-class IoInfo(ctypes.Structure):
-    _fields_ = [("element_size", ctypes.c_uint8), ("is_signed", ctypes.c_uint8), ("rank", ctypes.c_uint8),
-                ("shape", ctypes.c_int32 * 6), ("size", ctypes.c_uint32), ("scale", ctypes.c_float),
-                ("zero_point", ctypes.c_int32)]
-
-
-INVOKE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p))
-
-
-class ModelInfo(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p), ("hash", ctypes.c_char_p), ("arena_size", ctypes.c_uint32),
-                ("n_inputs", ctypes.c_uint8), ("n_outputs", ctypes.c_uint8), ("inputs", ctypes.POINTER(IoInfo)),
-                ("outputs", ctypes.POINTER(IoInfo)), ("invoke", INVOKE)]
-
-
-def io_dtype(info: IoInfo) -> np.dtype:
-    return np.dtype(np.int8 if info.element_size == 1 else np.int16)
-
-
 class Network:
     """A generated model compiled into a shared library, driven through its ``<name>_info`` descriptor."""
 
@@ -101,16 +82,16 @@ class Network:
              str(directory / f"{name}_model.c"), str(directory / f"{name}_weights.c"), str(archive), "-o",
              str(library)])
         self.lib = ctypes.CDLL(str(library))
-        self.info = ModelInfo.in_dll(self.lib, f"{name}_info")
+        self.info = ch.ModelInfo.in_dll(self.lib, f"{name}_info")
         self.inputs = [self.info.inputs[i] for i in range(self.info.n_inputs)]
         self.outputs = [self.info.outputs[i] for i in range(self.info.n_outputs)]
 
     def __call__(self, *xs: np.ndarray) -> list[np.ndarray]:
         assert len(xs) == len(self.inputs)
-        ins = [np.ascontiguousarray(x, dtype=io_dtype(i)).reshape(-1) for x, i in zip(xs, self.inputs)]
+        ins = [np.ascontiguousarray(x, dtype=ch.io_dtype(i)).reshape(-1) for x, i in zip(xs, self.inputs)]
         for x, info in zip(ins, self.inputs):
             assert x.size == info.size
-        outs = [np.zeros(o.size, io_dtype(o)) for o in self.outputs]
+        outs = [np.zeros(o.size, ch.io_dtype(o)) for o in self.outputs]
         in_ptrs = (ctypes.c_void_p * len(ins))(*[x.ctypes.data for x in ins])
         out_ptrs = (ctypes.c_void_p * len(outs))(*[y.ctypes.data for y in outs])
         status = self.info.invoke(in_ptrs, out_ptrs)
@@ -237,9 +218,9 @@ def test_single_op_model_is_bit_exact_with_tflite_micro(case: str, tmp_path: Pat
     for _ in range(5):
         xs = []
         for index, info in enumerate(net.inputs):
-            limits = np.iinfo(io_dtype(info))
+            limits = np.iinfo(ch.io_dtype(info))
             xs.append(rng.integers(limits.min, limits.max, endpoint=True,
-                                   size=[info.shape[k] for k in range(info.rank)]).astype(io_dtype(info)))
+                                   size=[info.shape[k] for k in range(info.rank)]).astype(ch.io_dtype(info)))
         expected = tflm_outputs(interpreter, *xs)
         np.testing.assert_array_equal(net(*xs)[0].reshape(expected.shape), expected)
 
@@ -280,7 +261,7 @@ def test_digits_quantized_agrees_with_the_float_model(scheme: str, digits: dict[
     agree = 0
     for i in range(x.shape[0]):
         xf = np.ascontiguousarray(x[i], dtype=np.float32)
-        xq = np.zeros(xf.size, io_dtype(net.inputs[0]))
+        xq = np.zeros(xf.size, ch.io_dtype(net.inputs[0]))
         quantize_input(xf.ctypes.data_as(ctypes.c_void_p), xq.ctypes.data_as(ctypes.c_void_p),
                        ctypes.c_size_t(xf.size))
         (y,) = net(xq)

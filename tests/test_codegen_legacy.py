@@ -27,6 +27,7 @@ from typing import Any, Optional
 import numpy as np
 import pytest
 
+import cmsis_host as ch
 import legacy_model as lm
 from conftest import SHARED
 from nnscons import codegen, codegen_legacy, data, fileio, ir, planner, reference, stats
@@ -102,25 +103,6 @@ TRACE_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_uint32, ctypes.c_char_p, ctypes
                                   ctypes.c_uint32)
 
 
-class IoInfo(ctypes.Structure):
-    _fields_ = [("element_size", ctypes.c_uint8), ("is_signed", ctypes.c_uint8), ("rank", ctypes.c_uint8),
-                ("shape", ctypes.c_int32 * 6), ("size", ctypes.c_uint32), ("scale", ctypes.c_float),
-                ("zero_point", ctypes.c_int32)]
-
-
-INVOKE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p))
-
-
-class ModelInfo(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p), ("hash", ctypes.c_char_p), ("arena_size", ctypes.c_uint32),
-                ("n_inputs", ctypes.c_uint8), ("n_outputs", ctypes.c_uint8), ("inputs", ctypes.POINTER(IoInfo)),
-                ("outputs", ctypes.POINTER(IoInfo)), ("invoke", INVOKE)]
-
-
-def io_dtype(info: IoInfo) -> np.dtype:
-    return np.dtype(np.int8 if info.element_size == 1 else np.int16)
-
-
 class TracedNetwork:
     """A generated model with the trace hook compiled in (a shared library), driven through ``<name>_info``."""
 
@@ -136,7 +118,7 @@ class TracedNetwork:
              str(library)])
         self.name = name
         self.lib = ctypes.CDLL(str(library))
-        self.info = ModelInfo.in_dll(self.lib, f"{name}_info")
+        self.info = ch.ModelInfo.in_dll(self.lib, f"{name}_info")
         self.inputs = [self.info.inputs[i] for i in range(self.info.n_inputs)]
         self.outputs = [self.info.outputs[i] for i in range(self.info.n_outputs)]
         self.records: list[tuple[int, str, np.ndarray]] = []
@@ -149,8 +131,8 @@ class TracedNetwork:
 
     def __call__(self, *xs: np.ndarray) -> tuple[list[np.ndarray], list[tuple[int, str, np.ndarray]]]:
         """The outputs and the trace (layer index, name, output values) of one inference."""
-        ins = [np.ascontiguousarray(x, dtype=io_dtype(i)).reshape(-1) for x, i in zip(xs, self.inputs)]
-        outs = [np.zeros(o.size, io_dtype(o)) for o in self.outputs]
+        ins = [np.ascontiguousarray(x, dtype=ch.io_dtype(i)).reshape(-1) for x, i in zip(xs, self.inputs)]
+        outs = [np.zeros(o.size, ch.io_dtype(o)) for o in self.outputs]
         in_ptrs = (ctypes.c_void_p * len(ins))(*[x.ctypes.data for x in ins])
         out_ptrs = (ctypes.c_void_p * len(outs))(*[y.ctypes.data for y in outs])
         self.records = []
@@ -161,7 +143,7 @@ class TracedNetwork:
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
         """The generated ``<name>_quantize_input`` helper on float values."""
         xf = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
-        q = np.zeros(xf.size, io_dtype(self.inputs[0]))
+        q = np.zeros(xf.size, ch.io_dtype(self.inputs[0]))
         getattr(self.lib, f"{self.name}_quantize_input")(xf.ctypes.data_as(ctypes.c_void_p),
                                                          q.ctypes.data_as(ctypes.c_void_p), ctypes.c_size_t(xf.size))
         return q
