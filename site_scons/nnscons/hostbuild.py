@@ -25,11 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from . import cmsis_path, targets, targets_path
+from . import cmsis_path, pipeline, targets, targets_path
 from .errors import NnsconsError
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-RUNTIME_DIR = PACKAGE_DIR / "runtime"
+RUNTIME_DIR = pipeline.RUNTIME_DIR
 COMPILE_TIMEOUT = 300  # seconds
 
 
@@ -84,7 +83,7 @@ def _compile(toolchain: Toolchain, source: Path, obj: Path, includes: Sequence[P
 # ---- the kernel library ---------------------------------------------------------------------------------------------
 def kernel_sources(cmsis_dir: Path) -> list[Path]:
     """The integer kernels (as the tool's NnsconsKernels: no float variants)."""
-    return [f for f in sorted(cmsis_dir.glob("Source/*/*.c")) if not f.name.endswith(("_f16.c", "_f32.c", "_flt.c"))]
+    return [f for f in sorted(cmsis_dir.glob("Source/*/*.c")) if not f.name.endswith(pipeline.FLOAT_KERNEL_SUFFIXES)]
 
 
 def kernel_library(cmsis_dir: str | os.PathLike, cache_dir: str | os.PathLike, toolchain: Toolchain,

@@ -41,6 +41,8 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "firmware": ("__init__.py", "errors.py", "fileio.py", "ir.py", "data.py", "reference.py", "check.py",
                  "targets.py", "firmware.py"),
 }
+# A CMSIS-NN checkout's float kernels, left out of the integer kernel library (cmake/nnscons.cmake filters alike)
+FLOAT_KERNEL_SUFFIXES = ("_f16.c", "_f32.c", "_flt.c")
 RUNTIME_DIR = PACKAGE_DIR / "runtime"          # C sources compiled with the generated code (host test main)
 TEMPLATE_DIR = PACKAGE_DIR / "templates"
 REPORT_TEMPLATES = ("report.html.j2",)         # report_html's, not code generation's

@@ -12,12 +12,12 @@ from typing import Any, Iterator, Mapping, Optional, Union
 
 import SCons.Errors
 
-from .. import cmsis_path, targets as nn_targets
+from .. import cmsis_path, pipeline
+from .. import targets as nn_targets
 from ..errors import NnsconsError
 from .chain import ModelNodes
 
 # The float kernels of Arm's CMSIS-NN are not used by generated code (and need more of CMSIS)
-_FLOAT_SOURCES = ("_f16.c", "_f32.c", "_flt.c")
 
 
 class ModelLibrary:
@@ -49,7 +49,8 @@ def NnsconsKernels(env, cmsis: Optional[str] = None, build_dir: Optional[str] = 
     made = getattr(anchor.attributes, "nnscons_kernels", None)
     if made is not None:
         return made
-    sources = [f for f in sorted(root.glob("Source/*/*.c"), key=str) if not str(f).endswith(_FLOAT_SOURCES)]
+    sources = [f for f in sorted(root.glob("Source/*/*.c"), key=str)
+               if not str(f).endswith(pipeline.FLOAT_KERNEL_SUFFIXES)]
     if not sources:
         raise SCons.Errors.UserError(f"{root}: no CMSIS-NN sources under Source/*/ (a CMSIS-NN checkout has "
                                      "Include/ and Source/)")
