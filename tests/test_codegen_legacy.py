@@ -185,8 +185,9 @@ def softmax_frac_bits(beta: float) -> int:
 class LegacyReference:
     """The legacy arithmetic of every layer of a generated network, from its graph, qtable.json and qparams."""
 
-    def __init__(self, graph: ir.Graph, tables: dict[str, Any], qparams: dict[str, np.ndarray]) -> None:
-        self.graph, self.tables, self.qparams = graph, tables, qparams
+    def __init__(self, graph: ir.Graph, tables: dict[str, Any], qparams: dict[str, np.ndarray],
+                 softmax: str = "input") -> None:
+        self.graph, self.tables, self.qparams, self.softmax = graph, tables, qparams, softmax
         self.bits = BITS[tables["scheme"]]
 
     def frac(self, tensor: str) -> int:
@@ -238,7 +239,10 @@ class LegacyReference:
             return self.fused(op, q, y).reshape(-1)
         if op.type == "softmax":
             row = out_shape[-1]
-            shifted = shift_saturate(x, self.frac(op.inputs[0]) - softmax_frac_bits(op.attrs.get("beta", 1.0)), bits)
+            shifted = x                   # legacy_softmax=input: the logits in their own format
+            if self.softmax == "calibrated":
+                shifted = shift_saturate(x, self.frac(op.inputs[0]) - softmax_frac_bits(op.attrs.get("beta", 1.0)),
+                                         bits)
             function = lm.softmax_q7 if bits == 8 else lm.softmax_q15
             return function(shifted.reshape(-1, row)).reshape(-1)
         if op.type in ("logistic", "tanh"):
@@ -317,11 +321,8 @@ def example(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 # Top-1 accuracy on test.npz may lose at most this much against the float model: 2 points for q7, 0.5 for q15.
 TOLERANCE = {"q7": 0.02, "q15": 0.005}
-# Measured shortfalls (see the report); strict, so a fix in the quantizer shows up as an unexpected pass.
-SHORTFALLS = {
-    ("digits_cnn", "q15"): "97.50% vs 98.06%: the base-2 legacy softmax on its Q.1 input ties the top two "
-                           "classes of 2 of 360 images (the logits' top-1 is 98.06%, as float)",
-}
+# Measured shortfalls (none at present); strict, so a fix in the quantizer shows up as an unexpected pass.
+SHORTFALLS: dict[tuple[str, str], str] = {}
 _RESULTS: dict[tuple[str, str], dict[str, float]] = {}
 
 
@@ -481,13 +482,14 @@ def coverage_graph(depthwise: bool) -> tuple[ir.Graph, dict[str, np.ndarray]]:
     return graph, params
 
 
+@pytest.mark.parametrize("softmax", ["input", "calibrated"])
 @pytest.mark.parametrize("scheme", ["q7", "q15"])
-def test_every_other_path_is_bit_exact(scheme: str, tmp_path: Path, cmsis_archive: Path) -> None:
+def test_every_other_path_is_bit_exact(scheme: str, softmax: str, tmp_path: Path, cmsis_archive: Path) -> None:
     graph, params = coverage_graph(depthwise=scheme == "q7")
     rng = np.random.default_rng(4)
     calib = {"x": rng.uniform(-1, 1, (64, 6, 6, 4)).astype(np.float32)}
     tables, qparams = build_tables(graph, params, calib, scheme, "legacy", chunk=1)
-    files = codegen.generate("cov", graph, tables, qparams, "legacy", "h")
+    files = codegen.generate("cov", graph, tables, qparams, "legacy", "h", softmax)
     code = files["cov_model.c"]
     expected_functions = {
         "q7": ["arm_convolve_1x1_HWC_q7_fast_nonsquare", "arm_avepool_q7_HWC", "arm_depthwise_separable_conv_HWC_q7",
@@ -503,8 +505,11 @@ def test_every_other_path_is_bit_exact(scheme: str, tmp_path: Path, cmsis_archiv
         assert re.search(r"memcpy\(scratch, conv2d_0_out, 288u\);\n\s+"
                          r"arm_avepool_q7_HWC\(\(int8_t \*\)\(void \*\)scratch, 6, 8,", code)
     assert tables["layers"]["logistic_12" if scheme == "q7" else "logistic_11"]["int_width"] > 3  # requantized
+    softmax_code = code[code.index("/* softmax_"):]
+    softmax_code = softmax_code[:softmax_code.index("#ifdef NNSCONS_TRACE")]
+    assert ("cov_shift_q" in softmax_code) == (softmax == "calibrated")       # the input rescaled, or not
     net = TracedNetwork("cov", files, tmp_path, cmsis_archive)
-    ref = LegacyReference(graph, tables, qparams)
+    ref = LegacyReference(graph, tables, qparams, softmax)
     outputs = set()
     for x in rng.uniform(-1.2, 1.2, (40, 6, 6, 4)).astype(np.float32):
         xq = net.quantize_input(x)

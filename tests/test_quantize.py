@@ -218,20 +218,23 @@ def test_q15_weights_give_way_so_the_accumulator_cannot_overflow() -> None:
 
 
 def test_q15_for_the_s16_kernels_has_int8_weights_and_int64_biases() -> None:
-    """api=s8: the s16 kernels take int8 weights (8-bit Q-format from their values) and int64 biases, which sit
-    in the accumulator's format (bias_shift 0); the multiplier stays the power of two of out_shift."""
+    """api=s8: the s16 kernels take int8 weights (8-bit Q-formats from their values, one per output: the layer
+    runs as a 1x1 convolution) and int64 biases, which sit in the accumulator's format (bias_shift 0); every
+    multiplier stays the power of two of its out_shift."""
     w = np.linspace(-0.75, 0.5, 32, dtype=np.float32).reshape(4, 8)             # Q0.7 on 8 bits
     b = np.array([7.0, -1.0, 0.5, 0.0], np.float32)
     graph, params = hand_graph(w, b)
     stats = hand_stats({"x": (-1.2, 1.9), "p": (0.0, 0.4), "r": (0.0, 0.4), "f": (-10.0, 6.0), "y": (0.0, 0.9)})
     qt = build(graph, params, stats, "q15", "minmax", api="s8")
     fc, tensors = qt.tables["layers"]["fc"], qt.tables["tensors"]
-    assert (fc["fi"], fc["fw"], fc["fb"], fc["fo"]) == (14, 7, 21, 11)
-    assert (fc["bias_shift"], fc["out_shift"]) == (0, 10)
-    assert (fc["multiplier"], fc["shift"]) == ([1 << 30], [1 - 10])
-    assert qt.qparams["w"].dtype == np.int8 and tensors["w"]["qformat"] == "Q0.7"
-    assert np.array_equal(qt.qparams["w"], np.round(w.astype(np.float64) * 2 ** 7).astype(np.int8))
-    assert qt.qparams["b"].dtype == np.int64 and qt.qparams["b"].tolist() == [7 << 21, -(1 << 21), 1 << 20, 0]
+    # rows' max|w|: 0.75 -> Q0.7, 0.427 -> Q-1.8, 0.177 -> Q-2.9, 0.5 -> Q-1.8 (its top saturates by one LSB)
+    assert (fc["fi"], fc["fw"], fc["fb"], fc["fo"]) == (14, [7, 8, 9, 8], [21, 22, 23, 22], 11)
+    assert (fc["bias_shift"], fc["out_shift"]) == (0, [10, 11, 12, 11])
+    assert (fc["multiplier"], fc["shift"]) == ([1 << 30] * 4, [1 - 10, 1 - 11, 1 - 12, 1 - 11])
+    assert qt.qparams["w"].dtype == np.int8 and tensors["w"]["qformat"] == "Q0.7..Q-2.9 (x4)"
+    scales = 2.0 ** np.array([[7], [8], [9], [8]])
+    assert np.array_equal(qt.qparams["w"], np.clip(np.round(w.astype(np.float64) * scales), -128, 127))
+    assert qt.qparams["b"].dtype == np.int64 and qt.qparams["b"].tolist() == [7 << 21, -(1 << 22), 1 << 22, 0]
     assert tensors["x"]["dtype"] == tensors["f"]["dtype"] == "int16" and tensors["y"]["qformat"] == "Q0.15"
     # every other scheme is the same for both APIs
     for scheme in ("q7", "int8", "int16x8"):
@@ -269,7 +272,8 @@ W_DW = np.array([0.4, 0.0, -2.0], np.float32).reshape(1, 1, 1, 3)      # channel
 
 def test_q15_for_the_s16_kernels_has_per_channel_conv_weight_formats() -> None:
     """api=s8: conv2d and depthwise_conv2d weights get one Q-format per output channel (their kernels take
-    per-channel multipliers), the int64 bias and out_shift follow per channel; fully connected stays per tensor."""
+    per-channel multipliers), the int64 bias and out_shift follow per channel; so do fully connected weights
+    (the layer runs as a 1x1 convolution)."""
     graph, params = conv_graph(W_CONV, W_DW)
     qt = build(graph, params, hand_stats(CONV_STATS), "q15", "minmax", api="s8")
     tensors, layers = qt.tables["tensors"], qt.tables["layers"]
@@ -295,13 +299,13 @@ def test_q15_for_the_s16_kernels_has_per_channel_conv_weight_formats() -> None:
     assert tensors["wd"]["axis"] == 3 and tensors["wd"]["frac_bits"] == [8, 6, 6]
     assert qt.qparams["wd"].reshape(-1).tolist() == [102, 0, -128]
     assert qt.qparams["bd"].tolist() == [1 << 18, 0, -(1 << 18)]
-    # fully connected: one format (Q0.7), one multiplier
+    # fully connected, per output (axis 0 of [out][in]): 0.75 -> Q0.7, 0.5 -> Q-1.8
     fc = layers["fc"]
-    assert (fc["fi"], fc["fw"], fc["fo"], fc["out_shift"]) == (11, 7, 11, 7)
-    assert (fc["multiplier"], fc["shift"]) == ([1 << 30], [-6])
-    assert tensors["wf"]["frac_bits"] == 7 and tensors["wf"]["axis"] is None
+    assert (fc["fi"], fc["fw"], fc["fo"], fc["out_shift"]) == (11, [7, 8], 11, [7, 8])
+    assert (fc["multiplier"], fc["shift"]) == ([1 << 30] * 2, [-6, -7])
+    assert tensors["wf"]["frac_bits"] == [7, 8] and tensors["wf"]["axis"] == 0
     # the per-channel multipliers are exactly the table's formats: s_in * s_w[c] / s_out = 2^-out_shift[c]
-    for name in ("conv", "dw"):
+    for name in ("conv", "dw", "fc"):
         layer = layers[name]
         for m, s, k in zip(layer["multiplier"], layer["shift"], layer["out_shift"]):
             assert m * 2.0 ** (s - 31) == 2.0 ** -k
@@ -528,3 +532,44 @@ def test_q_shift_out_of_range_is_an_error() -> None:
     graph, params = hand_graph(np.full((4, 8), 0.5, np.float32), np.zeros(4, np.float32))
     fc = build(graph, params, stats, "q7", "minmax").tables["layers"]["fc"]
     assert (fc["fb"], fc["bias_shift"]) == (6 + 8, 0)                # a zero bias takes the accumulator format
+
+
+def relu_hand_graph(w: np.ndarray, b: np.ndarray) -> tuple[ir.Graph, dict[str, np.ndarray]]:
+    """:func:`hand_graph` with a ReLU in front: x -> relu -> a -> max pool -> ... (the FC input cannot be
+    negative)."""
+    graph, params = hand_graph(w, b)
+    graph.tensors["a"] = ir.Tensor("a", [1, 4, 4, 2], "float32")
+    graph.ops[0].inputs = ["a"]
+    graph.ops.insert(0, ir.Op("relu", "relu", ["x"], ["a"], {}))
+    return graph, params
+
+
+def _extreme_sums(wq: np.ndarray, bias: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
+    """The largest and smallest accumulator any input in [lo, hi] gives, brute force over the sign patterns."""
+    top = np.where(wq > 0, wq * hi, wq * lo).sum(axis=1) + bias
+    bottom = np.where(wq > 0, wq * lo, wq * hi).sum(axis=1) + bias
+    return int(top.max()), int(bottom.min())
+
+
+def test_q15_headroom_counts_only_the_values_a_relu_input_can_take() -> None:
+    """After a ReLU the input is never negative: a row's worst case is its positive or its negative weights
+    alone at the format's top, so the weights keep one more bit than for a signed input, and still cannot
+    overflow; one bit more again would."""
+    w = np.linspace(-0.75, 0.5, 32, dtype=np.float32).reshape(8, 4).T.copy()   # mixed signs in every row
+    b = np.array([3.0, -1.0, 0.5, 0.0], np.float32)
+    ranges = {"x": (-1.2, 1.9), "p": (0.0, 0.4), "r": (0.0, 0.4), "f": (-10.0, 6.0), "y": (0.0, 0.9)}
+    signed = build(*hand_graph(w, b), hand_stats(ranges), "q15", "minmax", api="legacy")
+    graph, params = relu_hand_graph(w, b)
+    qt = build(graph, params, hand_stats({**ranges, "a": (0.0, 1.9)}), "q15", "minmax", api="legacy")
+    fc, fc_signed = qt.tables["layers"]["fc"], signed.tables["layers"]["fc"]
+    # signed input in Q1.14 (|x| < 2): row 0 gives 2 * sum|w| + 3 = 8.58 -> fw = 30 - 14 - 3 = 13;
+    # non-negative: 2 * max(sum w+, sum |w-|) + 3 = 2 * 2.137 + 3 = 7.27 -> fw = 30 - 14 - 2 = 14
+    assert (fc_signed["fi"], fc_signed["fw"]) == (14, 13)
+    assert (fc["fi"], fc["fw"]) == (14, 14)
+    wq = qt.qparams["w"].astype(np.int64)
+    bias = qt.qparams["b"].astype(np.int64) << fc["bias_shift"]
+    top, bottom = _extreme_sums(wq, bias, 0, 2 ** 15 - 1)
+    assert top + (1 << (fc["out_shift"] - 1)) < 2 ** 31 and bottom >= -2 ** 31
+    finer = np.round(w.astype(np.float64) * 2 ** 15).astype(np.int64)
+    top, bottom = _extreme_sums(finer, np.round(b * 2.0 ** 13).astype(np.int64) << 16, 0, 2 ** 15 - 1)
+    assert top >= 2 ** 31 or bottom < -2 ** 31

@@ -52,6 +52,8 @@ VALUES_PER_LINE = 16
 
 CTYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t"}
 # layer kinds whose CMSIS-NN function returns a status (arm_softmax_s8 returns nothing)
+_WEIGHT_LAYOUTS = {"conv2d": "OHWI", "depthwise_conv2d": "1HWC",
+                   "fully_connected": "[out][in] (OHWI of a 1x1 convolution)"}
 _STATUS_KINDS = ("conv", "depthwise", "fc", "avgpool", "maxpool", "add", "mul")
 _MVE_CHECK = "defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)"
 _DSP_CHECK = "defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)"
@@ -67,15 +69,16 @@ def codegen_sources() -> list[str]:
 
 
 def generate(name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict[str, np.ndarray], api: str,
-             hash_text: str) -> dict[str, str]:
+             hash_text: str, legacy_softmax: str = "input") -> dict[str, str]:
     """The generated files, by file name: ``<name>.h``, ``<name>_model.c``, ``<name>_weights.c``, ``plan.json``.
-    ``api`` picks the backend: ``s8`` (this module) or ``legacy`` (:mod:`nnscons.codegen_legacy`)."""
+    ``api`` picks the backend: ``s8`` (this module) or ``legacy`` (:mod:`nnscons.codegen_legacy`, which also
+    takes the ``legacy_softmax`` option)."""
     _check_name(name)
     if api not in APIS:
         raise NnsconsError(None, f"api={api!r} is not one of {', '.join(APIS)}")
     if api == "legacy":
         from .codegen_legacy import LegacyModelCode
-        model: ModelCode = LegacyModelCode(name, graph, qtable, qparams, hash_text)
+        model: ModelCode = LegacyModelCode(name, graph, qtable, qparams, hash_text, legacy_softmax)
     else:
         model = ModelCode(name, graph, qtable, qparams, hash_text)
     env = _environment()
@@ -264,7 +267,9 @@ class ModelCode:
         dtype = self.act_dtype(op.outputs[0])
         if dtype not in ("int8", "int16"):
             dtype = next((self.act_dtype(t) for t in op.inputs if not self.graph.tensors[t].is_const), dtype)
-        kernel = kernels.layer_kernel(self.graph, op, dtype)
+        multiplier = self.layers_q.get(op.name, {}).get("multiplier")
+        per_channel = op.type in kernels.WEIGHTED_OPS and isinstance(multiplier, list) and len(multiplier) > 1
+        kernel = kernels.layer_kernel(self.graph, op, dtype, per_channel)
         for name in op.inputs:
             t = self.graph.tensors[name]
             if not t.is_const and self.act_dtype(name) != dtype:
@@ -373,6 +378,8 @@ class ModelCode:
         if kernel.function:
             sizes = "/".join(str(kernel.scratch[f]) for f in kernels.FEATURE_SETS)
             lines.append(f"  {kernel.function}, scratch c/dsp/mve {sizes} bytes")
+        if op.type == "fully_connected" and kernel.kind == "conv":
+            lines.append("  as a 1x1 convolution: one multiplier per output (the fully connected kernel takes one)")
         return lines
 
     def _check_offsets(self, op: ir.Op, kernel: kernels.Kernel, *offsets: int) -> None:
@@ -380,7 +387,8 @@ class ModelCode:
             raise kernels.unsupported(op, "s16", "int16 activations must have zero point 0")
 
     def _weighted_common(self, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
-        """Weights, bias and per-channel requantization of a conv / depthwise layer."""
+        """Weights, bias and per-channel requantization of a conv / depthwise layer (or a fully connected one
+        run as a 1x1 convolution)."""
         prefix = f"{self.name}_{op.name}"
         weights = self.qparam(op, op.inputs[1])
         if weights.dtype != np.int8:
@@ -390,7 +398,7 @@ class ModelCode:
             raise kernels.unsupported(op, kernel.suffix, "its weights have a non-zero zero point")
         w_name = self.constant(op.inputs[1], f"{prefix}_weights", "int8_t", weights,
                                [f"{op.name} weights: {self.tensor_text(op.inputs[1])}, layout "
-                                f"{'OHWI' if op.type == 'conv2d' else '1HWC'}"])
+                                f"{_WEIGHT_LAYOUTS[op.type]}"])
         channels = len(q["multiplier"])
         mult = self.constant(f"{op.name}.multiplier", f"{prefix}_multiplier", "int32_t",
                              np.asarray(q["multiplier"], np.int64),

@@ -30,11 +30,16 @@ fused ``relu``         ``arm_relu_q7`` / ``arm_relu_q15`` in place on the layer'
                        DSP target with Arm's library its averages can differ by one from the reference.)
 ``softmax``            ``arm_softmax_q7`` (``_with_batch_q7``) / ``arm_softmax_q15``, output Q0.7 / Q0.15. These are
                        base-2 softmaxes of the raw integers: on an input with f fractional bits they compute
-                       softmax(2^f ln2 * beta' v). The input is therefore first brought to
+                       softmax(2^f ln2 * v), whatever beta. Option ``legacy_softmax``:
+                       ``input`` (default), the seed's method: the kernel reads the logits in the format their layer
+                       wrote them, so the largest logit wins at that layer's precision (a q15 FC output has ~10
+                       fractional bits), and the probabilities are much sharper than float's (the runners-up
+                       within 16 steps of the winner get the rest). ``calibrated``: the input is first brought to
                        f = round(log2(beta log2 e)) fractional bits (1 for beta = 1: effective beta 1.39) by a
-                       shift (right: rounded half up; left: saturated) into the output buffer, and the kernel runs in
-                       place there. The order of the logits is kept; the probabilities are those of the base-2
-                       approximation (:func:`softmax_input_frac_bits`).
+                       shift (right: rounded half up; left: saturated) into the output buffer, and the kernel runs
+                       in place there: the probabilities closest to float's the base-2 kernel can give
+                       (:func:`softmax_input_frac_bits`), at the price of ties between logits that round to the
+                       same half unit (digits_cnn q15: 2 of 360 test images tie, one of them then loses its class).
 ``logistic``, ``tanh`` ``arm_nn_activations_direct_q7`` / ``_q15`` (``ARM_SIGMOID`` / ``ARM_TANH``) in place on the
                        output, output Q0.7 / Q0.15. Their tables cover [-8, 8): an input with more than 3 integer
                        bits (``int_width`` in the table) is first shifted to Q3.x with saturation (the functions are
@@ -74,6 +79,7 @@ import numpy as np
 from . import codegen, ir, kernels, legacy_layouts
 from .errors import NnsconsError
 from .legacy_layouts import LegacyConvGeometry, ScratchBuffer
+from .options import LEGACY_SOFTMAX
 from .planner import align
 
 BITS = {"q7": 8, "q15": 16}
@@ -134,7 +140,10 @@ class LegacyModelCode(codegen.ModelCode):
     templates = TEMPLATES
 
     def __init__(self, name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict[str, np.ndarray],
-                 hash_text: str) -> None:
+                 hash_text: str, softmax: str = "input") -> None:
+        if softmax not in LEGACY_SOFTMAX:
+            raise NnsconsError(None, f"legacy_softmax={softmax!r} is not one of {', '.join(LEGACY_SOFTMAX)}")
+        self.softmax = softmax
         scheme = qtable.get("scheme")
         if scheme not in BITS:
             raise NnsconsError(None, f"api=legacy: the legacy q7/q15 CMSIS-NN kernels compute in power-of-two "
@@ -428,7 +437,9 @@ class LegacyModelCode(codegen.ModelCode):
         self._check_uint16(op, **{"row length": dim, "row count": rows})
         x, y = self.pointers[op.inputs[0]], self.pointers[op.outputs[0]]
         steps, source = [], x
-        shift = self._clamped_shift(self._frac(op.inputs[0]) - softmax_input_frac_bits(beta))
+        shift = 0
+        if self.softmax == "calibrated":
+            shift = self._clamped_shift(self._frac(op.inputs[0]) - softmax_input_frac_bits(beta))
         if shift:
             steps.append(self._shift_call(x, y, x_tensor.size, shift))
             source = y

@@ -53,34 +53,39 @@ class Config:
     quant: str
     range: str
     api: str = "s8"
+    legacy_softmax: str = "input"
 
     @property
     def name(self) -> str:
-        """A folder name: ``q7-percentile99.99-s8``."""
-        return f"{self.quant}-{self.range.replace(':', '')}-{self.api}"
+        """A folder name: ``q7-percentile99.99-s8``, ``q15-minmax-legacy-calibrated``."""
+        suffix = "" if self.legacy_softmax == "input" else f"-{self.legacy_softmax}"
+        return f"{self.quant}-{self.range.replace(':', '')}-{self.api}{suffix}"
 
     def options(self) -> dict[str, str]:
-        return nn_options.resolve({}, {"quant": self.quant, "range": self.range, "api": self.api})
+        return nn_options.resolve({}, {"quant": self.quant, "range": self.range, "api": self.api,
+                                       "legacy_softmax": self.legacy_softmax})
 
     @classmethod
     def parse(cls, text: str) -> "Config":
-        """``quant/range[/api]``, e.g. ``q7/percentile:80/legacy``."""
+        """``quant/range[/api[/legacy_softmax]]``, e.g. ``q7/percentile:80/legacy``."""
         parts = text.split("/")
-        if len(parts) not in (2, 3):
-            raise NnsconsError(None, f"experiment {text!r}: write quant/range[/api], e.g. q7/percentile:80/s8")
+        if len(parts) not in (2, 3, 4):
+            raise NnsconsError(None, f"experiment {text!r}: write quant/range[/api[/legacy_softmax]], e.g. "
+                                     f"q7/percentile:80/s8 or q15/minmax/legacy/calibrated")
         config = cls(*parts)
         config.options()  # validates every value
         return config
 
 
 def default_configs(search: bool = True, legacy: bool = True) -> list[Config]:
-    """Every scheme with every range method on the s8/s16 kernels, the Q schemes on the legacy API, and (the
-    Q schemes only) range=search."""
+    """Every scheme with every range method on the s8/s16 kernels, the Q schemes on the legacy API (minmax also
+    with ``legacy_softmax=calibrated``, to show that trade), and (the Q schemes only) range=search."""
     configs = [Config(q, r) for q in SCHEMES for r in RANGES]
     if search:
         configs += [Config(q, "search") for q in SEARCH_SCHEMES]
     if legacy:
         configs += [Config(q, r, "legacy") for q in LEGACY_SCHEMES for r in RANGES]
+        configs += [Config(q, "minmax", "legacy", "calibrated") for q in LEGACY_SCHEMES]
     return configs
 
 
@@ -274,9 +279,9 @@ def format_experiments(result: dict[str, Any]) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_dir", help="a model folder (models/<name>) with model.tflite|onnx and calib.npz")
     parser.add_argument("--out", default=None, help="output folder (default build/experiments/<name>)")
-    parser.add_argument("--config", action="append", default=None, metavar="QUANT/RANGE[/API]",
+    parser.add_argument("--config", action="append", default=None, metavar="QUANT/RANGE[/API[/SOFTMAX]]",
                         help="a configuration to run instead of the default set (repeatable), e.g. "
-                             "q7/percentile:80 or q15/minmax/legacy")
+                             "q7/percentile:80, q15/minmax/legacy or q15/minmax/legacy/calibrated")
     parser.add_argument("--no-search", action="store_true", help="leave out range=search")
     parser.add_argument("--no-legacy", action="store_true", help="leave out api=legacy")
     parser.add_argument("-j", "--jobs", type=int, default=None, help="configurations built at once (default: CPUs)")

@@ -6,7 +6,9 @@ code calls (``s8`` for int8 activations, ``s16`` for int16 activations with int8
 =====================  ==========================================================================
 ``conv2d``             ``arm_convolve_wrapper_s8`` / ``_s16``
 ``depthwise_conv2d``   ``arm_depthwise_conv_wrapper_s8`` / ``_s16``
-``fully_connected``    ``arm_fully_connected_s8`` / ``_s16``
+``fully_connected``    ``arm_fully_connected_s8`` / ``_s16``; with one multiplier per output (power-of-two
+                       weight formats per channel under ``q15``) ``arm_convolve_wrapper_s8`` / ``_s16`` as a 1x1
+                       convolution, since the s16 fully connected kernel takes a single multiplier
 ``avg_pool2d``         ``arm_avgpool_s8`` / ``_s16``
 ``max_pool2d``         ``arm_max_pool_s8`` / ``_s16``
 ``softmax``            ``arm_softmax_s8`` / ``arm_softmax_s16`` (with the two lookup tables below)
@@ -52,6 +54,8 @@ _DW_TO_CONV_THRESHOLD = 1
 _DW_S16_FAST_MAX_TAPS = 512
 
 SOFTMAX_LUT_ENTRIES = 513
+
+WEIGHTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected")
 
 SUPPORTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected", "avg_pool2d", "max_pool2d", "softmax", "add", "mul",
                  "reshape", "relu", "relu6", "clip")
@@ -254,12 +258,22 @@ def fc_filter_dims(graph: ir.Graph, op: ir.Op) -> Dims:
     return Dims(in_features, 1, 1, out_features)
 
 
+def fc_as_conv_geometry(graph: ir.Graph, op: ir.Op) -> ConvGeometry:
+    """A fully connected layer as a 1x1 convolution over ``batches`` pixels: input ``{batches, 1, 1, in}``,
+    filter ``{out, 1, 1, in}`` (the ``[out][in]`` weights are already OHWI), output ``{batches, 1, 1, out}``."""
+    out_features, in_features = graph.tensors[op.inputs[1]].shape
+    batches = graph.tensors[op.inputs[0]].size // max(int(in_features), 1)
+    return ConvGeometry(Dims(batches, 1, 1, in_features), Dims(out_features, 1, 1, in_features),
+                        Dims(batches, 1, 1, out_features), (1, 1), (0, 0), (1, 1), 1)
+
+
 def _sizes(function: Callable[..., int], *args: Any) -> dict[str, int]:
     return {f: int(function(f, *args)) for f in FEATURE_SETS}
 
 
-def layer_kernel(graph: ir.Graph, op: ir.Op, act_dtype: str) -> Kernel:
-    """The kernel for one op whose activations are ``act_dtype`` (raises for unsupported ops)."""
+def layer_kernel(graph: ir.Graph, op: ir.Op, act_dtype: str, per_channel: bool = False) -> Kernel:
+    """The kernel for one op whose activations are ``act_dtype`` (raises for unsupported ops); ``per_channel``:
+    the layer's table has one multiplier per output channel (matters for fully connected layers)."""
     suffix = activation_suffix(act_dtype)
     if op.type not in SUPPORTED_OPS:
         raise unsupported(op, suffix or "s8/s16")
@@ -275,6 +289,10 @@ def layer_kernel(graph: ir.Graph, op: ir.Op, act_dtype: str) -> Kernel:
         g = conv_geometry(graph, op)
         size = depthwise_conv_wrapper_s8_buffer_size if suffix == "s8" else depthwise_conv_wrapper_s16_buffer_size
         return Kernel("depthwise", f"arm_depthwise_conv_wrapper_{suffix}", suffix, _sizes(size, g), g)
+    if t == "fully_connected" and per_channel:
+        g = fc_as_conv_geometry(graph, op)
+        size = convolve_wrapper_s8_buffer_size if suffix == "s8" else convolve_wrapper_s16_buffer_size
+        return Kernel("conv", f"arm_convolve_wrapper_{suffix}", suffix, _sizes(size, g), g)
     if t == "fully_connected":
         f = fc_filter_dims(graph, op)
         size = fully_connected_s8_buffer_size if suffix == "s8" else fully_connected_s16_buffer_size

@@ -22,6 +22,7 @@ else:  # pragma: no cover
 
 QUANT_SCHEMES = ("auto", "model", "int8", "int16x8", "q7", "q15")
 APIS = ("s8", "legacy")
+LEGACY_SOFTMAX = ("input", "calibrated")
 
 
 def _choice(name: str, allowed: tuple[str, ...]) -> Callable[[str], str]:
@@ -66,6 +67,12 @@ OPTIONS: tuple[Option, ...] = (
            check_range, ("ranges",)),
     Option("api", "s8", "CMSIS-NN API for code generation: s8 (current) or legacy (q7/q15, CMSIS_5 5.9.0)",
            _choice("api", APIS), ("quantize", "codegen")),
+    Option("legacy_softmax", "input",
+           "api=legacy: what arm_softmax_q7/q15 (base 2, integer exponents) is given: input (the seed's method: "
+           "the logits in their own Q-format, so the class order is kept to their precision; probabilities "
+           "sharper than float's) or calibrated (the logits shifted to round(log2(beta log2 e)) fractional bits, "
+           "the probabilities closest to float's, but logits closer than half a unit tie)",
+           _choice("legacy_softmax", LEGACY_SOFTMAX), ("codegen",)),
 )
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 

@@ -125,7 +125,8 @@ def codegen_stage(name: str, graph_json: str, qtable_json: str, qparams_npz: str
         with open(path, "rb") as f:
             digest.update(f.read())
     digest.update(fileio.canonical_json(dict(options)).encode())
-    files = codegen.generate(name, graph, qtable, qparams, options["api"], digest.hexdigest()[:16])
+    files = codegen.generate(name, graph, qtable, qparams, options["api"], digest.hexdigest()[:16],
+                             options.get("legacy_softmax", "input"))
     written = []
     for file_name, text in sorted(files.items()):
         path = plan_json if file_name == "plan.json" else os.path.join(src_dir, file_name)

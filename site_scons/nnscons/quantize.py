@@ -26,8 +26,10 @@ their weights get one Q-format per output channel (``fw[c]`` from that channel's
 resp. 3 of 1HWC): every channel then uses all 8 bits, where one format per tensor leaves channels with small
 weights a few levels. Their bias is per channel too (``fb[c] = fi + fw[c]``) and so is ``out_shift[c] =
 fi + fw[c] - fo``; ``fo <= fi + min(fw)`` and ``fw[c] <= fo - fi + 31`` keep every shift in 0..31.
-fully_connected keeps one format (the s16 kernel takes one multiplier). Every other scheme is the same for both
-APIs; the legacy API keeps one format per layer (its kernels take one ``bias_shift`` / ``out_shift``).
+fully_connected weights get one format per output too (axis 0 of ``[out][in]``); as the s16 fully connected kernel
+takes a single multiplier, code generation runs such a layer as a 1x1 convolution (:mod:`nnscons.kernels`).
+Every other scheme is the same for both APIs; the legacy API keeps one format per layer (its kernels take one
+``bias_shift`` / ``out_shift``).
 
 Layer constraints (which outputs may be chosen freely):
 
@@ -46,7 +48,10 @@ Layer constraints (which outputs may be chosen freely):
   accumulator would need a right shift) and ``fo <= fi + fw`` (resp. the aligned input format for add/sub,
   ``f1 + f2`` for mul): neither loses anything, the accumulator has no finer bits. And the shifted W-bit bias
   must fit the int32 accumulator (``bias_shift <= 32 - W``): if it would not, ``fw`` gives way (the weights lose
-  their lowest bits rather than the bias overflowing). An all-zero bias takes the accumulator's format.
+  their lowest bits rather than the bias overflowing). The sum itself must fit too, for any input the input
+  format holds (the legacy kernels wrap silently): ``fw`` is lowered until every row's extreme sum does, counting
+  only non-negative inputs after a ReLU (or other clamp at zero), where the extremes are half as far.
+  An all-zero bias takes the accumulator's format.
   A shift that still falls outside 0..31 is an error naming the layer.
 
 Every scheme is also expressed for the modern s8/s16 kernels: each layer gets TFLite-style parameters (offsets,
@@ -695,12 +700,14 @@ class _CalibratedBuilder(_Builder):
         self.qparams[w] = self._to_int(values, scales.reshape(shape), 0, "int8", (-127, 127))
 
     def _q_channel_axis(self, op: ir.Op, values: np.ndarray) -> Optional[int]:
-        """The axis of per-channel Q-format weights: conv2d / depthwise_conv2d on the s16 kernels (which take
-        per-channel multipliers), else None (one format: the legacy kernels take one shift per layer, the
-        fully connected kernels one multiplier)."""
-        if not self.wide_bias or values.ndim != 4:
+        """The axis of per-channel Q-format weights on the s16 kernels (which take per-channel multipliers;
+        a fully connected layer is then run as a 1x1 convolution), else None (the legacy kernels take one shift
+        per layer)."""
+        if not self.wide_bias:
             return None
-        return {"conv2d": 0, "depthwise_conv2d": 3}.get(op.type)
+        if op.type == "fully_connected" and values.ndim == 2:
+            return 0
+        return {"conv2d": 0, "depthwise_conv2d": 3}.get(op.type) if values.ndim == 4 else None
 
     def _bias(self, op: ir.Op) -> None:
         x, w, b = op.inputs[0], op.inputs[1], op.inputs[2]
@@ -778,18 +785,71 @@ class _CalibratedBuilder(_Builder):
         return min(fw, self._headroom_frac(op, fi))
 
     def _headroom_frac(self, op: ir.Op, fi: int) -> int:
-        """The finest weight format whose accumulator cannot overflow int32 for any input the input format holds:
-        ``(R_in * sum|w_row| + |b|) * 2^(fi + fw) < 2^31`` with ``R_in = 2^(W-1-fi)``, the format's full range
-        (inputs may saturate there), for every output channel. The legacy kernels wrap silently otherwise."""
-        w = np.abs(self.real[op.inputs[1]])
-        rows = w.sum(axis=(0, 1, 2)) if op.type == "depthwise_conv2d" else w.reshape(w.shape[0], -1).sum(axis=1)
-        bound = rows * 2.0 ** (self.bits - 1 - fi)
-        if len(op.inputs) > 2 and self.real[op.inputs[2]].size:
-            bound = bound + np.abs(self.real[op.inputs[2]]).reshape(-1)
-        largest = float(np.max(bound)) if bound.size else 0.0
+        """The finest weight format whose int32 accumulator cannot overflow for any input the input format holds
+        (inputs may saturate anywhere in it): the legacy kernels wrap silently otherwise. A row's extremes are
+        ``sum(w+) * hi + sum(w-) * lo`` and the reverse, plus the bias, with ``[lo, hi]`` the input format's
+        integer range, or ``[0, hi]`` when the input cannot be negative (:meth:`_nonnegative`: after a ReLU,
+        half the bound, one bit more for the weights). A first estimate from the real values, then lowered until
+        the quantized weights and bias fit exactly."""
+        w = self.real[op.inputs[1]]
+        if w.size == 0:
+            return _coarsest(self.fw_values[op.inputs[1]])
+        rows = np.moveaxis(w, 3, 0) if op.type == "depthwise_conv2d" else w
+        rows = rows.reshape(rows.shape[0], -1)
+        positive, negative = np.where(rows > 0, rows, 0.0).sum(axis=1), np.where(rows < 0, -rows, 0.0).sum(axis=1)
+        reach = 2.0 ** (self.bits - 1 - fi)
+        low = 0.0 if self._nonnegative(op.inputs[0]) else reach
+        bound = np.maximum(positive * reach + negative * low, negative * reach + positive * low)
+        bias = self.real[op.inputs[2]].reshape(-1) if len(op.inputs) > 2 else np.zeros(0)
+        if bias.size:
+            bound = bound + np.abs(bias)
+        largest = float(np.max(bound))
         if largest <= 0:
             return _coarsest(self.fw_values[op.inputs[1]])
-        return 30 - fi - math.floor(math.log2(largest))
+        fw = 30 - fi - math.floor(math.log2(largest))
+        while fw > -64 and not self._accumulator_fits(op, rows, bias, fi, fw):
+            fw -= 1
+        return fw
+
+    def _accumulator_fits(self, op: ir.Op, rows: np.ndarray, bias: np.ndarray, fi: int, fw: int) -> bool:
+        """The integer check behind :meth:`_headroom_frac`: every row's extreme sums with the weights and bias
+        quantized as they would be at ``fw`` (the bias at its own format, shifted left into the accumulator's),
+        plus the rounding constant of the current output format, within int32."""
+        limit = 1 << (self.bits - 1)
+        wq = np.clip(_round_array(rows * 2.0 ** fw), -limit, limit - 1).astype(np.int64)
+        hi, lo = limit - 1, 0 if self._nonnegative(op.inputs[0]) else -limit
+        positive, negative = np.where(wq > 0, wq, 0).sum(axis=1), np.where(wq < 0, wq, 0).sum(axis=1)
+        top, bottom = positive * hi + negative * lo, negative * hi + positive * lo
+        if bias.size:
+            max_abs = float(np.max(np.abs(bias)))
+            fb = min(q_frac_bits(max_abs, self.bits), fi + fw) if max_abs > 0 else fi + fw
+            bq = np.clip(_round_array(bias * 2.0 ** fb), -limit, limit - 1).astype(np.int64) << (fi + fw - fb)
+            top, bottom = top + bq, bottom + bq
+        out_shift = fi + fw - self._act_frac(op.outputs[0])
+        rounding = 1 << (out_shift - 1) if 0 < out_shift <= 32 else 0       # NN_ROUND(out_shift)
+        return int(np.max(top)) + rounding < (1 << 31) and int(np.min(bottom)) >= -(1 << 31)
+
+    def _nonnegative(self, name: str) -> bool:
+        """Whether a tensor cannot hold negative values whatever the input: it comes out of a clamp at zero or
+        above (a fused or separate ReLU/ReLU6, clip with min >= 0), softmax or logistic, possibly through ops
+        that keep values (pooling, reshape, zero padding, concat of such tensors)."""
+        op = self.graph.producer(name)
+        if op is None:
+            return False
+        if op.type in ("relu", "relu6", "softmax", "logistic"):
+            return True
+        if op.type == "clip":
+            return op.attrs.get("min") is not None and float(op.attrs["min"]) >= 0.0
+        if op.type in _WEIGHTED + ("add", "sub", "mul"):
+            low = ir.ACTIVATION_RANGES.get(op.attrs.get("activation", "none"), (None, None))[0]
+            return low is not None and low >= 0.0
+        if op.type in ("max_pool2d", "avg_pool2d", "reshape"):
+            return self._nonnegative(op.inputs[0])
+        if op.type == "pad":
+            return float(op.attrs.get("value", 0.0)) >= 0.0 and self._nonnegative(op.inputs[0])
+        if op.type == "concat":
+            return all(self._nonnegative(x) for x in op.inputs if not self.graph.tensors[x].is_const)
+        return False
 
     def _output_bound(self, op: ir.Op) -> Optional[int]:
         """The finest output format the op can produce without a left shift (None: no bound)."""
