@@ -310,8 +310,13 @@ static inline bool arm_nn_dw_is_3x3(const cmsis_nn_dw_conv_params *dw_conv_param
  * Generic kernels shared by the public entry points (defined in Source/NNSupportFunctions)
  * -------------------------------------------------------------------------------------------------------------- */
 
-/** Direct s8 convolution (batches, stride, padding, dilation, groups = C_IN / filter C). */
-arm_cmsis_nn_status arm_nn_conv_generic_s8(const cmsis_nn_conv_params *conv_params,
+/** sum_i (x[i] + x_offset) * w[i] over int8 vectors (with a DSP-extension path; same result either way). */
+int32_t arm_nn_dot_s8(const int8_t *x, const int8_t *w, int32_t length, int32_t x_offset);
+
+/** s8 convolution (batches, stride, padding, dilation, groups = C_IN / filter C). ``column``: scratch of at
+ * least KH*KW*C_IN bytes for an im2col column, or NULL (each receptive field is then read in place). */
+arm_cmsis_nn_status arm_nn_conv_generic_s8(int8_t *column,
+                                           const cmsis_nn_conv_params *conv_params,
                                            const cmsis_nn_per_channel_quant_params *quant_params,
                                            const cmsis_nn_dims *input_dims,
                                            const int8_t *input_data,

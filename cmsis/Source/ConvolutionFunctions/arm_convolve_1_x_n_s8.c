@@ -20,7 +20,7 @@ arm_cmsis_nn_status arm_convolve_1_x_n_s8(const cmsis_nn_context *ctx,
                                           int8_t *output_data)
 {
     (void)bias_dims;
-    /* Like Arm's kernel, require the scratch buffer even though this implementation does not use it. */
+    /* Like Arm's kernel, require the scratch buffer (its im2col column). */
     if (ctx == NULL || ctx->buf == NULL)
     {
         return ARM_CMSIS_NN_ARG_ERROR;
@@ -30,5 +30,6 @@ arm_cmsis_nn_status arm_convolve_1_x_n_s8(const cmsis_nn_context *ctx,
         return ARM_CMSIS_NN_ARG_ERROR;
     }
     return arm_nn_conv_generic_s8(
+        (int8_t *)ctx->buf,
         conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data, output_dims, output_data);
 }

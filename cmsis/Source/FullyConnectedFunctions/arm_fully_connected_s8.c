@@ -10,12 +10,17 @@
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
 
-/** One output: the dot product of one input row with one weight row. */
+/** One output: the dot product of one input row with one weight row (arm_nn_dot_s8 when the weights have no
+ * offset, as TFLite's int8 weights never do). */
 static int32_t fc_dot_s8(const int8_t *input, const int8_t *weights, int32_t depth, int32_t input_offset,
                          int32_t filter_offset)
 {
     int32_t acc = 0;
     int32_t i;
+    if (filter_offset == 0)
+    {
+        return arm_nn_dot_s8(input, weights, depth, input_offset);
+    }
     for (i = 0; i < depth; i++)
     {
         acc += ((int32_t)input[i] + input_offset) * ((int32_t)weights[i] + filter_offset);

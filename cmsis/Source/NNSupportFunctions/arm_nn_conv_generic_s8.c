@@ -2,65 +2,109 @@
 /* Part of nnscons; written from the published CMSIS-NN API, not derived from its source. */
 
 /*
- * Direct (im2col-free) s8 convolution shared by every s8 convolution entry point.
+ * The s8 convolution shared by every s8 convolution entry point.
  *
  * out[b, oy, ox, oc] = clamp(requantize(bias[oc] + sum (in[b, iy, ix, ic] + input_offset) * w[oc, ky, kx, ic])
  *                            + output_offset)
  * with iy = oy * stride.h - pad.h + ky * dilation.h (likewise ix); taps outside the input contribute nothing.
  * Grouped convolution: groups = C_IN / filter C; output channel oc reads input channels of group
  * oc / (C_OUT / groups).
+ *
+ * With a scratch column (the entry points that get Arm's im2col buffer) and one group, each output position's
+ * receptive field is first gathered into it in the filter's (ky, kx, ic) order, taps outside the input set to
+ * -input_offset (which adds nothing), so every output channel is one arm_nn_dot_s8 over KH*KW*C_IN values.
+ * Otherwise the receptive field is read in place, one dot product per contiguous run of taps.
  */
+#include <string.h>
+
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
 
-/** Sum over the receptive field of one output position for one output channel. */
-static int32_t receptive_field_dot_s8(const int8_t *input_group,
-                                      const int8_t *filter,
-                                      int32_t input_offset,
-                                      int32_t base_y,
-                                      int32_t base_x,
-                                      const cmsis_nn_conv_params *conv_params,
-                                      const cmsis_nn_dims *input_dims,
-                                      const cmsis_nn_dims *filter_dims)
+/** Where one output position's receptive field starts, and the shapes around it. */
+typedef struct
 {
-    const int32_t in_h = input_dims->h;
-    const int32_t in_w = input_dims->w;
-    const int32_t in_c = input_dims->c;
-    const int32_t k_w = filter_dims->w;
-    const int32_t k_c = filter_dims->c;
+    int32_t base_y;
+    int32_t base_x;
+    const cmsis_nn_conv_params *conv_params;
+    const cmsis_nn_dims *input_dims;
+    const cmsis_nn_dims *filter_dims;
+} receptive_field;
+
+/** Sum over the receptive field of one output position for one output channel, read in place. */
+static int32_t receptive_field_dot_s8(const receptive_field *field, const int8_t *input_group, const int8_t *filter)
+{
+    const cmsis_nn_conv_params *conv_params = field->conv_params;
+    const int32_t in_h = field->input_dims->h;
+    const int32_t in_w = field->input_dims->w;
+    const int32_t in_c = field->input_dims->c;
+    const int32_t k_w = field->filter_dims->w;
+    const int32_t k_c = field->filter_dims->c;
+    const int32_t dilation_w = conv_params->dilation.w;
     int32_t acc = 0;
     int32_t ky;
 
-    for (ky = 0; ky < filter_dims->h; ky++)
+    for (ky = 0; ky < field->filter_dims->h; ky++)
     {
-        const int32_t iy = base_y + ky * conv_params->dilation.h;
+        const int32_t iy = field->base_y + ky * conv_params->dilation.h;
+        const int8_t *row;
+        const int8_t *row_taps;
         int32_t kx;
         if (iy < 0 || iy >= in_h)
         {
             continue;
         }
+        row = input_group + iy * in_w * in_c;
+        row_taps = filter + ky * k_w * k_c;
+        if (dilation_w == 1 && k_c == in_c && field->base_x >= 0 && field->base_x + k_w <= in_w)
+        {
+            /* the whole kernel row lies inside the input and is contiguous there, as in the filter */
+            acc += arm_nn_dot_s8(row + field->base_x * in_c, row_taps, k_w * k_c, conv_params->input_offset);
+            continue;
+        }
         for (kx = 0; kx < k_w; kx++)
         {
-            const int32_t ix = base_x + kx * conv_params->dilation.w;
-            const int8_t *pixel;
-            const int8_t *taps;
-            int32_t ic;
-            if (ix < 0 || ix >= in_w)
+            const int32_t ix = field->base_x + kx * dilation_w;
+            if (ix >= 0 && ix < in_w)
             {
-                continue;
-            }
-            pixel = input_group + (iy * in_w + ix) * in_c;
-            taps = filter + (ky * k_w + kx) * k_c;
-            for (ic = 0; ic < k_c; ic++)
-            {
-                acc += ((int32_t)pixel[ic] + input_offset) * (int32_t)taps[ic];
+                acc += arm_nn_dot_s8(row + ix * in_c, row_taps + kx * k_c, k_c, conv_params->input_offset);
             }
         }
     }
     return acc;
 }
 
-arm_cmsis_nn_status arm_nn_conv_generic_s8(const cmsis_nn_conv_params *conv_params,
+/** The receptive field of one output position as one column (one group only), outside taps = -input_offset. */
+static void gather_column_s8(int8_t *column, const receptive_field *field, const int8_t *input)
+{
+    const cmsis_nn_conv_params *conv_params = field->conv_params;
+    const int32_t in_h = field->input_dims->h;
+    const int32_t in_w = field->input_dims->w;
+    const int32_t in_c = field->input_dims->c;
+    const int8_t outside = (int8_t)(-conv_params->input_offset);
+    int32_t ky;
+
+    for (ky = 0; ky < field->filter_dims->h; ky++)
+    {
+        const int32_t iy = field->base_y + ky * conv_params->dilation.h;
+        int32_t kx;
+        for (kx = 0; kx < field->filter_dims->w; kx++)
+        {
+            const int32_t ix = field->base_x + kx * conv_params->dilation.w;
+            if (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w)
+            {
+                memset(column, outside, (size_t)in_c);
+            }
+            else
+            {
+                memcpy(column, input + (iy * in_w + ix) * in_c, (size_t)in_c);
+            }
+            column += in_c;
+        }
+    }
+}
+
+arm_cmsis_nn_status arm_nn_conv_generic_s8(int8_t *column,
+                                           const cmsis_nn_conv_params *conv_params,
                                            const cmsis_nn_per_channel_quant_params *quant_params,
                                            const cmsis_nn_dims *input_dims,
                                            const int8_t *input_data,
@@ -76,9 +120,11 @@ arm_cmsis_nn_status arm_nn_conv_generic_s8(const cmsis_nn_conv_params *conv_para
     const int32_t out_w = output_dims->w;
     const int32_t out_c = output_dims->c;
     const int32_t filter_size = filter_dims->h * filter_dims->w * k_c;
+    receptive_field field;
     int32_t groups;
     int32_t out_c_per_group;
     int32_t b;
+    bool use_column;
 
     if (k_c <= 0 || in_c % k_c != 0)
     {
@@ -90,6 +136,12 @@ arm_cmsis_nn_status arm_nn_conv_generic_s8(const cmsis_nn_conv_params *conv_para
         return ARM_CMSIS_NN_ARG_ERROR;
     }
     out_c_per_group = out_c / groups;
+    /* a column pays off when the kernel has several taps; the outside value must be an int8 */
+    use_column = column != NULL && groups == 1 && filter_dims->h * filter_dims->w > 1 &&
+        conv_params->input_offset >= -INT8_MAX && conv_params->input_offset <= -INT8_MIN;
+    field.conv_params = conv_params;
+    field.input_dims = input_dims;
+    field.filter_dims = filter_dims;
 
     for (b = 0; b < input_dims->n; b++)
     {
@@ -97,23 +149,22 @@ arm_cmsis_nn_status arm_nn_conv_generic_s8(const cmsis_nn_conv_params *conv_para
         int32_t oy;
         for (oy = 0; oy < out_h; oy++)
         {
-            const int32_t base_y = oy * conv_params->stride.h - conv_params->padding.h;
             int32_t ox;
+            field.base_y = oy * conv_params->stride.h - conv_params->padding.h;
             for (ox = 0; ox < out_w; ox++)
             {
-                const int32_t base_x = ox * conv_params->stride.w - conv_params->padding.w;
                 int32_t oc;
+                field.base_x = ox * conv_params->stride.w - conv_params->padding.w;
+                if (use_column)
+                {
+                    gather_column_s8(column, &field, batch_in);
+                }
                 for (oc = 0; oc < out_c; oc++)
                 {
-                    const int8_t *input_group = batch_in + (oc / out_c_per_group) * k_c;
-                    int32_t acc = receptive_field_dot_s8(input_group,
-                                                         filter_data + oc * filter_size,
-                                                         conv_params->input_offset,
-                                                         base_y,
-                                                         base_x,
-                                                         conv_params,
-                                                         input_dims,
-                                                         filter_dims);
+                    const int8_t *filter = filter_data + oc * filter_size;
+                    int32_t acc = use_column
+                        ? arm_nn_dot_s8(column, filter, filter_size, conv_params->input_offset)
+                        : receptive_field_dot_s8(&field, batch_in + (oc / out_c_per_group) * k_c, filter);
                     if (bias_data != NULL)
                     {
                         acc += bias_data[oc];
