@@ -285,11 +285,15 @@ def test_generated_models_on_m4_and_m55_match_the_host_binary(tmp_path: Path) ->
     shutil.copytree(ROOT / "cmsis", tmp_path / "cmsis")
     for target in ("host", "m4", "m55"):
         shutil.copytree(ROOT / "targets" / target, tmp_path / "targets" / target)
-    for model in ("hello_world_int8", "kws_dscnn_int8"):
+    # kws: convolutions, depthwise with multiplier 1, FC; micro_speech: depthwise with multiplier 8 on one input
+    # channel (the portable kernels' DSP paths on the M4 and M55)
+    for model in ("hello_world_int8", "kws_dscnn_int8", "micro_speech_int8"):
         shutil.copytree(ROOT / "models" / model, tmp_path / "models" / model)
     result = scons(tmp_path, "-j2", "target=m4,m55", "check", timeout=600)
     assert re.search(r"m4\s+kws_dscnn_int8\s+16\s+identical", result.stdout), result.stdout
     assert re.search(r"m55\s+hello_world_int8\s+16\s+identical", result.stdout), result.stdout
+    for target in ("m4", "m55"):
+        assert re.search(rf"{target}\s+micro_speech_int8\s+\d+\s+identical", result.stdout), result.stdout
     for target in ("m4", "m55"):
         report = fileio.read_json(tmp_path / "build" / target / "report.json")
         kws = report["models"]["kws_dscnn_int8"]

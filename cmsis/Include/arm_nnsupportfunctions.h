@@ -12,7 +12,18 @@
 #ifndef NNSCONS_ARM_NNSUPPORTFUNCTIONS_H
 #define NNSCONS_ARM_NNSUPPORTFUNCTIONS_H
 
+#include <string.h>
+
 #include "arm_nn_types.h"
+
+/* The DSP extension's SIMD instructions (Cortex-M4/M7/M33/M55), used through the ACLE intrinsics: the only
+ * target-specific code of the library; every kernel also has the plain C loop, with the same results. */
+#if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1) && defined(__ARM_FEATURE_SIMD32)
+#define NNSCONS_DSP 1
+#include <arm_acle.h>
+#else
+#define NNSCONS_DSP 0
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -20,6 +31,35 @@ extern "C" {
 
 #define NN_Q31_MAX ((int32_t)0x7FFFFFFF)
 #define NN_Q31_MIN ((int32_t)(-0x7FFFFFFF - 1))
+
+/* A helper the compiler should copy into each call, so that a constant argument selects its loop body. */
+#if defined(__GNUC__)
+#define NNSCONS_ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define NNSCONS_ALWAYS_INLINE inline
+#endif
+
+/** Whether int8 values plus this offset stay within int16 (the lanes __sxtab16 adds them in). */
+static inline bool arm_nn_offset_fits_s16(int32_t offset) { return offset >= -32640 && offset <= 32640; }
+
+#if NNSCONS_DSP
+/** Four int8 values as one word (memcpy: one load, unaligned allowed on these cores). */
+static inline uint32_t arm_nn_read_s8x4(const int8_t *p)
+{
+    uint32_t word;
+    memcpy(&word, p, sizeof(word));
+    return word;
+}
+
+/** A word rotated right by one byte: bytes 1 and 3 move to where __sxtb16 / __sxtab16 take them from. */
+static inline uint32_t arm_nn_ror8(uint32_t word) { return (word >> 8) | (word << 24); }
+
+/** An int16 value in both halves of a word (the offset operand of __sxtab16). */
+static inline uint32_t arm_nn_dup_s16(int32_t value)
+{
+    return ((uint32_t)(uint16_t)value << 16) | (uint16_t)value;
+}
+#endif
 
 /* ----------------------------------------------------------------------------------------------------------------
  * Small integer helpers

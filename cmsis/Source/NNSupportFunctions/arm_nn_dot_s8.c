@@ -8,41 +8,26 @@
  * On cores with the DSP extension (__ARM_FEATURE_DSP: Cortex-M4/M7/M33/M55) four taps take one 32-bit load of
  * each vector, two sign extensions of each into pairs of int16 lanes (bytes 0 and 2, then bytes 1 and 3; the
  * offset is added to the x lanes by the extending add) and two dual 16x16 multiply-accumulates. x + x_offset stays
- * within int16 for every s8 offset (-128..127 plus -127..128), so the lanes are exact and the sum is the same
- * integer as the plain C loop's, whatever the order.
+ * within int16 for every s8 offset (-128..127 plus -127..128; other offsets take the plain loop), so the lanes are
+ * exact and the sum is the same integer as the plain C loop's, whatever the order.
  */
-#include <string.h>
-
 #include "arm_nnsupportfunctions.h"
-
-#if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)
-#include <arm_acle.h>
-
-/** Four bytes as one word; memcpy lets the compiler emit a single (unaligned-capable) load. */
-static uint32_t read_s8x4(const int8_t *p)
-{
-    uint32_t word;
-    memcpy(&word, p, sizeof(word));
-    return word;
-}
-
-static uint32_t rotate_right_8(uint32_t word) { return (word >> 8) | (word << 24); }
-#endif
 
 int32_t arm_nn_dot_s8(const int8_t *x, const int8_t *w, int32_t length, int32_t x_offset)
 {
     int32_t acc = 0;
     int32_t i = 0;
-#if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)
-    const uint32_t offset_lanes = ((uint32_t)(uint16_t)x_offset << 16) | (uint16_t)x_offset;
-    for (; i + 4 <= length; i += 4)
+#if NNSCONS_DSP
+    const uint32_t offset_lanes = arm_nn_dup_s16(x_offset);
+    const int32_t simd_length = arm_nn_offset_fits_s16(x_offset) ? length : 0;
+    for (; i + 4 <= simd_length; i += 4)
     {
-        const uint32_t xs = read_s8x4(x + i);
-        const uint32_t ws = read_s8x4(w + i);
+        const uint32_t xs = arm_nn_read_s8x4(x + i);
+        const uint32_t ws = arm_nn_read_s8x4(w + i);
         const int16x2_t x_even = __sxtab16(offset_lanes, xs);
-        const int16x2_t x_odd = __sxtab16(offset_lanes, rotate_right_8(xs));
+        const int16x2_t x_odd = __sxtab16(offset_lanes, arm_nn_ror8(xs));
         acc = __smlad(x_even, __sxtb16(ws), acc);
-        acc = __smlad(x_odd, __sxtb16(rotate_right_8(ws)), acc);
+        acc = __smlad(x_odd, __sxtb16(arm_nn_ror8(ws)), acc);
     }
 #endif
     for (; i < length; i++)
