@@ -200,6 +200,9 @@ def _case_models() -> dict[str, Callable[[np.random.Generator], bytes]]:
                                                 dtype=np.int16),
         "maxpool_s8_relu": lambda r: tb.pool2d("max", (1, 6, 6, 4), tb.Quant([0.05], [-20]), filter_hw=(2, 3),
                                                stride=(2, 1), activation="RELU"),
+        "concat_s8_channels": lambda r: tb.concatenation([(1, 3, 4, 5), (1, 3, 4, 2), (1, 3, 4, 7)], q8, axis=3),
+        "concat_s16_rows": lambda r: tb.concatenation([(2, 3, 4, 3), (2, 1, 4, 3)], q16, axis=1, dtype=np.int16),
+        "concat_s8_rank2_last": lambda r: tb.concatenation([(3, 6), (3, 10)], q8, axis=-1),
     }
 
 

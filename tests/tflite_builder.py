@@ -353,3 +353,21 @@ def mul(shape: Sequence[int], quant_1: Quant, quant_2: Quant, out_quant: Quant, 
     return single_op_model(tflite.BuiltinOperator.MUL, [Tensor(shape, act_type, quant_1),
                                                         Tensor(shape, act_type, quant_2)],
                            Tensor(shape, act_type, out_quant), tflite.BuiltinOptions.MulOptions, options)
+
+
+def concatenation(shapes: Sequence[Sequence[int]], quant: Quant, *, axis: int, dtype: type = np.int8) -> bytes:
+    """CONCATENATION of len(shapes) graph inputs along ``axis``, every tensor with the same quantization."""
+    dtype = np.dtype(dtype)
+    rank = len(shapes[0])
+    out_shape = list(shapes[0])
+    out_shape[axis] = sum(int(s[axis]) for s in shapes)
+    inputs = [Tensor(list(s), dtype, quant) for s in shapes]
+
+    def options(builder: flatbuffers.Builder) -> int:
+        tflite.ConcatenationOptionsStart(builder)
+        tflite.ConcatenationOptionsAddAxis(builder, axis if axis >= 0 else axis + rank)
+        tflite.ConcatenationOptionsAddFusedActivationFunction(builder, tflite.ActivationFunctionType.NONE)
+        return tflite.ConcatenationOptionsEnd(builder)
+
+    return single_op_model(tflite.BuiltinOperator.CONCATENATION, inputs, Tensor(out_shape, dtype, quant),
+                           tflite.BuiltinOptions.ConcatenationOptions, options)

@@ -48,6 +48,7 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATES = {"header": "model.h.j2", "model": "model.c.j2", "weights": "weights.c.j2"}
 APIS = ("s8", "legacy")
 MAX_RANK = 6
+UINT16_MAX = 0xFFFF            # the concatenation functions take their sizes as uint16_t
 VALUES_PER_LINE = 16
 
 CTYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t"}
@@ -529,6 +530,42 @@ class ModelCode:
         keys = ("input1_offset", "input2_offset", "output_offset", "output_multiplier", "output_shift", "act_min",
                 "act_max")
         return {"size": size, **{k: q[k] for k in keys}}
+
+    def _layer_concat(self, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
+        """One copy per input: along ``axis`` every tensor is [outer][axis][inner], which is the [z][y][x] of
+        ``arm_concatenation_s8_y`` with x counted in bytes (so int16 values copy as byte pairs)."""
+        out = self.graph.tensors[op.outputs[0]]
+        rank = len(out.shape)
+        axis = int(op.attrs.get("axis", -1))
+        axis = axis + rank if axis < 0 else axis
+        if not 0 <= axis < rank:
+            raise kernels.unsupported(op, kernel.suffix, f"axis {op.attrs.get('axis')} of a rank-{rank} tensor")
+        element = np.dtype(self.act_dtype(op.outputs[0])).itemsize
+        copies, offset = [], 0
+        for name in op.inputs:
+            tensor = self.graph.tensors[name]
+            if tensor.is_const:
+                raise kernels.unsupported(op, kernel.suffix, f"input {name} is a constant")
+            if self.scale_zp(name) != self.scale_zp(op.outputs[0]):
+                raise kernels.unsupported(op, kernel.suffix, f"input {name} is quantized differently from the "
+                                                             f"output (concatenation copies values unchanged)")
+            shape = [int(s) for s in tensor.shape]
+            inner = int(np.prod(shape[axis + 1:], dtype=np.int64)) * element
+            outer = int(np.prod(shape[:axis], dtype=np.int64))
+            sizes = {"inner bytes": inner, "axis length": shape[axis], "outer count": outer,
+                     "output axis length": int(out.shape[axis])}
+            too_big = [what for what, value in sizes.items() if value > UINT16_MAX]
+            if too_big:
+                raise kernels.unsupported(op, kernel.suffix, f"its {too_big[0]} exceeds {UINT16_MAX} (uint16_t "
+                                                             f"arguments of {kernel.function})")
+            copies.append({"input": self.pointers[name], "x": inner, "y": shape[axis], "z": outer,
+                           "offset": offset, "tensor": name})
+            offset += shape[axis]
+        if offset != out.shape[axis]:
+            raise NnsconsError(None, f"codegen: concat {op.name}: inputs add up to {offset} along axis {axis}, "
+                                     f"the output has {out.shape[axis]}")
+        return {"copies": copies, "output_y": int(out.shape[axis]), "axis": axis,
+                "byte_pointers": element != 1}
 
     def _layer_clamp(self, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
         if self.scale_zp(op.inputs[0]) != self.scale_zp(op.outputs[0]):

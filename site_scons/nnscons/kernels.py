@@ -13,6 +13,8 @@ code calls (``s8`` for int8 activations, ``s16`` for int16 activations with int8
 ``max_pool2d``         ``arm_max_pool_s8`` / ``_s16``
 ``softmax``            ``arm_softmax_s8`` / ``arm_softmax_s16`` (with the two lookup tables below)
 ``add``, ``mul``       ``arm_elementwise_add_s8`` / ``_s16``, ``arm_elementwise_mul_s8`` / ``_s16``
+``concat``             ``arm_concatenation_s8_y`` once per input, each seen as [outer][axis][inner bytes] (int16
+                       values are copied as byte pairs); inputs and output share one quantization
 ``reshape``            none: the output aliases the input (see :mod:`nnscons.planner`)
 ``relu``/``relu6``/    none: a clamp loop in the generated C (CMSIS-NN's ``arm_relu*`` ignore the zero
 ``clip``               point)
@@ -58,7 +60,7 @@ SOFTMAX_LUT_ENTRIES = 513
 WEIGHTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected")
 
 SUPPORTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected", "avg_pool2d", "max_pool2d", "softmax", "add", "mul",
-                 "reshape", "relu", "relu6", "clip")
+                 "concat", "reshape", "relu", "relu6", "clip")
 
 
 @dataclass(frozen=True)
@@ -307,6 +309,8 @@ def layer_kernel(graph: ir.Graph, op: ir.Op, act_dtype: str, per_channel: bool =
     if t in ("add", "mul"):
         name = "arm_elementwise_add" if t == "add" else "arm_elementwise_mul"
         return Kernel(t, f"{name}_{suffix}", suffix, zero)
+    if t == "concat":
+        return Kernel("concat", "arm_concatenation_s8_y", suffix, zero)
     if t == "reshape":
         return Kernel("alias", "", suffix, zero)
     if t in ("relu", "relu6", "clip"):
