@@ -1,7 +1,7 @@
-"""The portable kernels' target-specific code on the Cortex-M cores themselves (QEMU): arm_nn_dot_s8, whose DSP
-path (SXTAB16/SXTB16/SMLAD) runs on the Cortex-M4/M7/M33/M55 and the plain loop on the M0/M3, against numpy on
-lengths around the 4-tap step, every extreme offset and value, and unaligned vectors. Whole networks through these
-paths are compared with the host binary by tests/test_firmware.py."""
+"""The portable kernels' target-specific code on the Cortex-M cores themselves (QEMU): arm_nn_dot_s8 and
+arm_nn_dot2_s8, whose DSP paths (SXTAB16/SXTB16/SMLAD) run on the Cortex-M4/M7/M33/M55 and the plain loops on the
+M0/M3, against numpy on lengths around the 4-tap step, every extreme offset and value, and unaligned vectors.
+Whole networks through these paths are compared with the host binary by tests/test_firmware.py."""
 from __future__ import annotations
 
 import re
@@ -79,8 +79,13 @@ def test_dot_s8_on_the_core_equals_numpy(name: str, tmp_path: Path) -> None:
     run = subprocess.run(firmware.emulator_command(target, str(elf)), stdin=subprocess.DEVNULL,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
-    results = {int(i): int(v) for i, v in re.findall(r"^dot (\d+) (-?\d+)$", run.stdout, re.MULTILINE)}
+    results = {int(m[0]): tuple(int(v) for v in m[1:])
+               for m in re.findall(r"^dot (\d+) (-?\d+) (-?\d+) (-?\d+)$", run.stdout, re.MULTILINE)}
     assert len(results) == len(cases)
-    wrong = [(case, results[i], expected(x, w, case)) for i, case in enumerate(cases)
-             if results[i] != expected(x, w, case)]
+    wrong = []
+    for i, case in enumerate(cases):
+        x_at, w_at, length, offset = case
+        want = (expected(x, w, case), expected(x, w, case), expected(x, w, (x_at, w_at + 5, length, offset)))
+        if results[i] != want:
+            wrong.append((case, results[i], want))
     assert not wrong, wrong[:5]

@@ -180,6 +180,13 @@ static inline int32_t arm_nn_requantize(int32_t val, int32_t multiplier, int32_t
 #endif
 }
 
+/** An s8 kernel's output value from its sum (bias included): requantized, offset, clamped to the activation. */
+static inline int8_t arm_nn_output_s8(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
+                                      int32_t act_min, int32_t act_max)
+{
+    return (int8_t)arm_nn_clamp_i32(arm_nn_requantize(acc, multiplier, shift) + output_offset, act_min, act_max);
+}
+
 /** The 16-bit multiplier used with 64-bit accumulators: a Q31 multiplier rounded to Q15 (capped at 0x7FFF). */
 static inline int32_t arm_nn_reduce_multiplier(int32_t multiplier)
 {
@@ -352,6 +359,10 @@ static inline bool arm_nn_dw_is_3x3(const cmsis_nn_dw_conv_params *dw_conv_param
 
 /** sum_i (x[i] + x_offset) * w[i] over int8 vectors (with a DSP-extension path; same result either way). */
 int32_t arm_nn_dot_s8(const int8_t *x, const int8_t *w, int32_t length, int32_t x_offset);
+
+/** arm_nn_dot_s8 of one x with two weight rows (x read once): *sum0 for w0, *sum1 for w1. */
+void arm_nn_dot2_s8(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t length, int32_t x_offset,
+                    int32_t *sum0, int32_t *sum1);
 
 /** s8 convolution (batches, stride, padding, dilation, groups = C_IN / filter C). ``column``: scratch of at
  * least KH*KW*C_IN bytes for an im2col column, or NULL (each receptive field is then read in place). */

@@ -28,6 +28,15 @@ static int32_t fc_dot_s8(const int8_t *input, const int8_t *weights, int32_t dep
     return acc;
 }
 
+/** One output value from its sum: bias, requantization, output offset, activation clamp. */
+static int8_t fc_output_s8(int32_t acc, int32_t o, const cmsis_nn_fc_params *fc_params,
+                           const cmsis_nn_per_tensor_quant_params *quant_params, const int32_t *bias_data)
+{
+    return arm_nn_output_s8(acc + (bias_data != NULL ? bias_data[o] : 0), quant_params->multiplier,
+                            quant_params->shift, fc_params->output_offset, fc_params->activation.min,
+                            fc_params->activation.max);
+}
+
 arm_cmsis_nn_status arm_fully_connected_s8(const cmsis_nn_context *ctx,
                                            const cmsis_nn_fc_params *fc_params,
                                            const cmsis_nn_per_tensor_quant_params *quant_params,
@@ -48,17 +57,23 @@ arm_cmsis_nn_status arm_fully_connected_s8(const cmsis_nn_context *ctx,
     (void)bias_dims;
     for (b = 0; b < input_dims->n; b++)
     {
-        int32_t o;
-        for (o = 0; o < out_c; o++)
+        int32_t o = 0;
+        for (; fc_params->filter_offset == 0 && o + 2 <= out_c; o += 2)      /* two outputs per pass over the input */
         {
-            int32_t acc = fc_dot_s8(
-                input_data, filter_data + o * depth, depth, fc_params->input_offset, fc_params->filter_offset);
-            if (bias_data != NULL)
+            int32_t sums[2];
+            int32_t k;
+            arm_nn_dot2_s8(input_data, filter_data + o * depth, filter_data + (o + 1) * depth, depth,
+                           fc_params->input_offset, &sums[0], &sums[1]);
+            for (k = 0; k < 2; k++)
             {
-                acc += bias_data[o];
+                output_data[o + k] = fc_output_s8(sums[k], o + k, fc_params, quant_params, bias_data);
             }
-            acc = arm_nn_requantize(acc, quant_params->multiplier, quant_params->shift) + fc_params->output_offset;
-            output_data[o] = (int8_t)arm_nn_clamp_i32(acc, fc_params->activation.min, fc_params->activation.max);
+        }
+        for (; o < out_c; o++)
+        {
+            const int32_t acc = fc_dot_s8(
+                input_data, filter_data + o * depth, depth, fc_params->input_offset, fc_params->filter_offset);
+            output_data[o] = fc_output_s8(acc, o, fc_params, quant_params, bias_data);
         }
         input_data += depth;
         output_data += out_c;

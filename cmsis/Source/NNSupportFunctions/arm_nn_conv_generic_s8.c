@@ -12,7 +12,8 @@
  *
  * With a scratch column (the entry points that get Arm's im2col buffer) and one group, each output position's
  * receptive field is first gathered into it in the filter's (ky, kx, ic) order, taps outside the input set to
- * -input_offset (which adds nothing), so every output channel is one arm_nn_dot_s8 over KH*KW*C_IN values.
+ * -input_offset (which adds nothing); a 1x1 kernel's receptive field is one input pixel, contiguous already. Either
+ * way every output channel is one inner product over KH*KW*C_IN values, two channels per pass (arm_nn_dot2_s8).
  * Otherwise the receptive field is read in place, one dot product per contiguous run of taps.
  */
 #include <string.h>
@@ -103,6 +104,15 @@ static void gather_column_s8(int8_t *column, const receptive_field *field, const
     }
 }
 
+/** One output value from its sum: bias, requantization, output offset, activation clamp. */
+static int8_t conv_output_s8(int32_t acc, int32_t oc, const cmsis_nn_conv_params *conv_params,
+                             const cmsis_nn_per_channel_quant_params *quant_params, const int32_t *bias_data)
+{
+    return arm_nn_output_s8(acc + (bias_data != NULL ? bias_data[oc] : 0), quant_params->multiplier[oc],
+                            quant_params->shift[oc], conv_params->output_offset, conv_params->activation.min,
+                            conv_params->activation.max);
+}
+
 arm_cmsis_nn_status arm_nn_conv_generic_s8(int8_t *column,
                                            const cmsis_nn_conv_params *conv_params,
                                            const cmsis_nn_per_channel_quant_params *quant_params,
@@ -120,11 +130,13 @@ arm_cmsis_nn_status arm_nn_conv_generic_s8(int8_t *column,
     const int32_t out_w = output_dims->w;
     const int32_t out_c = output_dims->c;
     const int32_t filter_size = filter_dims->h * filter_dims->w * k_c;
+    const int32_t offset = conv_params->input_offset;
     receptive_field field;
     int32_t groups;
     int32_t out_c_per_group;
     int32_t b;
     bool use_column;
+    bool pointwise;
 
     if (k_c <= 0 || in_c % k_c != 0)
     {
@@ -137,8 +149,10 @@ arm_cmsis_nn_status arm_nn_conv_generic_s8(int8_t *column,
     }
     out_c_per_group = out_c / groups;
     /* a column pays off when the kernel has several taps; the outside value must be an int8 */
-    use_column = column != NULL && groups == 1 && filter_dims->h * filter_dims->w > 1 &&
-        conv_params->input_offset >= -INT8_MAX && conv_params->input_offset <= -INT8_MIN;
+    use_column = column != NULL && groups == 1 && filter_dims->h * filter_dims->w > 1 && offset >= -INT8_MAX &&
+        offset <= -INT8_MIN;
+    /* one tap, one group: the receptive field is one input pixel, contiguous already */
+    pointwise = groups == 1 && filter_dims->h == 1 && filter_dims->w == 1;
     field.conv_params = conv_params;
     field.input_dims = input_dims;
     field.filter_dims = filter_dims;
@@ -153,26 +167,39 @@ arm_cmsis_nn_status arm_nn_conv_generic_s8(int8_t *column,
             field.base_y = oy * conv_params->stride.h - conv_params->padding.h;
             for (ox = 0; ox < out_w; ox++)
             {
-                int32_t oc;
+                /* the receptive field as one run of filter_size values when it is one (else read in place);
+                 * a pointwise tap in the padding sees nothing */
+                const int8_t *run = NULL;
+                bool nothing = false;
+                int32_t oc = 0;
                 field.base_x = ox * conv_params->stride.w - conv_params->padding.w;
                 if (use_column)
                 {
                     gather_column_s8(column, &field, batch_in);
+                    run = column;
                 }
-                for (oc = 0; oc < out_c; oc++)
+                else if (pointwise)
+                {
+                    nothing = field.base_y < 0 || field.base_y >= input_dims->h || field.base_x < 0 ||
+                        field.base_x >= input_dims->w;
+                    run = nothing ? NULL : batch_in + (field.base_y * input_dims->w + field.base_x) * in_c;
+                }
+                for (; run != NULL && oc + 2 <= out_c; oc += 2)     /* two output channels per pass over x */
+                {
+                    int32_t sum0;
+                    int32_t sum1;
+                    arm_nn_dot2_s8(run, filter_data + oc * filter_size, filter_data + (oc + 1) * filter_size,
+                                   filter_size, offset, &sum0, &sum1);
+                    *output_data++ = conv_output_s8(sum0, oc, conv_params, quant_params, bias_data);
+                    *output_data++ = conv_output_s8(sum1, oc + 1, conv_params, quant_params, bias_data);
+                }
+                for (; oc < out_c; oc++)
                 {
                     const int8_t *filter = filter_data + oc * filter_size;
-                    int32_t acc = use_column
-                        ? arm_nn_dot_s8(column, filter, filter_size, conv_params->input_offset)
+                    const int32_t acc = run != NULL ? arm_nn_dot_s8(run, filter, filter_size, offset)
+                        : nothing ? 0
                         : receptive_field_dot_s8(&field, batch_in + (oc / out_c_per_group) * k_c, filter);
-                    if (bias_data != NULL)
-                    {
-                        acc += bias_data[oc];
-                    }
-                    acc = arm_nn_requantize(acc, quant_params->multiplier[oc], quant_params->shift[oc]);
-                    acc += conv_params->output_offset;
-                    *output_data++ = (int8_t)arm_nn_clamp_i32(
-                        acc, conv_params->activation.min, conv_params->activation.max);
+                    *output_data++ = conv_output_s8(acc, oc, conv_params, quant_params, bias_data);
                 }
             }
         }

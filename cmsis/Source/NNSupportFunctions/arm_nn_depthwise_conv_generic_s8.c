@@ -149,13 +149,9 @@ static int32_t depthwise_dot_s8(const int8_t *batch_in,
 static int8_t depthwise_output_s8(int32_t acc, int32_t oc, const cmsis_nn_dw_conv_params *dw_conv_params,
                                   const cmsis_nn_per_channel_quant_params *quant_params, const int32_t *bias_data)
 {
-    if (bias_data != NULL)
-    {
-        acc += bias_data[oc];
-    }
-    acc = arm_nn_requantize(acc, quant_params->multiplier[oc], quant_params->shift[oc]);
-    acc += dw_conv_params->output_offset;
-    return (int8_t)arm_nn_clamp_i32(acc, dw_conv_params->activation.min, dw_conv_params->activation.max);
+    return arm_nn_output_s8(acc + (bias_data != NULL ? bias_data[oc] : 0), quant_params->multiplier[oc],
+                            quant_params->shift[oc], dw_conv_params->output_offset, dw_conv_params->activation.min,
+                            dw_conv_params->activation.max);
 }
 
 arm_cmsis_nn_status arm_nn_depthwise_conv_generic_s8(const cmsis_nn_dw_conv_params *dw_conv_params,
