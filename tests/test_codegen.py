@@ -203,6 +203,10 @@ def _case_models() -> dict[str, Callable[[np.random.Generator], bytes]]:
         "concat_s8_channels": lambda r: tb.concatenation([(1, 3, 4, 5), (1, 3, 4, 2), (1, 3, 4, 7)], q8, axis=3),
         "concat_s16_rows": lambda r: tb.concatenation([(2, 3, 4, 3), (2, 1, 4, 3)], q16, axis=1, dtype=np.int16),
         "concat_s8_rank2_last": lambda r: tb.concatenation([(3, 6), (3, 10)], q8, axis=-1),
+        "mean_s8_spatial": lambda r: tb.mean((1, 7, 5, 6), q8, tb.Quant([0.02], [-11])),
+        "mean_s8_same_params_flat": lambda r: tb.mean((2, 3, 9, 4), q8, q8, keep_dims=False),
+        "mean_s8_one_pixel": lambda r: tb.mean((1, 1, 1, 5), q8, out8),
+        "mean_s8_many_pixels": lambda r: tb.mean((1, 40, 30, 3), tb.Quant([0.5], [100]), tb.Quant([0.001], [0])),
     }
 
 

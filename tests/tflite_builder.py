@@ -371,3 +371,20 @@ def concatenation(shapes: Sequence[Sequence[int]], quant: Quant, *, axis: int, d
 
     return single_op_model(tflite.BuiltinOperator.CONCATENATION, inputs, Tensor(out_shape, dtype, quant),
                            tflite.BuiltinOptions.ConcatenationOptions, options)
+
+
+def mean(x_shape: Sequence[int], x_quant: Quant, out_quant: Quant, *, axes: Sequence[int] = (1, 2),
+         keep_dims: bool = True, dtype: type = np.int8) -> bytes:
+    """MEAN over ``axes`` (a constant int32 axis tensor), e.g. Keras' GlobalAveragePooling2D."""
+    dtype = np.dtype(dtype)
+    out_shape = [1 if i in axes else int(d) for i, d in enumerate(x_shape)] if keep_dims else \
+        [int(d) for i, d in enumerate(x_shape) if i not in axes]
+    axis = Tensor([len(axes)], np.dtype(np.int32), None, np.asarray(axes, dtype=np.int32))
+
+    def options(builder: flatbuffers.Builder) -> int:
+        tflite.ReducerOptionsStart(builder)
+        tflite.ReducerOptionsAddKeepDims(builder, keep_dims)
+        return tflite.ReducerOptionsEnd(builder)
+
+    return single_op_model(tflite.BuiltinOperator.MEAN, [Tensor(list(x_shape), dtype, x_quant), axis],
+                           Tensor(out_shape, dtype, out_quant), tflite.BuiltinOptions.ReducerOptions, options)

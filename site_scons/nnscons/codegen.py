@@ -379,6 +379,8 @@ class ModelCode:
         if kernel.function:
             sizes = "/".join(str(kernel.scratch[f]) for f in kernels.FEATURE_SETS)
             lines.append(f"  {kernel.function}, scratch c/dsp/mve {sizes} bytes")
+        if kernel.kind == "mean":
+            lines.append("  generated loop (CMSIS-NN has no mean), TFLite's integer arithmetic")
         if op.type == "fully_connected" and kernel.kind == "conv":
             lines.append("  as a 1x1 convolution: one multiplier per output (the fully connected kernel takes one)")
         return lines
@@ -567,6 +569,26 @@ class ModelCode:
         return {"copies": copies, "output_y": int(out.shape[axis]), "axis": axis,
                 "byte_pointers": element != 1}
 
+    def _layer_mean(self, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
+        """MEAN over H and W of an NHWC int8 tensor as TFLite computes it: the table's multiplier (input scale /
+        output scale) divided by the pixel count with as many extra bits as that count needs (up to 32, keeping
+        the shift >= -31), then one requantization of the sum of (x - input zero point)."""
+        x = self.graph.tensors[op.inputs[0]]
+        if kernel.suffix != "s8":
+            raise kernels.unsupported(op, kernel.suffix, "the generated mean loop is for int8 activations")
+        if len(x.shape) != 4 or list(op.attrs.get("axes", [])) != [1, 2]:
+            raise kernels.unsupported(op, kernel.suffix, f"it averages axes {op.attrs.get('axes')} of a rank-"
+                                                         f"{len(x.shape)} tensor (only H and W of NHWC)")
+        batches, height, width, channels = (int(d) for d in x.shape)
+        pixels = height * width
+        extra = min(pixels.bit_length() - 1, 32, 31 + int(q["shift"]))
+        multiplier = (int(q["multiplier"]) << extra) // pixels
+        shift = int(q["shift"]) - extra
+        if not -31 <= shift <= 31 or multiplier <= 0:
+            raise kernels.unsupported(op, kernel.suffix, f"its scales need a shift of {shift} (outside -31..31)")
+        return {"batches": batches, "pixels": pixels, "channels": channels, "input_offset": q["input_offset"],
+                "output_offset": q["output_offset"], "multiplier": multiplier, "shift": shift}
+
     def _layer_clamp(self, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
         if self.scale_zp(op.inputs[0]) != self.scale_zp(op.outputs[0]):
             raise kernels.unsupported(op, kernel.suffix, "its input and output quantizations differ")
@@ -600,6 +622,7 @@ class ModelCode:
             "absorbed": [self._absorbed_text(op) for op in self.lowered.absorbed],
             "uses_ctx": uses_ctx, "uses_status": uses_status,
             "clamp_types": sorted({layer["ctype"] for layer in self.layers if layer["kind"] == "clamp"}),
+            "uses_mean": any(layer["kind"] == "mean" for layer in self.layers),
             "max_rank": MAX_RANK,
         }
 

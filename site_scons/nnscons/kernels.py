@@ -13,6 +13,9 @@ code calls (``s8`` for int8 activations, ``s16`` for int16 activations with int8
 ``max_pool2d``         ``arm_max_pool_s8`` / ``_s16``
 ``softmax``            ``arm_softmax_s8`` / ``arm_softmax_s16`` (with the two lookup tables below)
 ``add``, ``mul``       ``arm_elementwise_add_s8`` / ``_s16``, ``arm_elementwise_mul_s8`` / ``_s16``
+``mean``               none in CMSIS-NN: a generated loop, s8 over the spatial axes of NHWC (Keras' global average
+                       pooling), with TFLite's integer arithmetic (sum of x - zero point, Q31 multiplier
+                       input scale / output scale / pixels, TFLite's rounding)
 ``concat``             ``arm_concatenation_s8_y`` once per input, each seen as [outer][axis][inner bytes] (int16
                        values are copied as byte pairs); inputs and output share one quantization
 ``reshape``            none: the output aliases the input (see :mod:`nnscons.planner`)
@@ -60,7 +63,7 @@ SOFTMAX_LUT_ENTRIES = 513
 WEIGHTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected")
 
 SUPPORTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected", "avg_pool2d", "max_pool2d", "softmax", "add", "mul",
-                 "concat", "reshape", "relu", "relu6", "clip")
+                 "concat", "mean", "reshape", "relu", "relu6", "clip")
 
 
 @dataclass(frozen=True)
@@ -311,6 +314,8 @@ def layer_kernel(graph: ir.Graph, op: ir.Op, act_dtype: str, per_channel: bool =
         return Kernel(t, f"{name}_{suffix}", suffix, zero)
     if t == "concat":
         return Kernel("concat", "arm_concatenation_s8_y", suffix, zero)
+    if t == "mean":
+        return Kernel("mean", "", suffix, zero)
     if t == "reshape":
         return Kernel("alias", "", suffix, zero)
     if t in ("relu", "relu6", "clip"):
