@@ -204,6 +204,9 @@ def _case_models() -> dict[str, Callable[[np.random.Generator], bytes]]:
         "concat_s16_rows": lambda r: tb.concatenation([(2, 3, 4, 3), (2, 1, 4, 3)], q16, axis=1, dtype=np.int16),
         "concat_s8_rank2_last": lambda r: tb.concatenation([(3, 6), (3, 10)], q8, axis=-1),
         "mean_s8_spatial": lambda r: tb.mean((1, 7, 5, 6), q8, tb.Quant([0.02], [-11])),
+        "pad_s8_hw": lambda r: tb.pad((1, 4, 5, 3), q8, [[0, 0], [1, 2], [2, 0], [0, 0]]),
+        "pad_s16_channels": lambda r: tb.pad((1, 3, 3, 2), q16, [[0, 0], [0, 0], [0, 0], [1, 3]], dtype=np.int16),
+        "pad_s8_rank2": lambda r: tb.pad((3, 4), q8, [[1, 0], [2, 2]]),
         "mean_s8_same_params_flat": lambda r: tb.mean((2, 3, 9, 4), q8, q8, keep_dims=False),
         "mean_s8_one_pixel": lambda r: tb.mean((1, 1, 1, 5), q8, out8),
         "mean_s8_many_pixels": lambda r: tb.mean((1, 40, 30, 3), tb.Quant([0.5], [100]), tb.Quant([0.001], [0])),
@@ -626,13 +629,14 @@ def test_float_io_conversions_are_absorbed(tmp_path: Path, cmsis_archive: Path) 
 def test_unsupported_op_names_the_layer() -> None:
     graph, params = float_io_graph(False)
     tensors = dict(graph.tensors)
-    tensors["p"] = ir.Tensor("p", [1, 8], "int8", quant=ir.Quant([0.03], [2]))
-    pad = ir.Op("pad_3", "pad", ["xq"], ["p"], {"pads": [[0, 0], [1, 1]], "value": 0.0}, 'PAD #3 */\n')
-    graph = ir.Graph(tensors, [pad], ["xq"], ["p"], quantized="int8")
+    shape = list(graph.tensors["xq"].shape)
+    tensors["p"] = ir.Tensor("p", shape, "int8", quant=ir.Quant([1 / 128], [0]))
+    tanh = ir.Op("tanh_3", "tanh", ["xq"], ["p"], {}, 'TANH #3 */\n')
+    graph = ir.Graph(tensors, [tanh], ["xq"], ["p"], quantized="int8")
     tables, qparams = qtable_for(graph, params)
     with pytest.raises(NnsconsError) as error:
         codegen.generate("m", graph, tables, qparams, "s8", "h")
-    assert str(error.value) == "layer pad_3 (PAD #3 * /?): op pad has no CMSIS-NN s8 kernel"
+    assert str(error.value) == "layer tanh_3 (TANH #3 * /?): op tanh has no CMSIS-NN s8 kernel"
 
 
 def test_quantize_in_the_middle_is_unsupported() -> None:

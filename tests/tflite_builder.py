@@ -388,3 +388,17 @@ def mean(x_shape: Sequence[int], x_quant: Quant, out_quant: Quant, *, axes: Sequ
 
     return single_op_model(tflite.BuiltinOperator.MEAN, [Tensor(list(x_shape), dtype, x_quant), axis],
                            Tensor(out_shape, dtype, out_quant), tflite.BuiltinOptions.ReducerOptions, options)
+
+
+def pad(x_shape: Sequence[int], quant: Quant, paddings: Sequence[Sequence[int]], *, dtype: type = np.int8) -> bytes:
+    """PAD with constant int32 paddings [rank][2] (fills with the zero point, i.e. real 0)."""
+    dtype = np.dtype(dtype)
+    out_shape = [int(d) + int(b) + int(a) for d, (b, a) in zip(x_shape, paddings)]
+    pads = Tensor([len(x_shape), 2], np.dtype(np.int32), None, np.asarray(paddings, dtype=np.int32))
+
+    def options(builder: flatbuffers.Builder) -> int:
+        tflite.PadOptionsStart(builder)
+        return tflite.PadOptionsEnd(builder)
+
+    return single_op_model(tflite.BuiltinOperator.PAD, [Tensor(list(x_shape), dtype, quant), pads],
+                           Tensor(out_shape, dtype, quant), tflite.BuiltinOptions.PadOptions, options)

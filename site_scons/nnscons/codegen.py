@@ -381,6 +381,8 @@ class ModelCode:
             lines.append(f"  {kernel.function}, scratch c/dsp/mve {sizes} bytes")
         if kernel.kind == "mean":
             lines.append("  generated loop (CMSIS-NN has no mean), TFLite's integer arithmetic")
+        if kernel.kind == "pad":
+            lines.append("  generated loop: the pad value everywhere, then the input copied in")
         if op.type == "fully_connected" and kernel.kind == "conv":
             lines.append("  as a 1x1 convolution: one multiplier per output (the fully connected kernel takes one)")
         return lines
@@ -589,6 +591,23 @@ class ModelCode:
         return {"batches": batches, "pixels": pixels, "channels": channels, "input_offset": q["input_offset"],
                 "output_offset": q["output_offset"], "multiplier": multiplier, "shift": shift}
 
+    def _layer_pad(self, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
+        """Shapes and padding widened to rank 4 (leading axes of 1) for the generated pad loop."""
+        x = self.graph.tensors[op.inputs[0]]
+        rank = len(x.shape)
+        pads = [[int(before), int(after)] for before, after in op.attrs.get("pads", [])]
+        if rank > 4 or len(pads) != rank:
+            raise kernels.unsupported(op, kernel.suffix, f"it pads a rank-{rank} tensor (at most 4)")
+        if self.scale_zp(op.inputs[0]) != self.scale_zp(op.outputs[0]):
+            raise kernels.unsupported(op, kernel.suffix, "its input and output quantizations differ")
+        widen = [[0, 0]] * (4 - rank)
+        in_shape = [1] * (4 - rank) + [int(d) for d in x.shape]
+        before = [p[0] for p in widen + pads]
+        out_shape = [d + b + a for d, (b, a) in zip(in_shape, widen + pads)]
+        if out_shape != [1] * (4 - rank) + [int(d) for d in self.graph.tensors[op.outputs[0]].shape]:
+            raise NnsconsError(None, f"codegen: pad {op.name}: its output shape does not match its paddings")
+        return {"in_shape": in_shape, "before": before, "out_shape": out_shape, "value": int(q["pad_value"])}
+
     def _layer_clamp(self, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
         if self.scale_zp(op.inputs[0]) != self.scale_zp(op.outputs[0]):
             raise kernels.unsupported(op, kernel.suffix, "its input and output quantizations differ")
@@ -623,6 +642,7 @@ class ModelCode:
             "uses_ctx": uses_ctx, "uses_status": uses_status,
             "clamp_types": sorted({layer["ctype"] for layer in self.layers if layer["kind"] == "clamp"}),
             "uses_mean": any(layer["kind"] == "mean" for layer in self.layers),
+            "pad_types": sorted({layer["ctype"] for layer in self.layers if layer["kind"] == "pad"}),
             "max_rank": MAX_RANK,
         }
 

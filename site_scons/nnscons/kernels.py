@@ -16,6 +16,7 @@ code calls (``s8`` for int8 activations, ``s16`` for int16 activations with int8
 ``mean``               none in CMSIS-NN: a generated loop, s8 over the spatial axes of NHWC (Keras' global average
                        pooling), with TFLite's integer arithmetic (sum of x - zero point, Q31 multiplier
                        input scale / output scale / pixels, TFLite's rounding)
+``pad``                a generated fill-and-copy loop (s8/s16, rank <= 4, input and output quantized alike)
 ``concat``             ``arm_concatenation_s8_y`` once per input, each seen as [outer][axis][inner bytes] (int16
                        values are copied as byte pairs); inputs and output share one quantization
 ``reshape``            none: the output aliases the input (see :mod:`nnscons.planner`)
@@ -63,7 +64,7 @@ SOFTMAX_LUT_ENTRIES = 513
 WEIGHTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected")
 
 SUPPORTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected", "avg_pool2d", "max_pool2d", "softmax", "add", "mul",
-                 "concat", "mean", "reshape", "relu", "relu6", "clip")
+                 "concat", "mean", "pad", "reshape", "relu", "relu6", "clip")
 
 
 @dataclass(frozen=True)
@@ -316,6 +317,8 @@ def layer_kernel(graph: ir.Graph, op: ir.Op, act_dtype: str, per_channel: bool =
         return Kernel("concat", "arm_concatenation_s8_y", suffix, zero)
     if t == "mean":
         return Kernel("mean", "", suffix, zero)
+    if t == "pad":
+        return Kernel("pad", "", suffix, zero)
     if t == "reshape":
         return Kernel("alias", "", suffix, zero)
     if t in ("relu", "relu6", "clip"):
