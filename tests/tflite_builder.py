@@ -402,3 +402,11 @@ def pad(x_shape: Sequence[int], quant: Quant, paddings: Sequence[Sequence[int]],
 
     return single_op_model(tflite.BuiltinOperator.PAD, [Tensor(list(x_shape), dtype, quant), pads],
                            Tensor(out_shape, dtype, quant), tflite.BuiltinOptions.PadOptions, options)
+
+
+def unary(op: str, shape: Sequence[int], x_quant: Quant, out_quant: Quant, *, dtype: type = np.int8) -> bytes:
+    """An element-wise op without options (LOGISTIC, TANH, ...)."""
+    dtype = np.dtype(dtype)
+    opcode = getattr(tflite.BuiltinOperator, op)
+    return single_op_model(opcode, [Tensor(list(shape), dtype, x_quant)], Tensor(list(shape), dtype, out_quant), 0,
+                           None)

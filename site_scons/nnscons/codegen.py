@@ -41,7 +41,7 @@ from typing import Any, Optional
 import jinja2
 import numpy as np
 
-from . import fileio, ir, kernels, planner
+from . import fileio, ir, kernels, lut, planner
 from .errors import NnsconsError
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -383,6 +383,8 @@ class ModelCode:
             lines.append("  generated loop (CMSIS-NN has no mean), TFLite's integer arithmetic")
         if kernel.kind == "pad":
             lines.append("  generated loop: the pad value everywhere, then the input copied in")
+        if kernel.kind == "lookup":
+            lines.append("  table lookup (CMSIS-NN has no s8 logistic/tanh), TFLite's integer arithmetic")
         if op.type == "fully_connected" and kernel.kind == "conv":
             lines.append("  as a 1x1 convolution: one multiplier per output (the fully connected kernel takes one)")
         return lines
@@ -608,6 +610,24 @@ class ModelCode:
             raise NnsconsError(None, f"codegen: pad {op.name}: its output shape does not match its paddings")
         return {"in_shape": in_shape, "before": before, "out_shape": out_shape, "value": int(q["pad_value"])}
 
+    def _layer_lookup(self, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
+        """logistic / tanh on int8: one table of the 256 results (TFLite Micro's arithmetic, nnscons.lut)."""
+        if kernel.suffix != "s8":
+            raise kernels.unsupported(op, kernel.suffix, "the lookup table is for int8 activations")
+        scale, zero_point = self.scale_zp(op.inputs[0])
+        required = {"logistic": (1.0 / 256, -128), "tanh": (1.0 / 128, 0)}[op.type]
+        if self.scale_zp(op.outputs[0]) != required:
+            raise kernels.unsupported(op, kernel.suffix, f"its output must have scale {required[0]:g} and zero "
+                                                         f"point {required[1]} (TFLite's int8 {op.type})")
+        try:
+            table = (lut.logistic_s8 if op.type == "logistic" else lut.tanh_s8)(zero_point, scale)
+        except ValueError as e:
+            raise kernels.unsupported(op, kernel.suffix, str(e)) from None
+        name = self.constant(f"{op.name}.table", f"{self.name}_{op.name}_table", "int8_t", table.astype(np.int64),
+                             [f"{op.name}: {op.type} of every int8 input -128..127 (input scale {scale:.6g} zero "
+                              f"point {zero_point}), TFLite's integer arithmetic"])
+        return {"table": name, "size": self.graph.tensors[op.outputs[0]].size}
+
     def _layer_clamp(self, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
         if self.scale_zp(op.inputs[0]) != self.scale_zp(op.outputs[0]):
             raise kernels.unsupported(op, kernel.suffix, "its input and output quantizations differ")
@@ -642,6 +662,7 @@ class ModelCode:
             "uses_ctx": uses_ctx, "uses_status": uses_status,
             "clamp_types": sorted({layer["ctype"] for layer in self.layers if layer["kind"] == "clamp"}),
             "uses_mean": any(layer["kind"] == "mean" for layer in self.layers),
+            "uses_lookup": any(layer["kind"] == "lookup" for layer in self.layers),
             "pad_types": sorted({layer["ctype"] for layer in self.layers if layer["kind"] == "pad"}),
             "max_rank": MAX_RANK,
         }

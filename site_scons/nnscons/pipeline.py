@@ -29,7 +29,7 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "stats": _COMMON + ("data.py", "reference.py", "stats.py"),
     "ranges": _COMMON + ("options.py", "stats.py", "ranges.py"),
     "quantize": _COMMON + ("options.py", "stats.py", "ranges.py", "quantize.py"),
-    "codegen": _COMMON + ("options.py", "planner.py", "kernels.py", "codegen.py", "codegen_legacy.py",
+    "codegen": _COMMON + ("options.py", "planner.py", "kernels.py", "lut.py", "codegen.py", "codegen_legacy.py",
                           "legacy_layouts.py"),
     "check": _COMMON + ("data.py", "reference.py", "check.py"),
     # range=search: the ranges stage also runs the quantizer and a simulation of the quantized network
