@@ -1,4 +1,4 @@
-"""nnscons.lut: the int8 logistic / tanh tables equal TFLite Micro's interpreter on every input value, for many
+"""nnscons.lut: the int8 logistic / tanh / leaky ReLU tables equal TFLite Micro's interpreter on every input value, for many
 input quantizations; and the fixed-point primitives behave as gemmlowp's at their edges."""
 from __future__ import annotations
 
@@ -48,3 +48,24 @@ def test_fixed_point_edges() -> None:
     assert lut.exp_on_negative_values(lut.Fixed(-(3 << 27), 4)).raw / 2 ** 31 == pytest.approx(math.exp(-3), abs=1e-6)
     with pytest.raises(ValueError, match="too small"):
         lut.logistic_s8(0, 1e-12)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.01, 0.2, 0.3, 0.77])
+def test_leaky_relu_table_from_the_quantization_table_equals_tflite_micro(alpha: float, tmp_path) -> None:
+    """The quantize stage's multipliers (float32 ratios, as TFLite's kernel) through nnscons.lut."""
+    from nnscons import quantize
+    from nnscons.importers import import_model
+    rng = np.random.default_rng(int(alpha * 100))
+    for _ in range(4):
+        x_quant = tb.Quant([float(rng.uniform(0.005, 0.3))], [int(rng.integers(-128, 128))])
+        out_quant = tb.Quant([float(rng.uniform(0.005, 0.3))], [int(rng.integers(-128, 128))])
+        model = tb.leaky_relu((1, 256), x_quant, out_quant, alpha=alpha)
+        (tmp_path / "m.tflite").write_bytes(model)
+        graph, params = import_model(tmp_path / "m.tflite")
+        layer = quantize.build_qtable(graph, params, None, "model").tables["layers"][graph.ops[0].name]
+        table = lut.leaky_relu_s8(layer["input_offset"], layer["output_offset"], (layer["multiplier"], layer["shift"]),
+                                  (layer["alpha_multiplier"], layer["alpha_shift"]))
+        interpreter = runtime.Interpreter.from_bytes(model)
+        interpreter.set_input(np.arange(-128, 128, dtype=np.int8).reshape(1, 256), 0)
+        interpreter.invoke()
+        np.testing.assert_array_equal(table, interpreter.get_output(0).reshape(-1))

@@ -410,3 +410,16 @@ def unary(op: str, shape: Sequence[int], x_quant: Quant, out_quant: Quant, *, dt
     opcode = getattr(tflite.BuiltinOperator, op)
     return single_op_model(opcode, [Tensor(list(shape), dtype, x_quant)], Tensor(list(shape), dtype, out_quant), 0,
                            None)
+
+
+def leaky_relu(shape: Sequence[int], x_quant: Quant, out_quant: Quant, *, alpha: float) -> bytes:
+    """LEAKY_RELU (int8)."""
+    dtype = np.dtype(np.int8)
+
+    def options(builder: flatbuffers.Builder) -> int:
+        tflite.LeakyReluOptionsStart(builder)
+        tflite.LeakyReluOptionsAddAlpha(builder, alpha)
+        return tflite.LeakyReluOptionsEnd(builder)
+
+    return single_op_model(tflite.BuiltinOperator.LEAKY_RELU, [Tensor(list(shape), dtype, x_quant)],
+                           Tensor(list(shape), dtype, out_quant), tflite.BuiltinOptions.LeakyReluOptions, options)

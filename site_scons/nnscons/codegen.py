@@ -384,7 +384,7 @@ class ModelCode:
         if kernel.kind == "pad":
             lines.append("  generated loop: the pad value everywhere, then the input copied in")
         if kernel.kind == "lookup":
-            lines.append("  table lookup (CMSIS-NN has no s8 logistic/tanh), TFLite's integer arithmetic")
+            lines.append(f"  table lookup (CMSIS-NN has no s8 {op.type}), TFLite's integer arithmetic")
         if op.type == "fully_connected" and kernel.kind == "conv":
             lines.append("  as a 1x1 convolution: one multiplier per output (the fully connected kernel takes one)")
         return lines
@@ -611,9 +611,12 @@ class ModelCode:
         return {"in_shape": in_shape, "before": before, "out_shape": out_shape, "value": int(q["pad_value"])}
 
     def _layer_lookup(self, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
-        """logistic / tanh on int8: one table of the 256 results (TFLite Micro's arithmetic, nnscons.lut)."""
+        """logistic / tanh / leaky_relu on int8: one table of the 256 results (TFLite Micro's arithmetic,
+        nnscons.lut)."""
         if kernel.suffix != "s8":
             raise kernels.unsupported(op, kernel.suffix, "the lookup table is for int8 activations")
+        if op.type == "leaky_relu":
+            return self._lookup_table(op, self._leaky_relu_table(op, q, kernel), "leaky ReLU")
         scale, zero_point = self.scale_zp(op.inputs[0])
         required = {"logistic": (1.0 / 256, -128), "tanh": (1.0 / 128, 0)}[op.type]
         if self.scale_zp(op.outputs[0]) != required:
@@ -623,9 +626,22 @@ class ModelCode:
             table = (lut.logistic_s8 if op.type == "logistic" else lut.tanh_s8)(zero_point, scale)
         except ValueError as e:
             raise kernels.unsupported(op, kernel.suffix, str(e)) from None
+        return self._lookup_table(op, table, op.type)
+
+    @staticmethod
+    def _leaky_relu_table(op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> np.ndarray:
+        if "alpha_multiplier" not in q:
+            raise kernels.unsupported(op, kernel.suffix, f"alpha {q.get('alpha')} (a negative slope) is not "
+                                                         f"supported")
+        return lut.leaky_relu_s8(int(q["input_offset"]), int(q["output_offset"]),
+                                 (int(q["multiplier"]), int(q["shift"])),
+                                 (int(q["alpha_multiplier"]), int(q["alpha_shift"])))
+
+    def _lookup_table(self, op: ir.Op, table: np.ndarray, what: str) -> dict[str, Any]:
+        in_scale, in_zero_point = self.scale_zp(op.inputs[0])
         name = self.constant(f"{op.name}.table", f"{self.name}_{op.name}_table", "int8_t", table.astype(np.int64),
-                             [f"{op.name}: {op.type} of every int8 input -128..127 (input scale {scale:.6g} zero "
-                              f"point {zero_point}), TFLite's integer arithmetic"])
+                             [f"{op.name}: {what} of every int8 input -128..127 (input scale {in_scale:.6g} zero "
+                              f"point {in_zero_point}), TFLite's integer arithmetic"])
         return {"table": name, "size": self.graph.tensors[op.outputs[0]].size}
 
     def _layer_clamp(self, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:

@@ -16,8 +16,8 @@ code calls (``s8`` for int8 activations, ``s16`` for int16 activations with int8
 ``mean``               none in CMSIS-NN: a generated loop, s8 over the spatial axes of NHWC (Keras' global average
                        pooling), with TFLite's integer arithmetic (sum of x - zero point, Q31 multiplier
                        input scale / output scale / pixels, TFLite's rounding)
-``logistic``, ``tanh``   none in CMSIS-NN: int8 through a 256-entry table (:mod:`nnscons.lut`) computed with TFLite
-                       Micro's integer arithmetic, so the lookup is bit-exact with it
+``logistic``, ``tanh``,  none in CMSIS-NN: int8 through a 256-entry table (:mod:`nnscons.lut`) computed with TFLite
+``leaky_relu``         Micro's integer arithmetic, so the lookup is bit-exact with it
 ``pad``                a generated fill-and-copy loop (s8/s16, rank <= 4, input and output quantized alike)
 ``concat``             ``arm_concatenation_s8_y`` once per input, each seen as [outer][axis][inner bytes] (int16
                        values are copied as byte pairs); inputs and output share one quantization
@@ -64,10 +64,10 @@ _DW_S16_FAST_MAX_TAPS = 512
 SOFTMAX_LUT_ENTRIES = 513
 
 WEIGHTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected")
-INT8_ONLY_OPS = ("mean", "logistic", "tanh")     # generated loops / tables written for int8 activations only
+INT8_ONLY_OPS = ("mean", "logistic", "tanh", "leaky_relu")     # generated loops / tables written for int8 activations only
 
 SUPPORTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected", "avg_pool2d", "max_pool2d", "softmax", "add", "mul",
-                 "concat", "mean", "pad", "logistic", "tanh", "reshape", "relu", "relu6", "clip")
+                 "concat", "mean", "pad", "logistic", "tanh", "leaky_relu", "reshape", "relu", "relu6", "clip")
 
 
 @dataclass(frozen=True)
@@ -322,7 +322,7 @@ def layer_kernel(graph: ir.Graph, op: ir.Op, act_dtype: str, per_channel: bool =
         return Kernel("mean", "", suffix, zero)
     if t == "pad":
         return Kernel("pad", "", suffix, zero)
-    if t in ("logistic", "tanh"):
+    if t in ("logistic", "tanh", "leaky_relu"):
         return Kernel("lookup", "", suffix, zero)
     if t == "reshape":
         return Kernel("alias", "", suffix, zero)

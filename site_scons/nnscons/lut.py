@@ -11,6 +11,8 @@ value against its interpreter):
               inputs beyond the radius where the result saturates give -128 / 127 directly.
 ``tanh``      ``reference_integer_ops::Tanh``: the same input rescaling, gemmlowp's fixed-point tanh, rounded to
               1/128 steps (zero point 0).
+``leaky_relu`` ``reference_ops::QuantizeLeakyRelu``: x minus its zero point times the identity or the alpha
+              multiplier (from the quantization table), plus the output zero point.
 
 The fixed-point functions below follow gemmlowp's published algorithms (a Taylor expansion of exp on
 [-1/4, 0) with a barrel shifter of exp(-2^k) constants for the rest, Newton-Raphson division for 1 / (1 + x)) on
@@ -203,6 +205,17 @@ def _table(function, zero_point: int, scale: float, output_bits: int, output_zer
 def logistic_s8(zero_point: int, scale: float) -> np.ndarray:
     """TFLite's int8 logistic for every input value -128..127 (output scale 1/256, zero point -128)."""
     return _table(logistic, zero_point, scale, 8, -128)
+
+
+def leaky_relu_s8(input_offset: int, output_offset: int, identity: tuple[int, int], alpha: tuple[int, int]) -> np.ndarray:
+    """TFLite's int8 leaky ReLU for every input value -128..127: x - zero point requantized with the identity
+    multiplier (x >= 0) or the alpha one (x < 0), plus the output zero point (``input_offset`` = -zero point)."""
+    table = []
+    for value in range(-128, 128):
+        x = value + input_offset
+        multiplier, shift = identity if x >= 0 else alpha
+        table.append(max(-128, min(127, multiply_by_quantized_multiplier(x, multiplier, shift) + output_offset)))
+    return np.array(table, dtype=np.int8)
 
 
 def tanh_s8(zero_point: int, scale: float) -> np.ndarray:

@@ -459,12 +459,20 @@ class _Builder:
         return {"input_offset": -zp_in, "output_offset": zp_out, "multiplier": m, "shift": s}
 
     def _leaky_relu(self, op: ir.Op) -> dict[str, Any]:
-        entry = self._rescale(op)
+        """Two multipliers, for x >= 0 (s_in / s_out) and x < 0 (alpha s_in / s_out), with the ratios taken
+        in float32 as TFLite's kernel takes them (so the results are bit-exact with it). A negative alpha
+        keeps no multiplier (code generation refuses the layer)."""
+        x, y = op.inputs[0], op.outputs[0]
+        if not (self.tq[x].quantized and self.tq[y].quantized):
+            return {}
+        (s_in, zp_in), (s_out, zp_out) = self._sz(op, x), self._sz(op, y)
         alpha = float(op.attrs.get("alpha", 0.0))
-        if entry:
-            (s_in, _), (s_out, _) = self._sz(op, op.inputs[0]), self._sz(op, op.outputs[0])
-            m, s = quantize_multiplier(abs(alpha) * s_in / s_out)
-            entry.update({"alpha": alpha, "alpha_multiplier": m, "alpha_shift": s})
+        m, s = quantize_multiplier(float(np.float32(s_in) / np.float32(s_out)))
+        entry: dict[str, Any] = {"input_offset": -zp_in, "output_offset": zp_out, "multiplier": m, "shift": s,
+                                 "alpha": alpha}
+        if alpha >= 0:
+            m_alpha, s_alpha = quantize_multiplier(float(np.float32(s_in) * np.float32(alpha) / np.float32(s_out)))
+            entry.update({"alpha_multiplier": m_alpha, "alpha_shift": s_alpha})
         return entry
 
     def _offsets(self, op: ir.Op) -> dict[str, Any]:
