@@ -1,5 +1,5 @@
-"""nnscons.lut: the int8 logistic / tanh / leaky ReLU tables equal TFLite Micro's interpreter on every input value, for many
-input quantizations; and the fixed-point primitives behave as gemmlowp's at their edges."""
+"""nnscons.lut: the int8 logistic / tanh / leaky ReLU tables equal TFLite Micro's interpreter on every input
+value, for many input quantizations; and the fixed-point primitives behave as gemmlowp's at their edges."""
 from __future__ import annotations
 
 import math
