@@ -207,6 +207,9 @@ def _case_models() -> dict[str, Callable[[np.random.Generator], bytes]]:
         "logistic_s8": lambda r: tb.unary("LOGISTIC", (1, 8, 40), tb.Quant([0.04], [-5]), tb.Quant([1 / 256], [-128])),
         "leaky_relu_s8": lambda r: tb.leaky_relu((1, 4, 64), tb.Quant([0.05], [-20]), tb.Quant([0.03], [-90]),
                                                 alpha=0.2),
+        "sub_s8": lambda r: tb.sub((1, 3, 4, 5), q8, tb.Quant([0.03], [-9]), out8),
+        "sub_s8_relu6": lambda r: tb.sub((2, 40), tb.Quant([0.08], [-100]), tb.Quant([0.02], [60]),
+                                         tb.Quant([0.05], [-128]), activation="RELU6"),
         "tanh_s8": lambda r: tb.unary("TANH", (2, 160), tb.Quant([0.02], [17]), tb.Quant([1 / 128], [0])),
         "pad_s8_hw": lambda r: tb.pad((1, 4, 5, 3), q8, [[0, 0], [1, 2], [2, 0], [0, 0]]),
         "pad_s16_channels": lambda r: tb.pad((1, 3, 3, 2), q16, [[0, 0], [0, 0], [0, 0], [1, 3]], dtype=np.int16),
@@ -635,12 +638,16 @@ def test_unsupported_op_names_the_layer() -> None:
     tensors = dict(graph.tensors)
     shape = list(graph.tensors["xq"].shape)
     tensors["p"] = ir.Tensor("p", shape, "int8", quant=ir.Quant([0.03], [2]))
-    sub = ir.Op("sub_3", "sub", ["xq", "xq"], ["p"], {"activation": "none"}, 'SUB #3 */\n')
-    graph = ir.Graph(tensors, [sub], ["xq"], ["p"], quantized="int8")
+    op = ir.Op("dequantize_3", "dequantize", ["xq"], ["p"], {}, 'DEQUANTIZE #3 */\n')
+    tensors["q"] = ir.Tensor("q", shape, "int8", quant=ir.Quant([0.03], [2]))
+    after = ir.Op("relu_4", "relu", ["p"], ["q"], {})
+    tensors["p"] = ir.Tensor("p", shape, "float32")
+    graph = ir.Graph(tensors, [op, after], ["xq"], ["q"], quantized="int8")
     tables, qparams = qtable_for(graph, params)
     with pytest.raises(NnsconsError) as error:
         codegen.generate("m", graph, tables, qparams, "s8", "h")
-    assert str(error.value) == "layer sub_3 (SUB #3 * /?): op sub has no CMSIS-NN s8 kernel"
+    assert str(error.value).startswith("layer dequantize_3 (DEQUANTIZE #3 * /?): op dequantize has no CMSIS-NN s8 "
+                                       "kernel")
 
 
 def test_quantize_in_the_middle_is_unsupported() -> None:

@@ -423,3 +423,19 @@ def leaky_relu(shape: Sequence[int], x_quant: Quant, out_quant: Quant, *, alpha:
 
     return single_op_model(tflite.BuiltinOperator.LEAKY_RELU, [Tensor(list(shape), dtype, x_quant)],
                            Tensor(list(shape), dtype, out_quant), tflite.BuiltinOptions.LeakyReluOptions, options)
+
+
+def sub(shape: Sequence[int], quant_1: Quant, quant_2: Quant, out_quant: Quant, *, activation: str = "NONE",
+        dtype: type = np.int8) -> bytes:
+    """SUB of two same-shaped tensors (input 1 - input 2)."""
+    act_type, _ = _activation_type(dtype)
+
+    def options(builder: flatbuffers.Builder) -> int:
+        tflite.SubOptionsStart(builder)
+        tflite.SubOptionsAddFusedActivationFunction(builder, ACTIVATION[activation])
+        tflite.SubOptionsAddPotScaleInt16(builder, False)
+        return tflite.SubOptionsEnd(builder)
+
+    return single_op_model(tflite.BuiltinOperator.SUB, [Tensor(shape, act_type, quant_1),
+                                                        Tensor(shape, act_type, quant_2)],
+                           Tensor(shape, act_type, out_quant), tflite.BuiltinOptions.SubOptions, options)

@@ -379,8 +379,8 @@ class ModelCode:
         if kernel.function:
             sizes = "/".join(str(kernel.scratch[f]) for f in kernels.FEATURE_SETS)
             lines.append(f"  {kernel.function}, scratch c/dsp/mve {sizes} bytes")
-        if kernel.kind == "mean":
-            lines.append("  generated loop (CMSIS-NN has no mean), TFLite's integer arithmetic")
+        if kernel.kind in ("mean", "sub"):
+            lines.append(f"  generated loop (CMSIS-NN has no {op.type}), TFLite's integer arithmetic")
         if kernel.kind == "pad":
             lines.append("  generated loop: the pad value everywhere, then the input copied in")
         if kernel.kind == "lookup":
@@ -530,6 +530,12 @@ class ModelCode:
                 "act_max")
         return {"size": size, **{k: q[k] for k in keys}}
 
+    def _layer_sub(self, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
+        """input 1 - input 2 in a generated loop with the table's add/sub parameters (TFLite's arithmetic)."""
+        if kernel.suffix != "s8":
+            raise kernels.unsupported(op, kernel.suffix, "the generated sub loop is for int8 activations")
+        return self._layer_add(op, q, kernel)
+
     def _layer_mul(self, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
         size = self._same_shapes(op, kernel)
         self._check_offsets(op, kernel, q["input1_offset"], q["input2_offset"], q["output_offset"])
@@ -678,6 +684,7 @@ class ModelCode:
             "uses_ctx": uses_ctx, "uses_status": uses_status,
             "clamp_types": sorted({layer["ctype"] for layer in self.layers if layer["kind"] == "clamp"}),
             "uses_mean": any(layer["kind"] == "mean" for layer in self.layers),
+            "uses_sub": any(layer["kind"] == "sub" for layer in self.layers),
             "uses_lookup": any(layer["kind"] == "lookup" for layer in self.layers),
             "pad_types": sorted({layer["ctype"] for layer in self.layers if layer["kind"] == "pad"}),
             "max_rank": MAX_RANK,

@@ -19,6 +19,8 @@ code calls (``s8`` for int8 activations, ``s16`` for int16 activations with int8
 ``logistic``, ``tanh``,  none in CMSIS-NN: int8 through a 256-entry table (:mod:`nnscons.lut`) computed with TFLite
 ``leaky_relu``         Micro's integer arithmetic, so the lookup is bit-exact with it
 ``pad``                a generated fill-and-copy loop (s8/s16, rank <= 4, input and output quantized alike)
+``sub``                none in CMSIS-NN: a generated loop, s8, with TFLite's arithmetic (each input rescaled to the
+                       common 2 * max(scale) step on 20 extra bits, the difference requantized)
 ``concat``             ``arm_concatenation_s8_y`` once per input, each seen as [outer][axis][inner bytes] (int16
                        values are copied as byte pairs); inputs and output share one quantization
 ``reshape``            none: the output aliases the input (see :mod:`nnscons.planner`)
@@ -64,10 +66,11 @@ _DW_S16_FAST_MAX_TAPS = 512
 SOFTMAX_LUT_ENTRIES = 513
 
 WEIGHTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected")
-INT8_ONLY_OPS = ("mean", "logistic", "tanh", "leaky_relu")     # generated loops / tables written for int8 activations only
+INT8_ONLY_OPS = ("sub", "mean", "logistic", "tanh", "leaky_relu")     # generated loops / tables written for int8 activations only
 
 SUPPORTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected", "avg_pool2d", "max_pool2d", "softmax", "add", "mul",
-                 "concat", "mean", "pad", "logistic", "tanh", "leaky_relu", "reshape", "relu", "relu6", "clip")
+                 "sub", "concat", "mean", "pad", "logistic", "tanh", "leaky_relu", "reshape", "relu", "relu6",
+                 "clip")
 
 
 @dataclass(frozen=True)
@@ -318,6 +321,8 @@ def layer_kernel(graph: ir.Graph, op: ir.Op, act_dtype: str, per_channel: bool =
         return Kernel(t, f"{name}_{suffix}", suffix, zero)
     if t == "concat":
         return Kernel("concat", "arm_concatenation_s8_y", suffix, zero)
+    if t == "sub":
+        return Kernel("sub", "", suffix, zero)
     if t == "mean":
         return Kernel("mean", "", suffix, zero)
     if t == "pad":
