@@ -327,17 +327,24 @@ def softmax(shape: Sequence[int], x_quant: Quant, *, beta: float = 1.0, dtype: t
 def add(shape: Sequence[int], quant_1: Quant, quant_2: Quant, out_quant: Quant, *, activation: str = "NONE",
         dtype: type = np.int8) -> bytes:
     """ADD of two same-shaped tensors (general scales: pot_scale_int16 = false for int16)."""
+    return _add_or_sub("Add", shape, quant_1, quant_2, out_quant, activation, dtype)
+
+
+def _add_or_sub(kind: str, shape: Sequence[int], quant_1: Quant, quant_2: Quant, out_quant: Quant, activation: str,
+                dtype: type) -> bytes:
+    """ADD or SUB (``kind`` "Add" / "Sub": their options tables have the same fields)."""
     act_type, _ = _activation_type(dtype)
 
     def options(builder: flatbuffers.Builder) -> int:
-        tflite.AddOptionsStart(builder)
-        tflite.AddOptionsAddFusedActivationFunction(builder, ACTIVATION[activation])
-        tflite.AddOptionsAddPotScaleInt16(builder, False)
-        return tflite.AddOptionsEnd(builder)
+        getattr(tflite, f"{kind}OptionsStart")(builder)
+        getattr(tflite, f"{kind}OptionsAddFusedActivationFunction")(builder, ACTIVATION[activation])
+        getattr(tflite, f"{kind}OptionsAddPotScaleInt16")(builder, False)
+        return getattr(tflite, f"{kind}OptionsEnd")(builder)
 
-    return single_op_model(tflite.BuiltinOperator.ADD, [Tensor(shape, act_type, quant_1),
-                                                        Tensor(shape, act_type, quant_2)],
-                           Tensor(shape, act_type, out_quant), tflite.BuiltinOptions.AddOptions, options)
+    return single_op_model(getattr(tflite.BuiltinOperator, kind.upper()),
+                           [Tensor(shape, act_type, quant_1), Tensor(shape, act_type, quant_2)],
+                           Tensor(shape, act_type, out_quant), getattr(tflite.BuiltinOptions, f"{kind}Options"),
+                           options)
 
 
 def mul(shape: Sequence[int], quant_1: Quant, quant_2: Quant, out_quant: Quant, *, activation: str = "NONE",
@@ -428,14 +435,4 @@ def leaky_relu(shape: Sequence[int], x_quant: Quant, out_quant: Quant, *, alpha:
 def sub(shape: Sequence[int], quant_1: Quant, quant_2: Quant, out_quant: Quant, *, activation: str = "NONE",
         dtype: type = np.int8) -> bytes:
     """SUB of two same-shaped tensors (input 1 - input 2)."""
-    act_type, _ = _activation_type(dtype)
-
-    def options(builder: flatbuffers.Builder) -> int:
-        tflite.SubOptionsStart(builder)
-        tflite.SubOptionsAddFusedActivationFunction(builder, ACTIVATION[activation])
-        tflite.SubOptionsAddPotScaleInt16(builder, False)
-        return tflite.SubOptionsEnd(builder)
-
-    return single_op_model(tflite.BuiltinOperator.SUB, [Tensor(shape, act_type, quant_1),
-                                                        Tensor(shape, act_type, quant_2)],
-                           Tensor(shape, act_type, out_quant), tflite.BuiltinOptions.SubOptions, options)
+    return _add_or_sub("Sub", shape, quant_1, quant_2, out_quant, activation, dtype)
