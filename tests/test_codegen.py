@@ -210,6 +210,7 @@ def _case_models() -> dict[str, Callable[[np.random.Generator], bytes]]:
         "sub_s8": lambda r: tb.sub((1, 3, 4, 5), q8, tb.Quant([0.03], [-9]), out8),
         "sub_s8_relu6": lambda r: tb.sub((2, 40), tb.Quant([0.08], [-100]), tb.Quant([0.02], [60]),
                                          tb.Quant([0.05], [-128]), activation="RELU6"),
+        "requantize_s8": lambda r: tb.unary("QUANTIZE", (3, 100), tb.Quant([0.07], [-40]), tb.Quant([0.02], [12])),
         "tanh_s8": lambda r: tb.unary("TANH", (2, 160), tb.Quant([0.02], [17]), tb.Quant([1 / 128], [0])),
         "pad_s8_hw": lambda r: tb.pad((1, 4, 5, 3), q8, [[0, 0], [1, 2], [2, 0], [0, 0]]),
         "pad_s16_channels": lambda r: tb.pad((1, 3, 3, 2), q16, [[0, 0], [0, 0], [0, 0], [1, 3]], dtype=np.int16),
@@ -708,15 +709,16 @@ def test_unsupported_op_names_the_layer() -> None:
                                        "kernel")
 
 
-def test_quantize_in_the_middle_is_unsupported() -> None:
+def test_quantize_in_the_middle_changing_the_word_size_is_unsupported() -> None:
+    """int8 -> int8 is a requantization table (tests above); int8 -> int16 has no kernel."""
     graph, params = float_io_graph(False)
     tensors = dict(graph.tensors)
-    tensors["z"] = ir.Tensor("z", [1, 4], "int8", quant=ir.Quant([0.1], [0]))
+    tensors["z"] = ir.Tensor("z", [1, 4], "int16", quant=ir.Quant([0.001], [0]))
     ops = graph.ops + [ir.Op("quantize_2", "quantize", ["yq"], ["z"], {}, "QUANTIZE #2")]
     graph = ir.Graph(tensors, ops, ["xq"], ["z"], quantized="int8")
     tables, qparams = qtable_for(graph, params)
-    with pytest.raises(NnsconsError, match=r"layer quantize_2 \(QUANTIZE #2\): op quantize has no CMSIS-NN s8 "
-                                           r"kernel \(a quantize op is only supported as the first op"):
+    with pytest.raises(NnsconsError, match=r"layer quantize_2 \(QUANTIZE #2\): op quantize has no CMSIS-NN s16 "
+                                           r"kernel \(its input yq is int8 but its output is int16\)"):
         codegen.generate("m", graph, tables, qparams, "s8", "h")
 
 

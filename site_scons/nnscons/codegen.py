@@ -623,6 +623,10 @@ class ModelCode:
             raise kernels.unsupported(op, kernel.suffix, "the lookup table is for int8 activations")
         if op.type == "leaky_relu":
             return self._lookup_table(op, self._leaky_relu_table(op, q, kernel), "leaky ReLU")
+        if op.type == "quantize":
+            table = lut.requantize_s8(int(q["input_offset"]), int(q["output_offset"]),
+                                      (int(q["multiplier"]), int(q["shift"])))
+            return self._lookup_table(op, table, "requantization")
         scale, zero_point = self.scale_zp(op.inputs[0])
         required = {"logistic": (1.0 / 256, -128), "tanh": (1.0 / 128, 0)}[op.type]
         if self.scale_zp(op.outputs[0]) != required:

@@ -17,7 +17,8 @@ code calls (``s8`` for int8 activations, ``s16`` for int16 activations with int8
                        pooling), with TFLite's integer arithmetic (sum of x - zero point, Q31 multiplier
                        input scale / output scale / pixels, TFLite's rounding)
 ``logistic``, ``tanh``,  none in CMSIS-NN: int8 through a 256-entry table (:mod:`nnscons.lut`) computed with TFLite
-``leaky_relu``         Micro's integer arithmetic, so the lookup is bit-exact with it
+``leaky_relu``,        Micro's integer arithmetic, so the lookup is bit-exact with it (``quantize`` between two int8
+``quantize``           tensors is a requantization; a float input's quantize is absorbed by the C API)
 ``pad``                a generated fill-and-copy loop (s8/s16, rank <= 4, input and output quantized alike)
 ``sub``                none in CMSIS-NN: a generated loop, s8, with TFLite's arithmetic (each input rescaled to the
                        common 2 * max(scale) step on 20 extra bits, the difference requantized)
@@ -66,11 +67,11 @@ _DW_S16_FAST_MAX_TAPS = 512
 SOFTMAX_LUT_ENTRIES = 513
 
 WEIGHTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected")
-INT8_ONLY_OPS = ("sub", "mean", "logistic", "tanh", "leaky_relu")     # generated loops / tables written for int8 activations only
+INT8_ONLY_OPS = ("sub", "mean", "logistic", "tanh", "leaky_relu", "quantize")     # generated loops / tables written for int8 activations only
 
 SUPPORTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected", "avg_pool2d", "max_pool2d", "softmax", "add", "mul",
-                 "sub", "concat", "mean", "pad", "logistic", "tanh", "leaky_relu", "reshape", "relu", "relu6",
-                 "clip")
+                 "sub", "concat", "mean", "pad", "logistic", "tanh", "leaky_relu", "quantize", "reshape", "relu",
+                 "relu6", "clip")
 
 
 @dataclass(frozen=True)
@@ -223,15 +224,16 @@ def avgpool_buffer_size(features: str, output_width: int, channels: int) -> int:
 class Kernel:
     """The CMSIS-NN call for one layer."""
 
-    kind: str                      # conv | depthwise | fc | avgpool | maxpool | softmax | add | mul | clamp | alias
-    function: str                  # the CMSIS-NN function ("" for alias and clamp)
+    kind: str                      # conv | depthwise | fc | avgpool | maxpool | softmax | add | mul | concat | clamp
+                                   # | alias, or a generated loop: sub | mean | pad | lookup
+    function: str                  # the CMSIS-NN function ("" for alias, clamp and the generated loops)
     suffix: str                    # "s8" | "s16"
     scratch: dict[str, int]        # bytes per feature set
     geometry: Any = None           # ConvGeometry for convolutions; Dims of the filter for fully connected
 
 
 _UNSUPPORTED_NOTE = {
-    "quantize": "a quantize op is only supported as the first op, from a float graph input",
+    "quantize": "a quantize op is supported as the first op, from a float graph input, or between int8 tensors",
     "dequantize": "a dequantize op is only supported as the last op, to a float graph output",
 }
 
@@ -327,7 +329,7 @@ def layer_kernel(graph: ir.Graph, op: ir.Op, act_dtype: str, per_channel: bool =
         return Kernel("mean", "", suffix, zero)
     if t == "pad":
         return Kernel("pad", "", suffix, zero)
-    if t in ("logistic", "tanh", "leaky_relu"):
+    if t in ("logistic", "tanh", "leaky_relu", "quantize"):
         return Kernel("lookup", "", suffix, zero)
     if t == "reshape":
         return Kernel("alias", "", suffix, zero)

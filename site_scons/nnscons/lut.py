@@ -13,6 +13,7 @@ value against its interpreter):
               1/128 steps (zero point 0).
 ``leaky_relu`` ``reference_ops::QuantizeLeakyRelu``: x minus its zero point times the identity or the alpha
               multiplier (from the quantization table), plus the output zero point.
+``quantize``  int8 -> int8 ``Requantize``: the same with one multiplier (input scale / output scale).
 
 The fixed-point functions below follow gemmlowp's published algorithms (a Taylor expansion of exp on
 [-1/4, 0) with a barrel shifter of exp(-2^k) constants for the rest, Newton-Raphson division for 1 / (1 + x)) on
@@ -216,6 +217,12 @@ def leaky_relu_s8(input_offset: int, output_offset: int, identity: tuple[int, in
         multiplier, shift = identity if x >= 0 else alpha
         table.append(max(-128, min(127, multiply_by_quantized_multiplier(x, multiplier, shift) + output_offset)))
     return np.array(table, dtype=np.int8)
+
+
+def requantize_s8(input_offset: int, output_offset: int, rescale: tuple[int, int]) -> np.ndarray:
+    """TFLite's int8 -> int8 QUANTIZE for every input value: x minus its zero point requantized (one multiplier,
+    input scale / output scale), plus the output zero point."""
+    return leaky_relu_s8(input_offset, output_offset, rescale, rescale)
 
 
 def tanh_s8(zero_point: int, scale: float) -> np.ndarray:
