@@ -5,7 +5,8 @@
  * Public API of nnscons' portable CMSIS-NN subset.
  *
  * Signatures are those of CMSIS-NN v7.0.0, so generated code can be linked against this library or Arm's.
- * Everything is pure C99 (no DSP/MVE code paths) and bit-exact with the TFLite Micro reference kernels.
+ * C99, bit-exact with the TFLite Micro reference kernels; the s8 convolution, depthwise and fully connected
+ * inner loops also have DSP-extension forms (same results; see arm_nnsupportfunctions.h, NNSCONS_DSP).
  *
  * Conventions shared by all kernels:
  *  - activations are NHWC; conv filters OHWI; depthwise filters [1][KH][KW][C_OUT]; FC filters [C_OUT][C_IN];

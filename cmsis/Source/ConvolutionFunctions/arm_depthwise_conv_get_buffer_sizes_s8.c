@@ -3,7 +3,7 @@
 
 /*
  * Scratch buffer sizes of the s8 depthwise convolutions, in bytes (Arm's requirements per feature set; this
- * portable library itself needs none).
+ * portable library's depthwise kernels use none).
  */
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
