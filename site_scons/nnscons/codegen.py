@@ -41,7 +41,7 @@ from typing import Any, Optional
 import jinja2
 import numpy as np
 
-from . import fileio, ir, kernels, lut, planner
+from . import fileio, fixedpoint, ir, kernels, planner
 from .errors import NnsconsError
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -618,13 +618,13 @@ class ModelCode:
 
     def _layer_lookup(self, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
         """logistic / tanh / leaky_relu on int8: one table of the 256 results (TFLite Micro's arithmetic,
-        nnscons.lut)."""
+        nnscons.fixedpoint)."""
         if kernel.suffix != "s8":
             raise kernels.unsupported(op, kernel.suffix, "the lookup table is for int8 activations")
         if op.type == "leaky_relu":
             return self._lookup_table(op, self._leaky_relu_table(op, q, kernel), "leaky ReLU")
         if op.type == "quantize":
-            table = lut.requantize_s8(int(q["input_offset"]), int(q["output_offset"]),
+            table = fixedpoint.requantize_s8(int(q["input_offset"]), int(q["output_offset"]),
                                       (int(q["multiplier"]), int(q["shift"])))
             return self._lookup_table(op, table, "requantization")
         scale, zero_point = self.scale_zp(op.inputs[0])
@@ -633,7 +633,7 @@ class ModelCode:
             raise kernels.unsupported(op, kernel.suffix, f"its output must have scale {required[0]:g} and zero "
                                                          f"point {required[1]} (TFLite's int8 {op.type})")
         try:
-            table = (lut.logistic_s8 if op.type == "logistic" else lut.tanh_s8)(zero_point, scale)
+            table = (fixedpoint.logistic_s8 if op.type == "logistic" else fixedpoint.tanh_s8)(zero_point, scale)
         except ValueError as e:
             raise kernels.unsupported(op, kernel.suffix, str(e)) from None
         return self._lookup_table(op, table, op.type)
@@ -643,7 +643,7 @@ class ModelCode:
         if "alpha_multiplier" not in q:
             raise kernels.unsupported(op, kernel.suffix, f"alpha {q.get('alpha')} (a negative slope) is not "
                                                          f"supported")
-        return lut.leaky_relu_s8(int(q["input_offset"]), int(q["output_offset"]),
+        return fixedpoint.leaky_relu_s8(int(q["input_offset"]), int(q["output_offset"]),
                                  (int(q["multiplier"]), int(q["shift"])),
                                  (int(q["alpha_multiplier"]), int(q["alpha_shift"])))
 

@@ -16,9 +16,10 @@ code calls (``s8`` for int8 activations, ``s16`` for int16 activations with int8
 ``mean``               none in CMSIS-NN: a generated loop, s8 over the spatial axes of NHWC (Keras' global average
                        pooling), with TFLite's integer arithmetic (sum of x - zero point, Q31 multiplier
                        input scale / output scale / pixels, TFLite's rounding)
-``logistic``, ``tanh``,  none in CMSIS-NN: int8 through a 256-entry table (:mod:`nnscons.lut`) computed with TFLite
-``leaky_relu``,        Micro's integer arithmetic, so the lookup is bit-exact with it (``quantize`` between two int8
-``quantize``           tensors is a requantization; a float input's quantize is absorbed by the C API)
+``logistic``, ``tanh``,  none in CMSIS-NN: int8 through a 256-entry table (:mod:`nnscons.fixedpoint`) computed
+``leaky_relu``,        with TFLite Micro's integer arithmetic, so the lookup is bit-exact with it (``quantize``
+``quantize``           between two int8 tensors is a requantization; a float input's quantize is absorbed by the
+                       C API)
 ``pad``                a generated fill-and-copy loop (s8/s16, rank <= 4, input and output quantized alike)
 ``sub``                none in CMSIS-NN: a generated loop, s8, with TFLite's arithmetic (each input rescaled to the
                        common 2 * max(scale) step on 20 extra bits, the difference requantized)
@@ -67,7 +68,8 @@ _DW_S16_FAST_MAX_TAPS = 512
 SOFTMAX_LUT_ENTRIES = 513
 
 WEIGHTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected")
-INT8_ONLY_OPS = ("sub", "mean", "logistic", "tanh", "leaky_relu", "quantize")     # generated loops / tables written for int8 activations only
+# generated loops / tables written for int8 activations only
+INT8_ONLY_OPS = ("sub", "mean", "logistic", "tanh", "leaky_relu", "quantize")
 
 SUPPORTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected", "avg_pool2d", "max_pool2d", "softmax", "add", "mul",
                  "sub", "concat", "mean", "pad", "logistic", "tanh", "leaky_relu", "quantize", "reshape", "relu",

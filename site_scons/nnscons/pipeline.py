@@ -28,13 +28,13 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "import": _COMMON + ("importers/__init__.py", "importers/tflite_importer.py", "importers/onnx_importer.py"),
     "stats": _COMMON + ("data.py", "reference.py", "stats.py"),
     "ranges": _COMMON + ("options.py", "stats.py", "ranges.py"),
-    "quantize": _COMMON + ("options.py", "stats.py", "ranges.py", "quantize.py"),
-    "codegen": _COMMON + ("options.py", "planner.py", "kernels.py", "lut.py", "codegen.py", "codegen_legacy.py",
-                          "legacy_layouts.py"),
+    "quantize": _COMMON + ("options.py", "stats.py", "ranges.py", "fixedpoint.py", "quantize.py"),
+    "codegen": _COMMON + ("options.py", "planner.py", "kernels.py", "fixedpoint.py", "codegen.py",
+                          "codegen_legacy.py", "legacy_layouts.py"),
     "check": _COMMON + ("data.py", "reference.py", "check.py"),
     # range=search: the ranges stage also runs the quantizer and a simulation of the quantized network
-    "ranges_search": _COMMON + ("options.py", "stats.py", "ranges.py", "data.py", "reference.py", "quantize.py",
-                                "simulate.py", "search.py"),
+    "ranges_search": _COMMON + ("options.py", "stats.py", "ranges.py", "data.py", "reference.py", "fixedpoint.py",
+                                "quantize.py", "simulate.py", "search.py"),
     "diagnostics": _COMMON + ("data.py", "reference.py", "check.py", "diagnostics.py"),
     "report_html": _COMMON + ("data.py", "reference.py", "check.py", "stats.py", "diagnostics.py", "report_html.py"),
     # the firmware nodes (embedded inputs, model list, QEMU run, firmware check) call nnscons.firmware directly

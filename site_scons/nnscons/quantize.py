@@ -80,6 +80,7 @@ import numpy as np
 from . import fileio, ir
 from . import ranges as rg
 from .errors import NnsconsError
+from .fixedpoint import quantize_multiplier  # re-exported: part of this stage's API
 from .options import APIS, resolve_scheme_for
 from .ranges import q_format_name, q_frac_bits, round_half_away  # re-exported: part of this stage's API
 
@@ -106,27 +107,6 @@ _SOFTMAX_DIFF_INT_BITS = 5          # integer bits of the scaled logit differenc
 
 
 # ---- integer arithmetic ---------------------------------------------------------------------------------------
-def quantize_multiplier(real: float) -> tuple[int, int]:
-    """``real`` as a Q31 multiplier and a shift (positive = left): ``real ~= multiplier * 2^(shift - 31)``.
-
-    As TFLite's QuantizeMultiplier: ``real = q * 2^shift`` with q in [0.5, 1) (frexp), multiplier =
-    round-half-away(q * 2^31); a multiplier that rounds up to 2^31 becomes 2^30 with shift + 1; a real below
-    2^-32 (shift < -31) gives (0, 0)."""
-    real = float(real)
-    if not math.isfinite(real) or real < 0:
-        raise ValueError(f"cannot quantize multiplier {real}")
-    if real == 0.0:
-        return 0, 0
-    fraction, shift = math.frexp(real)
-    multiplier = round_half_away(fraction * (1 << 31))     # exact: a power-of-two scaling of a double
-    if multiplier == 1 << 31:
-        multiplier //= 2
-        shift += 1
-    if shift < -31:
-        return 0, 0
-    return multiplier, shift
-
-
 def quantize_multiplier_greater_than_one(real: float, what: str) -> tuple[int, int]:
     """:func:`quantize_multiplier` for a real above 1, so the shift is a left shift (>= 0)."""
     if not real > 1.0:

@@ -25,6 +25,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import ir, reference
+from .fixedpoint import multiply_by_quantized_multiplier as requantize_s8   # the s8 kernels' requantization
 
 
 def _round_half_away(x: np.ndarray) -> np.ndarray:
@@ -43,19 +44,6 @@ def fake_quantize(values: np.ndarray, tensor: dict[str, Any]) -> np.ndarray:
 
 # ---- the kernels' requantization (accumulator -> output integers) -------------------------------------------------------
 _WEIGHTED = ("conv2d", "depthwise_conv2d", "fully_connected")
-
-
-def requantize_s8(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """``acc * multiplier * 2^(shift - 31)`` as ``arm_nn_requantize``: a rounding doubling high multiply (ties up
-    for positive products, toward zero's side for negative ones), then a rounding right shift (ties away)."""
-    acc = acc.astype(np.int64)
-    left, right = np.maximum(shift, 0).astype(np.int64), np.maximum(-shift, 0).astype(np.int64)
-    product = np.left_shift(acc, left) * multiplier.astype(np.int64)
-    nudged = product + np.where(product >= 0, 1 << 30, 1 - (1 << 30))
-    high = np.where(nudged >= 0, nudged >> 31, -((-nudged) >> 31))     # C division: toward zero
-    mask = np.left_shift(np.int64(1), right) - 1
-    threshold = (mask >> 1) + (high < 0)
-    return (high >> right) + ((high & mask) > threshold)
 
 
 def requantize_s16(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:

@@ -1,4 +1,11 @@
-"""Lookup tables for int8 element-wise ops that CMSIS-NN has no kernel for (part of the codegen stage).
+"""TFLite's integer arithmetic in Python, and the lookup tables code generation builds from it.
+
+* :func:`quantize_multiplier` (TFLite's QuantizeMultiplier): a real scale as a Q31 multiplier and a shift; the
+  quantize stage's every layer parameter.
+* :func:`multiply_by_quantized_multiplier` (TFLite's MultiplyByQuantizedMultiplier, the s8 kernels'
+  requantization) on numpy arrays: the simulation of the quantized network and the tables below.
+* gemmlowp-style fixed point (:class:`Fixed`, exp, logistic, tanh) on Python integers.
+* Lookup tables for the int8 element-wise ops that CMSIS-NN has no kernel for.
 
 An int8 element-wise op maps each of the 256 input values to one output value, so the generated C can run it as
 a table lookup, and the table can be computed here with exactly the integer arithmetic TFLite Micro's reference
@@ -70,10 +77,40 @@ def _saturating_multiply_by_pot(value: int, exponent: int) -> int:
     return rounding_divide_by_pot(value, -exponent)
 
 
-def multiply_by_quantized_multiplier(value: int, multiplier: int, shift: int) -> int:
-    """TFLite's MultiplyByQuantizedMultiplier (double rounding)."""
-    left, right = max(shift, 0), max(-shift, 0)
-    return rounding_divide_by_pot(rounding_doubling_high_mul(_wrap(value << left), multiplier), right)
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """``real`` as a Q31 multiplier and a shift (positive = left): ``real ~= multiplier * 2^(shift - 31)``.
+
+    As TFLite's QuantizeMultiplier: ``real = q * 2^shift`` with q in [0.5, 1) (frexp), multiplier =
+    round-half-away(q * 2^31); a multiplier that rounds up to 2^31 becomes 2^30 with shift + 1; a real below
+    2^-32 (shift < -31) gives (0, 0)."""
+    real = float(real)
+    if not math.isfinite(real) or real < 0:
+        raise ValueError(f"cannot quantize multiplier {real}")
+    if real == 0.0:
+        return 0, 0
+    fraction, shift = math.frexp(real)
+    multiplier = math.floor(fraction * (1 << 31) + 0.5)    # exact: a power-of-two scaling of a double, > 0
+    if multiplier == 1 << 31:
+        multiplier //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    return multiplier, shift
+
+
+def multiply_by_quantized_multiplier(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``acc * multiplier * 2^(shift - 31)`` as TFLite's MultiplyByQuantizedMultiplier and ``arm_nn_requantize``:
+    a rounding doubling high multiply (ties up for positive products, toward zero's side for negative ones), then
+    a rounding right shift (ties away). Element-wise on int64 arrays (or scalars)."""
+    acc = np.asarray(acc).astype(np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
+    product = np.left_shift(acc, left) * np.asarray(multiplier).astype(np.int64)
+    nudged = product + np.where(product >= 0, 1 << 30, 1 - (1 << 30))
+    high = np.where(nudged >= 0, nudged >> 31, -((-nudged) >> 31))     # C division: toward zero
+    mask = np.left_shift(np.int64(1), right) - 1
+    threshold = (mask >> 1) + (high < 0)
+    return (high >> right) + ((high & mask) > threshold)
 
 
 @dataclass(frozen=True)
@@ -173,14 +210,11 @@ def tanh(a: Fixed) -> Fixed:
     return -magnitude if negative else magnitude
 
 
-# ---- the tables -------------------------------------------------------------------------------------------------------
+# ---- the tables --------------------------------------------------------------------------------------------------
 def _input_rescaling(scale: float) -> tuple[int, int, int]:
     """TFLite's multiplier, left shift and saturation radius for an int8 input brought to Q4.27."""
-    fraction, shift = math.frexp(float(np.float32(scale)) * float(1 << (31 - INPUT_INTEGER_BITS)))
-    multiplier = int(math.copysign(math.floor(abs(fraction) * (1 << 31) + 0.5), fraction))
-    if multiplier == 1 << 31:
-        multiplier, shift = multiplier // 2, shift + 1
-    if shift < 0:
+    multiplier, shift = quantize_multiplier(float(np.float32(scale)) * float(1 << (31 - INPUT_INTEGER_BITS)))
+    if multiplier == 0 or shift < 0:
         raise ValueError(f"input scale {scale} is too small for TFLite's int8 logistic / tanh")
     top = (1 << INPUT_INTEGER_BITS) - 1
     radius = math.floor(top * float(1 << (31 - INPUT_INTEGER_BITS)) / float(1 << shift))
@@ -197,7 +231,7 @@ def _table(function, zero_point: int, scale: float, output_bits: int, output_zer
         elif x >= radius:
             table.append(127)
         else:
-            q4 = multiply_by_quantized_multiplier(x, multiplier, shift)
+            q4 = int(multiply_by_quantized_multiplier(x, multiplier, shift))
             result = function(Fixed(q4, INPUT_INTEGER_BITS)).raw
             table.append(max(-128, min(127, rounding_divide_by_pot(result, 31 - output_bits) + output_zero_point)))
     return np.array(table, dtype=np.int8)
@@ -208,15 +242,14 @@ def logistic_s8(zero_point: int, scale: float) -> np.ndarray:
     return _table(logistic, zero_point, scale, 8, -128)
 
 
-def leaky_relu_s8(input_offset: int, output_offset: int, identity: tuple[int, int], alpha: tuple[int, int]) -> np.ndarray:
+def leaky_relu_s8(input_offset: int, output_offset: int, identity: tuple[int, int],
+                  alpha: tuple[int, int]) -> np.ndarray:
     """TFLite's int8 leaky ReLU for every input value -128..127: x - zero point requantized with the identity
     multiplier (x >= 0) or the alpha one (x < 0), plus the output zero point (``input_offset`` = -zero point)."""
-    table = []
-    for value in range(-128, 128):
-        x = value + input_offset
-        multiplier, shift = identity if x >= 0 else alpha
-        table.append(max(-128, min(127, multiply_by_quantized_multiplier(x, multiplier, shift) + output_offset)))
-    return np.array(table, dtype=np.int8)
+    x = np.arange(-128, 128, dtype=np.int64) + input_offset
+    multiplier = np.where(x >= 0, identity[0], alpha[0])
+    shift = np.where(x >= 0, identity[1], alpha[1])
+    return np.clip(multiply_by_quantized_multiplier(x, multiplier, shift) + output_offset, -128, 127).astype(np.int8)
 
 
 def requantize_s8(input_offset: int, output_offset: int, rescale: tuple[int, int]) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""nnscons.lut: the int8 logistic / tanh / leaky ReLU tables equal TFLite Micro's interpreter on every input
+"""nnscons.fixedpoint: the int8 logistic / tanh / leaky ReLU tables equal TFLite Micro's interpreter on every input
 value, for many input quantizations; and the fixed-point primitives behave as gemmlowp's at their edges."""
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import pytest
 from tflite_micro import runtime
 
 import tflite_builder as tb
-from nnscons import lut
+from nnscons import fixedpoint
 
 QUANTIZATIONS = [(0.0005, 0), (0.003, -128), (0.02, 17), (0.05, -5), (0.1, 127), (0.25, -60), (0.5, 3), (1.0, 0)]
-OPS = {"LOGISTIC": (lut.logistic_s8, tb.Quant([1 / 256], [-128])), "TANH": (lut.tanh_s8, tb.Quant([1 / 128], [0]))}
+OPS = {"LOGISTIC": (fixedpoint.logistic_s8, tb.Quant([1 / 256], [-128])),
+       "TANH": (fixedpoint.tanh_s8, tb.Quant([1 / 128], [0]))}
 
 
 @pytest.mark.parametrize("op", sorted(OPS))
@@ -30,29 +31,31 @@ def test_table_equals_tflite_micro_on_every_input(op: str, scale: float, zero_po
 
 def test_tables_are_close_to_the_real_functions() -> None:
     x = (np.arange(-128, 128) - 10) * 0.03
-    logistic = (lut.logistic_s8(10, 0.03).astype(np.int64) + 128) / 256
-    tanh = lut.tanh_s8(10, 0.03).astype(np.int64) / 128
+    logistic = (fixedpoint.logistic_s8(10, 0.03).astype(np.int64) + 128) / 256
+    tanh = fixedpoint.tanh_s8(10, 0.03).astype(np.int64) / 128
     assert np.max(np.abs(logistic - 1 / (1 + np.exp(-x)))) <= 1 / 256
     assert np.max(np.abs(tanh - np.tanh(x))) <= 1 / 128
 
 
 def test_fixed_point_edges() -> None:
-    assert lut.rounding_doubling_high_mul(lut.INT32_MIN, lut.INT32_MIN) == lut.INT32_MAX      # saturates
-    assert lut.rounding_doubling_high_mul(1 << 30, 1 << 30) == 1 << 29                         # 0.5 * 0.5
-    assert lut.rounding_divide_by_pot(5, 1) == 3 and lut.rounding_divide_by_pot(-5, 1) == -3   # half away
-    assert lut.logistic(lut.Fixed(0, 4)).raw == 1 << 30
-    assert lut.tanh(lut.Fixed(0, 4)).raw == 0
-    one_q4 = lut.Fixed(1 << 27, 4)
-    assert lut.logistic(one_q4).raw / 2 ** 31 == pytest.approx(1 / (1 + math.exp(-1)), abs=1e-6)
-    assert lut.tanh(one_q4).raw / 2 ** 31 == pytest.approx(math.tanh(1), abs=1e-6)
-    assert lut.exp_on_negative_values(lut.Fixed(-(3 << 27), 4)).raw / 2 ** 31 == pytest.approx(math.exp(-3), abs=1e-6)
+    assert fixedpoint.rounding_doubling_high_mul(fixedpoint.INT32_MIN, fixedpoint.INT32_MIN) == \
+        fixedpoint.INT32_MAX                                                                   # saturates
+    assert fixedpoint.rounding_doubling_high_mul(1 << 30, 1 << 30) == 1 << 29                         # 0.5 * 0.5
+    assert fixedpoint.rounding_divide_by_pot(5, 1) == 3 and fixedpoint.rounding_divide_by_pot(-5, 1) == -3   # half away
+    assert fixedpoint.logistic(fixedpoint.Fixed(0, 4)).raw == 1 << 30
+    assert fixedpoint.tanh(fixedpoint.Fixed(0, 4)).raw == 0
+    one_q4 = fixedpoint.Fixed(1 << 27, 4)
+    assert fixedpoint.logistic(one_q4).raw / 2 ** 31 == pytest.approx(1 / (1 + math.exp(-1)), abs=1e-6)
+    assert fixedpoint.tanh(one_q4).raw / 2 ** 31 == pytest.approx(math.tanh(1), abs=1e-6)
+    exp_minus_3 = fixedpoint.exp_on_negative_values(fixedpoint.Fixed(-(3 << 27), 4)).raw / 2 ** 31
+    assert exp_minus_3 == pytest.approx(math.exp(-3), abs=1e-6)
     with pytest.raises(ValueError, match="too small"):
-        lut.logistic_s8(0, 1e-12)
+        fixedpoint.logistic_s8(0, 1e-12)
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.01, 0.2, 0.3, 0.77])
 def test_leaky_relu_table_from_the_quantization_table_equals_tflite_micro(alpha: float, tmp_path) -> None:
-    """The quantize stage's multipliers (float32 ratios, as TFLite's kernel) through nnscons.lut."""
+    """The quantize stage's multipliers (float32 ratios, as TFLite's kernel) through nnscons.fixedpoint."""
     from nnscons import quantize
     from nnscons.importers import import_model
     rng = np.random.default_rng(int(alpha * 100))
@@ -63,8 +66,9 @@ def test_leaky_relu_table_from_the_quantization_table_equals_tflite_micro(alpha:
         (tmp_path / "m.tflite").write_bytes(model)
         graph, params = import_model(tmp_path / "m.tflite")
         layer = quantize.build_qtable(graph, params, None, "model").tables["layers"][graph.ops[0].name]
-        table = lut.leaky_relu_s8(layer["input_offset"], layer["output_offset"], (layer["multiplier"], layer["shift"]),
-                                  (layer["alpha_multiplier"], layer["alpha_shift"]))
+        table = fixedpoint.leaky_relu_s8(layer["input_offset"], layer["output_offset"],
+                                         (layer["multiplier"], layer["shift"]),
+                                         (layer["alpha_multiplier"], layer["alpha_shift"]))
         interpreter = runtime.Interpreter.from_bytes(model)
         interpreter.set_input(np.arange(-128, 128, dtype=np.int8).reshape(1, 256), 0)
         interpreter.invoke()
