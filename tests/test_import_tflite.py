@@ -23,7 +23,11 @@ from nnscons.errors import NnsconsError
 from nnscons.importers.tflite_importer import import_tflite, supported_operators
 
 MODELS = (SHARED / "models").resolve()
-ALL_TFLITE = sorted(MODELS.glob("**/*.tflite"))
+# Recurrent models (UNIDIRECTIONAL_SEQUENCE_LSTM, SVDF): refused with one clean line until recurrent layers land
+RECURRENT = {"mnist_lstm_float/model.tflite": "UNIDIRECTIONAL_SEQUENCE_LSTM",
+             "mnist_lstm_int8/model.tflite": "UNIDIRECTIONAL_SEQUENCE_LSTM", "svdf_int8/model.tflite": "SVDF"}
+EVERY_TFLITE = sorted(MODELS.glob("**/*.tflite"))
+ALL_TFLITE = [p for p in EVERY_TFLITE if p.relative_to(MODELS).as_posix() not in RECURRENT]
 
 # Builtin operator codes and enums used by the models built below
 ADD, AVERAGE_POOL_2D, CONCATENATION, CONV_2D, DEPTHWISE_CONV_2D = 0, 1, 2, 3, 4
@@ -307,10 +311,16 @@ def import_error(path: Path) -> str:
 
 # ---- real models -----------------------------------------------------------------------------------------------
 def test_models_are_present() -> None:
-    names = {p.relative_to(MODELS).as_posix() for p in ALL_TFLITE}
+    names = {p.relative_to(MODELS).as_posix() for p in EVERY_TFLITE}
     assert {"kws_dscnn_int8/model.tflite", "resnet8_float/model.tflite", "seanet16x8/conv/conv10.tflite",
-            "seanet16x8/add/add8.tflite"} <= names
-    assert len(names) == 26
+            "seanet16x8/add/add8.tflite"} | set(RECURRENT) <= names
+    assert len(names) == 29 and len(ALL_TFLITE) == 26
+
+
+@pytest.mark.parametrize("rel", sorted(RECURRENT))
+def test_recurrent_models_are_refused_cleanly(rel: str) -> None:
+    message = import_error(MODELS / rel)
+    assert f"unsupported operator {RECURRENT[rel]}" in message
 
 
 @pytest.mark.parametrize("path", ALL_TFLITE, ids=lambda p: p.relative_to(MODELS).as_posix())
