@@ -24,23 +24,37 @@ from .importers import import_model
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 _COMMON = ("__init__.py", "errors.py", "fileio.py", "ir.py", "pipeline.py")
+# Entries are module files ("stats.py") or packages ("importers": every .py file under importers/).
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
-    "import": _COMMON + ("importers/__init__.py", "importers/tflite_importer.py", "importers/onnx_importer.py"),
+    "import": _COMMON + ("importers",),
     "stats": _COMMON + ("data.py", "reference.py", "stats.py"),
     "ranges": _COMMON + ("options.py", "stats.py", "ranges.py"),
-    "quantize": _COMMON + ("options.py", "stats.py", "ranges.py", "fixedpoint.py", "quantize.py"),
-    "codegen": _COMMON + ("options.py", "planner.py", "kernels.py", "fixedpoint.py", "codegen.py",
+    "quantize": _COMMON + ("options.py", "stats.py", "ranges.py", "fixedpoint.py", "quantize"),
+    "codegen": _COMMON + ("options.py", "planner.py", "kernels.py", "fixedpoint.py", "codegen",
                           "codegen_legacy.py", "legacy_layouts.py"),
     "check": _COMMON + ("data.py", "reference.py", "check.py"),
     # range=search: the ranges stage also runs the quantizer and a simulation of the quantized network
     "ranges_search": _COMMON + ("options.py", "stats.py", "ranges.py", "data.py", "reference.py", "fixedpoint.py",
-                                "quantize.py", "simulate.py", "search.py"),
+                                "quantize", "simulate.py", "search.py"),
     "diagnostics": _COMMON + ("data.py", "reference.py", "check.py", "diagnostics.py"),
     "report_html": _COMMON + ("data.py", "reference.py", "check.py", "stats.py", "diagnostics.py", "report_html.py"),
     # the firmware nodes (embedded inputs, model list, QEMU run, firmware check) call nnscons.firmware directly
     "firmware": ("__init__.py", "errors.py", "fileio.py", "ir.py", "data.py", "reference.py", "check.py",
                  "targets.py", "firmware.py"),
 }
+
+
+def module_files(entry: str) -> list[Path]:
+    """The source files of a STAGE_MODULES entry: a module file, or every .py of a package (module file or
+    package, whichever exists, so a module can become a package without touching the lists)."""
+    path = PACKAGE_DIR / entry
+    if path.suffix == ".py" and not path.is_file() and path.with_suffix("").is_dir():
+        path = path.with_suffix("")
+    if path.suffix != ".py" and not path.is_dir() and path.with_suffix(".py").is_file():
+        path = path.with_suffix(".py")
+    return sorted(path.rglob("*.py")) if path.is_dir() else [path]
+
+
 # A CMSIS-NN checkout's float kernels, left out of the integer kernel library (cmake/nnscons.cmake filters alike)
 FLOAT_KERNEL_SUFFIXES = ("_f16.c", "_f32.c", "_flt.c")
 RUNTIME_DIR = PACKAGE_DIR / "runtime"          # C sources compiled with the generated code (host test main)
@@ -50,7 +64,7 @@ REPORT_TEMPLATES = ("report.html.j2",)         # report_html's, not code generat
 
 def stage_sources(stage: str) -> list[str]:
     """Absolute paths of the files a stage's output depends on (its modules; for codegen also the templates)."""
-    files = [str(PACKAGE_DIR / m) for m in STAGE_MODULES[stage]]
+    files = [str(f) for m in STAGE_MODULES[stage] for f in module_files(m)]
     if stage == "codegen":
         files += sorted(str(p) for p in TEMPLATE_DIR.glob("*.j2") if p.name not in REPORT_TEMPLATES)
     if stage == "report_html":
