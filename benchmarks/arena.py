@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "site_scons"))
 
-from nnscons import pipeline  # noqa: E402
+from nnscons import overview  # noqa: E402
 
 
 def tflm_arena(model: Path) -> dict[str, int]:
@@ -70,7 +70,7 @@ def main() -> int:
         rows.append(row)
     columns = ["model", "scheme", "nnscons activations", "scratch c/dsp/mve", "nnscons arena (c)", "tflm head",
                "tflm total", "smaller"]
-    print(pipeline.format_table(rows, columns))
+    print(overview.format_table(rows, columns))
     return 0
 
 

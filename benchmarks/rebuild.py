@@ -37,7 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "site_scons"))
 
-from nnscons import pipeline  # noqa: E402
+from nnscons import overview  # noqa: E402
 
 
 def make_project(directory: Path, model: str, copies: int) -> list[str]:
@@ -181,7 +181,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             line[f"{col} (s)"] = r.get(col, "-")
             line[f"{col} actions"] = r.get(col + " nodes", "-")
         table.append(line)
-    print(pipeline.format_table(table, list(table[0])))
+    print(overview.format_table(table, list(table[0])))
     print(f"\nseconds: median of {args.runs} runs of scons -Q{' ' + SCONS_ARGS[0] if SCONS_ARGS else ''}; actions: "
           "the actions SCons re-ran (--debug=explain; one per multi-target action) for one more such change")
     if not args.keep:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnscons import cli
+from nnscons import cli, pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "site_scons"
@@ -105,9 +105,10 @@ def test_depfile_lists_outputs_then_every_input_read(digits: Path, tmp_path: Pat
     listed = [d.strip() for d in deps.replace("\\\n", "\n").split("\n") if d.strip()]
     assert listed[:4] == [str(digits / "model.onnx"), str(digits / "calib.npz"), str(digits / "model.toml"),
                           str(tmp_path / "options.toml")]
-    for module in ("cli.py", "pipeline.py", "codegen.py", "quantize.py", "ranges.py", "stats.py",
-                   "importers/onnx_importer.py", "templates/model.c.j2", "templates/model.h.j2"):
+    for module in ("cli.py", "pipeline/steps.py", "ranges.py", "templates/model.c.j2", "templates/model.h.j2"):
         assert str(SITE / "nnscons" / module) in listed, module
+    for stage in ("import", "stats", "ranges", "quantize", "codegen"):   # every file each step depends on
+        assert set(pipeline.stage_sources(stage)) <= set(listed), stage
     assert all(os.path.isabs(p) and os.path.exists(p) for p in listed)
     assert "percentile:99.9" in (out / ".nnscons-digits" / "ranges.json").read_text()
 
@@ -178,7 +179,7 @@ def test_qtable_of_a_model_file_and_of_a_folder(digits: Path, tmp_path: Path) ->
 
 def test_path_names_the_shipped_folders() -> None:
     for what, marker in (("cmsis", "Include/arm_nnfunctions.h"), ("targets", "m4/target.toml"),
-                         ("tool", "nnscons/__init__.py"), ("cmake", "nnscons.cmake")):
+                         ("tool", "nnscons_tool/__init__.py"), ("cmake", "nnscons.cmake")):
         result = nnscons("path", what)
         assert result.returncode == 0 and (Path(result.stdout.strip()) / marker).is_file(), (what, result.stdout)
 
@@ -202,7 +203,7 @@ def test_bad_inputs_are_one_line_and_status_1(digits: Path, tmp_path: Path) -> N
     one_line_error(nnscons("generate", model, "--out", str(tmp_path / "o"), "--quant", "q9"), 1,
                    "model.onnx: quant='q9' is not one of")
     (digits / "model.toml").unlink()
-    one_line_error(nnscons("generate", model, "--out", str(tmp_path / "o")), 1, "give a calibration set with --calib")
+    one_line_error(nnscons("generate", model, "--out", str(tmp_path / "o")), 1, "needs activation statistics: give a calibration set", "--calib C.npz")
     one_line_error(nnscons("generate", model, "--out", str(tmp_path / "o"), "--calib", str(digits / "calib.npz"),
                            "--name", "2bad"), 1, "'2bad' is not a C identifier")
     (tmp_path / "bad.tflite").write_bytes(b"\x00" * 64 + os.urandom(256))

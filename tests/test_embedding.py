@@ -31,7 +31,7 @@ import nnscons
 
 print("nnscons package:", os.path.dirname(nnscons.__file__))
 env = Environment(tools=["default"], ENV={"PATH": os.environ["PATH"]}, CCFLAGS=["-O2", "-Wall", "-Werror"])
-env.Tool("nnscons", toolpath=[nnscons.tool_path()])
+env.Tool("nnscons_tool", toolpath=[nnscons.tool_path()])
 
 kernels = env.NnsconsKernels()
 kws, kws_include = env.NnsconsLibrary("kws", "models/kws/model.tflite")
@@ -194,7 +194,7 @@ def test_misuse_of_the_tool_is_one_clear_line(tmp_path: Path, calls: str, messag
     shutil.copytree(ROOT / "models" / "kws_dscnn_int8", tmp_path / "models" / "kws")
     (tmp_path / "SConstruct").write_text(f"import sys\nsys.path.insert(0, {str(ROOT / 'site_scons')!r})\n"
                                          "import nnscons\nenv = Environment(tools=[])\n"
-                                         "env.Tool('nnscons', toolpath=[nnscons.tool_path()])\n" + calls + "\n")
+                                         "env.Tool('nnscons_tool', toolpath=[nnscons.tool_path()])\n" + calls + "\n")
     result = subprocess.run([sys.executable, "-m", "SCons", "-Q"], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode != 0 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr

@@ -1,4 +1,4 @@
-"""Tests for the TFLite importer (site_scons/nnscons/importers/tflite_importer.py).
+"""Tests for the TFLite importer (site_scons/nnscons/importers/tflite/).
 
 Real models from shared/models are imported and checked against what models/README.md says about them; float
 models (real and built here with the flatbuffers Builder) are run through the reference interpreter and compared
@@ -20,7 +20,7 @@ import tflite
 from conftest import SHARED
 from nnscons import ir, reference
 from nnscons.errors import NnsconsError
-from nnscons.importers.tflite_importer import import_tflite, supported_operators
+from nnscons.importers.tflite import import_tflite, supported_operators
 
 MODELS = (SHARED / "models").resolve()
 # Recurrent models (UNIDIRECTIONAL_SEQUENCE_LSTM, SVDF): refused with one clean line until recurrent layers land

@@ -16,7 +16,7 @@ from nnscons import quantize as qz
 from nnscons import ranges as rg
 from nnscons import stats as st
 from nnscons.errors import NnsconsError
-from nnscons.importers.tflite_importer import import_tflite
+from nnscons.importers.tflite import import_tflite
 from test_stats import calibration, small_graph
 
 KWS = SHARED / "models" / "kws_dscnn_int8" / "model.tflite"

@@ -15,7 +15,7 @@ The functions below locate what the stages and builds read besides Python code, 
 (``cmsis/``, ``targets/``, ``cmake/``, ``site_scons/site_tools/`` beside ``site_scons/``) and in an installed
 package (the same folders shipped as package data inside ``nnscons/``)::
 
-    env = Environment(tools=["default"]); env.Tool("nnscons", toolpath=[nnscons.tool_path()])
+    env = Environment(tools=["default"]); env.Tool("nnscons_tool", toolpath=[nnscons.tool_path()])
 """
 from pathlib import Path
 

@@ -27,6 +27,7 @@ import tempfile
 from typing import NoReturn, Optional, Sequence
 
 from . import cmake_path, cmsis_path, fileio, ir, options as nn_options, pipeline, targets_path, tool_path
+from .pipeline.runner import run_steps
 from .errors import NnsconsError
 
 TRACEBACK_ENV = "NNSCONS_TRACEBACK"  # set to 1 to see the traceback of an internal error
@@ -78,26 +79,15 @@ def _print_tensor(role: str, t: ir.Tensor) -> None:
     print(f"  {role} {t.name}: {t.dtype} {t.shape}{q}")
 
 
-# ---- the chain up to the quantization tables -----------------------------------------------------------------------
-def _quantize_chain(model: str, calib: Optional[str], values: dict[str, str], work: str) -> dict[str, str]:
-    """import -> stats -> ranges -> quantize into ``work``, exactly as the SCons graph runs them."""
-    files = {n: os.path.join(work, n) for n in ("graph.json", "params.npz", "stats.npz", "stats.txt", "ranges.json",
-                                                "qtable.json", "qtable.txt", "qparams.npz")}
-    graph = pipeline.import_stage(model, files["graph.json"], files["params.npz"])
-    if not calib and nn_options.resolve_scheme_for(graph.quantized, values["quant"]) != "model":
-        raise NnsconsError(model, f"quant={values['quant']} quantizes a float model from activation statistics: "
-                                  "give a calibration set with --calib C.npz")
-    ranges_json = None
-    if calib:
-        pipeline.stats_stage(files["graph.json"], files["params.npz"], calib, files["stats.npz"], files["stats.txt"])
-        search = (files["params.npz"], calib) if values["range"] == "search" else ()  # search also runs the net
-        pipeline.ranges_stage(files["graph.json"], files["stats.npz"], nn_options.for_stage(values, "ranges"),
-                              files["ranges.json"], *search)
-        ranges_json = files["ranges.json"]
-    pipeline.quantize_stage(files["graph.json"], files["params.npz"], ranges_json,
-                            nn_options.for_stage(values, "quantize"), files["qtable.json"], files["qtable.txt"],
-                            files["qparams.npz"], model_dir=os.path.dirname(model) or ".")
-    return files
+# ---- the chain ------------------------------------------------------------------------------------------------------
+def run_chain(name: str, model: str, calib: Optional[str], values: dict[str, str], work: str,
+              until: str = "codegen") -> dict[str, str]:
+    """The model's chain (:func:`nnscons.pipeline.model_steps`, the graph SCons builds) into ``work``, up to the
+    stage ``until``, rerunning only steps that are not up to date. Returns every output by name."""
+    steps = pipeline.model_steps(name, model, calib, values, work)
+    last = next(i for i, s in enumerate(steps) if s.stage == until)
+    run_steps(steps[:last + 1])
+    return pipeline.outputs_of(steps[:last + 1])
 
 
 def _resolve_options(args: argparse.Namespace) -> tuple[dict[str, str], list[str]]:
@@ -125,7 +115,7 @@ def _check_inputs(args: argparse.Namespace) -> None:
 def _quantize(args: argparse.Namespace) -> int:
     _check_inputs(args)
     values, _ = _resolve_options(args)
-    _quantize_chain(args.model, args.calib, values, args.out)
+    run_chain(default_name(args.model), args.model, args.calib, values, args.out, until="quantize")
     print(f"nnscons: wrote {args.out}/qtable.json ({values['quant']}, range {values['range']})")
     return 0
 
@@ -143,8 +133,8 @@ def _qtable(args: argparse.Namespace) -> int:
     _check_inputs(args)
     values, _ = _resolve_options(args)
     with tempfile.TemporaryDirectory(prefix="nnscons-qtable-") as work:
-        files = _quantize_chain(args.model, args.calib, values, work)
-        with open(files["qtable.txt"], encoding="utf-8") as f:
+        files = run_chain(default_name(args.model), args.model, args.calib, values, work, until="quantize")
+        with open(files["qtable_txt"], encoding="utf-8") as f:
             sys.stdout.write(f.read())
     return 0
 
@@ -168,15 +158,12 @@ def generate(model: str, out: str, name: Optional[str] = None, calib: Optional[s
         raise NnsconsError(model, f"model name {ir.c_comment(name)!r} is not a C identifier: give one with --name")
     values = values or nn_options.resolve({}, {})
     work = work or os.path.join(out, f".nnscons-{name}")
-    files = _quantize_chain(model, calib, values, work)
-    generated = os.path.join(work, "src")
-    pipeline.codegen_stage(name, files["graph.json"], files["qtable.json"], files["qparams.npz"],
-                           nn_options.for_stage(values, "codegen"), generated, os.path.join(work, "plan.json"))
+    files = run_chain(name, model, calib, values, work)
     outputs = []
-    for file_name in pipeline.codegen_outputs(name):
-        with open(os.path.join(generated, file_name), "rb") as f:
+    for role in ("header", "model_c", "weights_c"):
+        with open(files[role], "rb") as f:
             data = f.read()
-        outputs.append(os.path.join(out, file_name))
+        outputs.append(os.path.join(out, os.path.basename(files[role])))
         write_if_changed(outputs[-1], data, always=always_write)
     return outputs
 
@@ -195,12 +182,10 @@ def write_if_changed(path: str, data: bytes, always: bool = False) -> bool:
     return True
 
 
-def module_files() -> list[str]:
-    """Every nnscons source file loaded in this process, and the code generator's templates."""
-    files = {os.path.abspath(m.__file__) for n, m in list(sys.modules.items())
-             if (n == "nnscons" or n.startswith("nnscons.")) and getattr(m, "__file__", None)}
-    files.add(os.path.abspath(__file__))  # this module, also when run as python -m nnscons.cli
-    files.update(pipeline.stage_sources("codegen"))
+def chain_sources(steps: Sequence[pipeline.Step]) -> list[str]:
+    """The library files the chain's outputs depend on (every step's modules and templates) and this module."""
+    files = {f for step in steps for f in step.module_files()}
+    files.add(os.path.abspath(__file__))
     return sorted(files)
 
 
@@ -217,7 +202,8 @@ def _generate(args: argparse.Namespace) -> int:
     values, option_files = _resolve_options(args)
     outputs = generate(args.model, args.out, args.name, args.calib, values, args.work, args.always_write)
     if args.depfile:
-        inputs = [args.model] + ([args.calib] if args.calib else []) + option_files + module_files()
+        steps = pipeline.model_steps(args.name or default_name(args.model), args.model, args.calib, values, ".")
+        inputs = [args.model] + ([args.calib] if args.calib else []) + option_files + chain_sources(steps)
         fileio.write_text(args.depfile, depfile_text(outputs, inputs))
     if not args.quiet:
         print(f"nnscons: generated {', '.join(outputs)} ({values['quant']}, range {values['range']}, "

@@ -36,7 +36,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from . import check, data, fileio, hostbuild, ir, pipeline, project, reference
+from . import check, data, fileio, hostbuild, ir, overview, pipeline, project, reference
+from .pipeline.runner import run_steps
 from . import options as nn_options
 from .errors import NnsconsError
 
@@ -44,6 +45,7 @@ SCHEMES = ("q7", "q15", "int8", "int16x8")
 RANGES = ("minmax", "percentile:99.99", "percentile:80", "mse")
 LEGACY_SCHEMES = ("q7", "q15")
 SEARCH_SCHEMES = ("q7", "q15")
+UPSTREAM_STAGES = ("import", "stats")   # shared by every configuration: run once by prepare()
 COLUMNS = ["config", "scheme", "api", "range", "accuracy", "top-1 vs float", "SNR dB", "weights", "code", "flash",
            "arena", "note"]
 
@@ -109,10 +111,10 @@ def prepare(folder: project.ModelFolder, out_dir: str | os.PathLike, graph_json:
     if not folder.calib:
         raise NnsconsError(folder.directory, "experiments need a calibration set calib.npz (key x)")
     if graph_json is None or params_npz is None or stats_npz is None:
-        graph_json, params_npz = os.path.join(out_dir, "graph.json"), os.path.join(out_dir, "params.npz")
-        stats_npz = os.path.join(out_dir, "stats.npz")
-        pipeline.import_stage(folder.model, graph_json, params_npz)
-        pipeline.stats_stage(graph_json, params_npz, folder.calib, stats_npz, progress=False)
+        steps = pipeline.model_steps(folder.name, folder.model, folder.calib, nn_options.resolve({}, {}), out_dir)
+        run_steps(s for s in steps if s.stage in UPSTREAM_STAGES)
+        chain = pipeline.outputs_of(steps)
+        graph_json, params_npz, stats_npz = chain["graph_json"], chain["params_npz"], chain["stats_npz"]
     return Prepared(folder.name, folder.model, folder.calib, folder.test, graph_json, params_npz, stats_npz)
 
 
@@ -173,16 +175,12 @@ def build_config(prepared: Prepared, config: Config, out_dir: str | os.PathLike,
                  trace: bool = False) -> Path:
     """The build's stages for one configuration into ``out_dir``; returns the host test binary."""
     out = Path(out_dir)
-    values = config.options()
-    ranges_json = str(out / "ranges.json")
-    pipeline.ranges_stage(prepared.graph_json, prepared.stats_npz, nn_options.for_stage(values, "ranges"),
-                          ranges_json, prepared.params_npz, prepared.calib)
-    pipeline.quantize_stage(prepared.graph_json, prepared.params_npz, ranges_json,
-                            nn_options.for_stage(values, "quantize"), str(out / "qtable.json"),
-                            str(out / "qtable.txt"), str(out / "qparams.npz"),
-                            model_dir=os.path.dirname(prepared.model))
-    pipeline.codegen_stage(prepared.name, prepared.graph_json, str(out / "qtable.json"), str(out / "qparams.npz"),
-                           nn_options.for_stage(values, "codegen"), str(out / "src"), str(out / "plan.json"))
+    steps = pipeline.model_steps(prepared.name, prepared.model, prepared.calib, config.options(), str(out),
+                                 upstream_dir=os.path.dirname(prepared.graph_json))
+    upstream = pipeline.outputs_of([s for s in steps if s.stage in UPSTREAM_STAGES])
+    if upstream["stats_npz"] != prepared.stats_npz or upstream["params_npz"] != prepared.params_npz:
+        raise NnsconsError(prepared.graph_json, "the graph, weights and statistics must share one folder")
+    run_steps(s for s in steps if s.stage not in UPSTREAM_STAGES)
     binary = hostbuild.host_binary(prepared.name, out / "src", out / "host", tools.kernels, tools.host,
                                    tools.cmsis_include)
     if trace:
@@ -272,7 +270,7 @@ def format_experiments(result: dict[str, Any]) -> str:
     head = (f"{result['model']}: {result['samples']} samples of {result['set']}; float reference accuracy "
             f"{_percent(result['float_accuracy'])}. Bytes: weights = constants, code = the generated network "
             f"({result['sizes_by']}, kernels excluded), arena = activations + scratch ({result['arena_feature_set']}).")
-    return head + "\n" + pipeline.format_table(table_rows(result), COLUMNS) + "\n"
+    return head + "\n" + overview.format_table(table_rows(result), COLUMNS) + "\n"
 
 
 # ---- command line (nnscons experiments MODEL_DIR) -----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import cmsis_path, pipeline, targets, targets_path
+from .kernel_build import kernel_build
 from .errors import NnsconsError
 
 RUNTIME_DIR = pipeline.RUNTIME_DIR
@@ -41,13 +42,14 @@ class Toolchain:
     cflags: tuple[str, ...]
     libs: tuple[str, ...] = ()
     size: str = "size"
+    warnings: tuple[str, ...] = ()   # the warning flags among cflags (not applied to a checkout of Arm's kernels)
 
     @classmethod
     def from_target(cls, directory: str | os.PathLike, extra_cflags: Sequence[str] = ()) -> "Toolchain":
         target = targets.load_target(os.fspath(directory))
         size = target.cc[:-3] + "size" if target.cc.endswith("gcc") else "size"
         return cls(target.cc, target.ar, tuple(target.cflags) + tuple(extra_cflags) + tuple(target.warnings),
-                   tuple(target.libs), size)
+                   tuple(target.libs), size, tuple(target.warnings))
 
 
 def host_toolchain(targets_dir: Optional[str | os.PathLike] = None) -> Toolchain:
@@ -73,28 +75,23 @@ def _run(command: list[str], what: str) -> None:
 
 
 def _compile(toolchain: Toolchain, source: Path, obj: Path, includes: Sequence[Path],
-             extra: Sequence[str] = ()) -> Path:
-    command = [toolchain.cc, *toolchain.cflags, *extra, *(f"-I{p}" for p in includes), "-c", str(source),
+             extra: Sequence[str] = (), flags: Optional[Sequence[str]] = None) -> Path:
+    command = [toolchain.cc, *(toolchain.cflags if flags is None else flags), *extra, *(f"-I{p}" for p in includes), "-c", str(source),
                "-o", str(obj)]
     _run(command, str(source))
     return obj
 
 
 # ---- the kernel library ---------------------------------------------------------------------------------------------
-def kernel_sources(cmsis_dir: Path) -> list[Path]:
-    """The integer kernels (as the tool's NnsconsKernels: no float variants)."""
-    return [f for f in sorted(cmsis_dir.glob("Source/*/*.c")) if not f.name.endswith(pipeline.FLOAT_KERNEL_SUFFIXES)]
-
-
 def kernel_library(cmsis_dir: str | os.PathLike, cache_dir: str | os.PathLike, toolchain: Toolchain,
                    jobs: Optional[int] = None) -> Path:
     """``<cache_dir>/libcmsisnn-<hash>.a``, compiled unless an identical one is there."""
-    cmsis = Path(cmsis_dir)
-    sources = kernel_sources(cmsis)
-    if not sources:
-        raise NnsconsError(cmsis, "no CMSIS-NN sources under Source/*/")
-    digest = hashlib.sha256(" ".join((toolchain.cc, *toolchain.cflags)).encode())
-    for path in sources + sorted((cmsis / "Include").glob("*.h")):
+    build = kernel_build(cmsis_dir)
+    cmsis, sources = build.root, list(build.sources)
+    cflags = toolchain.cflags if build.strict_warnings else tuple(f for f in toolchain.cflags
+                                                                  if f not in toolchain.warnings)
+    digest = hashlib.sha256(" ".join((toolchain.cc, *cflags)).encode())
+    for path in sources + sorted(h for d in build.include_dirs for h in d.glob("*.h")):
         digest.update(str(path.relative_to(cmsis)).encode() + b"\0" + path.read_bytes())
     library = Path(cache_dir) / f"libcmsisnn-{digest.hexdigest()[:16]}.a"
     if library.is_file():
@@ -103,7 +100,8 @@ def kernel_library(cmsis_dir: str | os.PathLike, cache_dir: str | os.PathLike, t
     with tempfile.TemporaryDirectory(prefix="cmsis-", dir=library.parent) as tmp:
         objects = [Path(tmp) / f"{s.parent.name}_{s.stem}.o" for s in sources]
         with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-            list(pool.map(lambda so: _compile(toolchain, so[0], so[1], [cmsis / "Include"]), zip(sources, objects)))
+            list(pool.map(lambda so: _compile(toolchain, so[0], so[1], build.include_dirs, flags=cflags),
+                          zip(sources, objects)))
         archive = Path(tmp) / library.name
         _run([toolchain.ar, "rcs", str(archive), *map(str, objects)], str(archive))
         os.replace(archive, library)

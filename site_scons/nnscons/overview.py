@@ -57,3 +57,31 @@ def overview_rows(host_reports: Sequence[Mapping[str, Any]], run_reports: Sequen
 
 OVERVIEW_COLUMNS = ["model", "scheme", "accuracy (float)", "vs float", "tflm exact", "target", "instructions",
                     "flash", "ram", "fw == host"]
+
+
+def model_row(name: str, graph_json: str, qtable_json: str | None) -> dict[str, Any]:
+    """One line of the chain summary (``scons summary`` without a target): source, ops, weights, shapes, scheme."""
+    import os
+
+    from . import fileio, ir
+    graph = ir.Graph.from_json(fileio.read_json(graph_json))
+    row: dict[str, Any] = {
+        "model": name, "source": graph.source_file, "ops": len(graph.ops),
+        "weights": sum(t.size for t in graph.tensors.values() if t.is_const),
+        "input": "x".join(map(str, graph.tensors[graph.inputs[0]].shape)),
+        "output": "x".join(map(str, graph.tensors[graph.outputs[0]].shape)),
+        "model_quant": graph.quantized,
+    }
+    if qtable_json and os.path.exists(qtable_json):
+        tables = fileio.read_json(qtable_json)
+        row["scheme"] = tables.get("scheme", "?")
+        row["range"] = tables.get("range", "?")
+        row["layers"] = len(tables.get("layers", {}))
+    return row
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """A plain aligned text table."""
+    from .fileio import text_table
+    cells = [columns] + [[str(r.get(c, "")) for c in columns] for r in rows]
+    return "\n".join(text_table(cells))

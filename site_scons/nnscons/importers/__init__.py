@@ -24,7 +24,7 @@ def import_model(path: str | os.PathLike) -> tuple[ir.Graph, dict[str, np.ndarra
     if not os.path.isfile(path):
         raise NnsconsError(path, "no such file")
     if ext == ".tflite":
-        from .tflite_importer import import_tflite
+        from .tflite import import_tflite
         return import_tflite(path)
     from .onnx_importer import import_onnx
     return import_onnx(path)

@@ -4,9 +4,9 @@ Load it from any SConstruct, with nnscons installed (``pip install <checkout>``)
 
     import nnscons
     env = Environment(tools=["default"])
-    env.Tool("nnscons", toolpath=[nnscons.tool_path()])
+    env.Tool("nnscons_tool", toolpath=[nnscons.tool_path()])
 
-(inside this repository ``tools=["default", "nnscons"]`` finds it in ``site_scons/site_tools``). Then one call per
+(inside this repository ``tools=["default", "nnscons_tool"]`` finds it in ``site_scons/site_tools``). Then one call per
 model gives a static library and the folder of its header, and one call the kernel library the models share::
 
     kernels = env.NnsconsKernels()                                   # CMSIS-NN (the portable one by default)
@@ -57,12 +57,10 @@ def generate(env) -> None:
     tables.add_methods(env)
 
 
+REQUIRED_PACKAGES = ("jinja2", "numpy", "onnx", "tflite")
+
+
 def exists(env) -> bool:
-    try:
-        import jinja2  # noqa: F401
-        import numpy  # noqa: F401
-        import onnx  # noqa: F401
-        import tflite  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether the packages the stages import are installed (found, not imported: that is the actions' cost)."""
+    import importlib.util
+    return all(importlib.util.find_spec(p) is not None for p in REQUIRED_PACKAGES)

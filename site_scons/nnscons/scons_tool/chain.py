@@ -1,61 +1,93 @@
-"""A model's chain as SCons nodes: import -> stats -> ranges -> quantize -> codegen (DESIGN.md section 1).
+"""A model's chain as SCons nodes: one builder call per step of :func:`nnscons.pipeline.model_steps`.
 
-``NnsconsModel`` makes the nodes of one model under ``gen_dir`` (default ``build/<name>``)::
-
-    graph.json, params.npz          NnsImport     the model file
-    stats.npz, stats.txt            NnsStats      graph + calibration set
-    ranges.json                     NnsRanges     graph + stats + Value(quant, range)
-    qtable.json, .txt, qparams.npz  NnsQuantize   graph + ranges + Value(quant, api)
-    src/<name>.h, _model.c, _weights.c, plan.json   NnsGenerate   graph + qtable + Value(api)
-
-They are target-independent: every environment that compiles the model (``NnsconsLibrary``) shares them. Each
-builder calls one function of :mod:`nnscons.pipeline`; each node depends on the library modules its stage runs;
-options enter as ``Value`` nodes holding exactly the options that shape that node.
+``NnsconsModel`` makes the nodes of one model under ``gen_dir`` (default ``build/<name>``): graph.json and
+params.npz, stats.npz and stats.txt (with a calibration set), ranges.json, qtable.json/.txt and qparams.npz, and
+src/<name>.h, _model.c, _weights.c with plan.json. They are target-independent: every environment that compiles
+the model (``NnsconsLibrary``) shares them. The graph is not stated here: :func:`add_step` maps any step to nodes
+(its inputs as sources, its outputs as targets, its options as a ``Value`` node, its library modules as
+dependencies) and the action runs the step's stage function with the step's own named files.
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Mapping, Optional
 
 import SCons.Builder
 import SCons.Errors
 
-from .. import fileio, pipeline
 from .. import options as nn_options
+from .. import pipeline
 from ..errors import NnsconsError
 from .actions import stage_action
 
+# What each step kind prints (``$NNSCONS_<KIND>COMSTR``, set with SetDefault: a user's value wins)
+COMSTRS = {
+    "import": "nnscons import    $SOURCE", "stats": "nnscons stats     $TARGET", "ranges": "nnscons ranges    $TARGET",
+    "quantize": "nnscons quantize  $TARGET", "codegen": "nnscons codegen   $TARGET",
+    "check": "nnscons check     $TARGET", "diagnostics": "nnscons diagnose  $TARGET",
+    "report_html": "nnscons report    $TARGET", "firmware_inputs": "nnscons inputs    $TARGET",
+}
+
 
 class ModelNodes:
-    """The nodes of one model's chain, and what it was made from."""
+    """The nodes of one model's chain by the names the steps give them (``outputs["qtable_json"]``), and what
+    it was made from. ``graph``, ``stats``, ``ranges``, ``qtable``, ``sources``, ``plan``: the same grouped."""
 
-    def __init__(self, name: str, gen_dir: str, model: str, calib: Optional[str], options: dict[str, str]) -> None:
+    def __init__(self, name: str, gen_dir: str, model: str, calib: Optional[str], options: dict[str, str],
+                 outputs: dict[str, Any]) -> None:
         self.name = name
         self.gen_dir = gen_dir
         self.model = model
         self.calib = calib
-        self.options = options          # every option, resolved
-        self.graph: list = []           # graph.json, params.npz
-        self.stats: list = []           # stats.npz, stats.txt (with a calibration set)
-        self.ranges: list = []          # ranges.json (with a calibration set)
-        self.qtable: list = []          # qtable.json, qtable.txt, qparams.npz
-        self.sources: list = []         # generated C: <name>.h, <name>_model.c, <name>_weights.c
-        self.plan: Any = None           # plan.json: the arena plan
+        self.options = options          # every option, as given (resolved against the defaults)
+        self.outputs = outputs          # output name -> node
+
+    def _nodes(self, *names: str) -> list:
+        return [self.outputs[n] for n in names if n in self.outputs]
+
+    @property
+    def graph(self) -> list:
+        return self._nodes("graph_json", "params_npz")
+
+    @property
+    def stats(self) -> list:
+        return self._nodes("stats_npz", "stats_txt")
+
+    @property
+    def ranges(self) -> list:
+        return self._nodes("ranges_json")
+
+    @property
+    def qtable(self) -> list:
+        return self._nodes("qtable_json", "qtable_txt", "qparams_npz")
+
+    @property
+    def sources(self) -> list:
+        """The generated C: header first."""
+        return self._nodes("header", "model_c", "weights_c")
+
+    @property
+    def plan(self) -> Any:
+        return self.outputs["plan_json"]
 
     @property
     def header(self) -> Any:
-        return self.sources[0]
+        return self.outputs["header"]
 
     @property
     def all(self) -> list:
         """Every node of the chain."""
-        return [*self.graph, *self.stats, *self.ranges, *self.qtable, *self.sources, self.plan]
+        return list(self.outputs.values())
 
 
-def _options_node(env, values: Mapping[str, str], stage: str):
-    """A Value node holding exactly the options that shape one stage's output."""
-    return env.Value(fileio.canonical_json(nn_options.for_stage(values, stage)).strip())
+def add_step(env, step: pipeline.Step) -> dict[str, Any]:
+    """The nodes of one step: its outputs by name. Missing optional inputs (None) are no sources."""
+    sources = [node for node in step.inputs.values() if node is not None]
+    sources.append(env.Value(step.value_text()))
+    targets = env.NnsconsStep(list(step.outputs.values()), sources, NNSCONS_STEP=step,
+                              NNSCONS_STEPCOMSTR=f"$NNSCONS_{step.stage.upper()}COMSTR")
+    env.Depends(targets, step.module_files())
+    return dict(zip(step.outputs, targets))
 
 
 def NnsconsModel(env, name: str, model: str, calib: Optional[str] = None,
@@ -77,105 +109,21 @@ def NnsconsModel(env, name: str, model: str, calib: Optional[str] = None,
             raise SCons.Errors.UserError(f"NnsconsModel({name!r}): {gen_dir} already holds the chain of "
                                          f"{made[0][1]} with other inputs or options; give another gen_dir")
         return made[1]
-    nodes = _chain(env, name, model, calib, values, gen_dir)
+    outputs: dict[str, Any] = {}
+    for step in pipeline.model_steps(name, str(model), str(calib) if calib else None, values, gen_dir):
+        outputs.update(add_step(env, step))
+    nodes = ModelNodes(name, gen_dir, model, calib, values, outputs)
     anchor.attributes.nnscons_model = (key, nodes)
     return nodes
 
 
-def _chain(env, name: str, model: str, calib: Optional[str], values: dict[str, str], gen_dir: str) -> ModelNodes:
-    nodes = ModelNodes(name, gen_dir, model, calib, values)
-    nodes.graph = env.NnsImport(os.path.join(gen_dir, "graph.json"), model)
-    quantize_sources = list(nodes.graph)
-    if calib:
-        nodes.stats = env.NnsStats(os.path.join(gen_dir, "stats.npz"), nodes.graph + [calib])
-        search = [nodes.graph[1], calib] if values["range"] == "search" else []
-        nodes.ranges = env.NnsRanges(os.path.join(gen_dir, "ranges.json"),
-                                     [nodes.graph[0], nodes.stats[0], _options_node(env, values, "ranges")] + search)
-        quantize_sources.append(nodes.ranges[0])
-    nodes.qtable = env.NnsQuantize(os.path.join(gen_dir, "qtable.json"),
-                                   quantize_sources + [_options_node(env, values, "quantize")],
-                                   NNSCONS_MODEL_DIR=os.path.dirname(str(model)))
-    generated = env.NnsGenerate(os.path.join(gen_dir, "src", name + ".h"),
-                                [nodes.graph[0], nodes.qtable[0], nodes.qtable[2],
-                                 _options_node(env, values, "codegen")],
-                                NNSCONS_MODEL_NAME=name)
-    nodes.sources, nodes.plan = generated[:-1], generated[-1]
-    return nodes
-
-
-# ---- the builders ---------------------------------------------------------------------------------------------------
-def _run_import(target, source, env) -> None:
-    pipeline.import_stage(str(source[0]), str(target[0]), str(target[1]))
-
-
-def _import_emitter(target, source, env):
-    out_dir = os.path.dirname(str(target[0]))
-    targets = [os.path.join(out_dir, "graph.json"), os.path.join(out_dir, "params.npz")]
-    env.Depends(targets, pipeline.stage_sources("import"))
-    return targets, source
-
-
-def _run_stats(target, source, env) -> None:
-    pipeline.stats_stage(str(source[0]), str(source[1]), str(source[2]), str(target[0]), str(target[1]))
-
-
-def _stats_emitter(target, source, env):
-    out_dir = os.path.dirname(str(target[0]))
-    targets = [os.path.join(out_dir, "stats.npz"), os.path.join(out_dir, "stats.txt")]
-    env.Depends(targets, pipeline.stage_sources("stats"))
-    return targets, source
-
-
-# range=search also reads the weights and the calibration set (sources 4 and 5), and runs more modules.
-def _run_ranges(target, source, env) -> None:
-    extra = (str(source[3]), str(source[4])) if len(source) == 5 else ()
-    pipeline.ranges_stage(str(source[0]), str(source[1]), json.loads(source[2].read()), str(target[0]), *extra)
-
-
-def _ranges_emitter(target, source, env):
-    env.Depends(target, pipeline.stage_sources("ranges_search" if len(source) == 5 else "ranges"))
-    return target, source
-
-
-def _run_quantize(target, source, env) -> None:
-    options = json.loads(source[-1].read())
-    ranges = str(source[2]) if len(source) == 4 else None
-    pipeline.quantize_stage(str(source[0]), str(source[1]), ranges, options,
-                            str(target[0]), str(target[1]), str(target[2]), model_dir=env.get("NNSCONS_MODEL_DIR"))
-
-
-def _quantize_emitter(target, source, env):
-    out_dir = os.path.dirname(str(target[0]))
-    targets = [os.path.join(out_dir, n) for n in ("qtable.json", "qtable.txt", "qparams.npz")]
-    env.Depends(targets, pipeline.stage_sources("quantize"))
-    return targets, source
-
-
-def _run_codegen(target, source, env) -> None:
-    options = json.loads(source[3].read())
-    pipeline.codegen_stage(env["NNSCONS_MODEL_NAME"], str(source[0]), str(source[1]), str(source[2]), options,
-                           os.path.dirname(str(target[0])), str(target[-1]))
-
-
-def _codegen_emitter(target, source, env):
-    src_dir = os.path.dirname(str(target[0]))
-    targets = [os.path.join(src_dir, f) for f in pipeline.codegen_outputs(env["NNSCONS_MODEL_NAME"])]
-    targets.append(os.path.join(os.path.dirname(src_dir), "plan.json"))
-    env.Depends(targets, pipeline.stage_sources("codegen"))
-    return targets, source
+def _run_step(target, source, env) -> None:
+    from ..pipeline.runner import run_step
+    run_step(env["NNSCONS_STEP"])
 
 
 def add_builders(env) -> None:
-    env.Append(BUILDERS={
-        "NnsImport": SCons.Builder.Builder(
-            action=stage_action("import", _run_import, "nnscons import    $SOURCE"), emitter=_import_emitter),
-        "NnsStats": SCons.Builder.Builder(
-            action=stage_action("stats", _run_stats, "nnscons stats     $TARGET"), emitter=_stats_emitter),
-        "NnsRanges": SCons.Builder.Builder(
-            action=stage_action("ranges", _run_ranges, "nnscons ranges    $TARGET"), emitter=_ranges_emitter),
-        "NnsQuantize": SCons.Builder.Builder(
-            action=stage_action("quantize", _run_quantize, "nnscons quantize  $TARGET"), emitter=_quantize_emitter),
-        "NnsGenerate": SCons.Builder.Builder(
-            action=stage_action("codegen", _run_codegen, "nnscons codegen   $TARGET"), emitter=_codegen_emitter),
-    })
+    env.SetDefault(**{f"NNSCONS_{kind.upper()}COMSTR": text for kind, text in COMSTRS.items()})
+    env.Append(BUILDERS={"NnsconsStep": SCons.Builder.Builder(
+        action=stage_action("step", _run_step, "$NNSCONS_STEPCOMSTR"))})
     env.AddMethod(NnsconsModel, "NnsconsModel")

@@ -23,6 +23,7 @@ import SCons.Errors
 
 from .. import fileio, firmware, pipeline, targets
 from .actions import depends_on, stage_action
+from .chain import add_step
 
 
 def _stage_action(stage: str, run: Callable[[list, list, Any], None], comstr: str) -> SCons.Action.Action:
@@ -42,24 +43,11 @@ class FirmwareModel:
 
 
 # ---- embedded inputs: graph + qtable (+ test set) -> <name>_inputs.c, inputs.npz ----------------------------------
-def _run_inputs(target, source, env) -> None:
-    test = str(source[2]) if len(source) > 2 else None
-    firmware.inputs_stage(env["NNSCONS_MODEL_NAME"], str(source[0]), str(source[1]), test, str(target[0]),
-                          str(target[1]))
-
-
-def _inputs_emitter(target, source, env):
-    out_dir = os.path.dirname(str(target[0]))
-    targets_ = [str(target[0]), os.path.join(out_dir, "inputs.npz")]
-    env.Depends(targets_, pipeline.stage_sources("firmware"))
-    return targets_, source
-
-
 def NnsconsFirmwareInputs(env, nodes, test: Optional[str]) -> list:
     """``build/<name>/firmware/<name>_inputs.c`` and ``inputs.npz`` for a model's chain (ModelNodes)."""
-    out = os.path.join(nodes.gen_dir, "firmware", nodes.name + "_inputs.c")
-    sources = [nodes.graph[0], nodes.qtable[0]] + ([test] if test else [])
-    return env.NnsFirmwareInputsC(out, sources, NNSCONS_MODEL_NAME=nodes.name)
+    step = pipeline.firmware_inputs_step(nodes.name, nodes.outputs, test, nodes.gen_dir)
+    outputs = add_step(env, step)
+    return [outputs["inputs_c"], outputs["inputs_npz"]]
 
 
 # ---- the model list: names -> nnscons_firmware_models.c ------------------------------------------------------------
@@ -134,8 +122,6 @@ def NnsconsFirmwareCheck(env, name: str, report, host_binary, inputs_npz, build_
 
 def add_builders(env) -> None:
     env.Append(BUILDERS={
-        "NnsFirmwareInputsC": SCons.Builder.Builder(
-            action=_stage_action("inputs", _run_inputs, "nnscons inputs    $TARGET"), emitter=_inputs_emitter),
         "NnsFirmwareModelsC": SCons.Builder.Builder(
             action=_stage_action("models", _run_models, "nnscons models    $TARGET"), emitter=depends_on("firmware")),
         "NnsFirmwareReport": SCons.Builder.Builder(

@@ -12,12 +12,10 @@ from typing import Any, Iterator, Mapping, Optional, Union
 
 import SCons.Errors
 
-from .. import cmsis_path, pipeline
+from ..kernel_build import kernel_build
 from .. import targets as nn_targets
 from ..errors import NnsconsError
 from .chain import ModelNodes
-
-# The float kernels of Arm's CMSIS-NN are not used by generated code (and need more of CMSIS)
 
 
 class ModelLibrary:
@@ -49,16 +47,17 @@ def NnsconsKernels(env, cmsis: Optional[str] = None, build_dir: Optional[str] = 
     made = getattr(anchor.attributes, "nnscons_kernels", None)
     if made is not None:
         return made
-    sources = [f for f in sorted(root.glob("Source/*/*.c"), key=str)
-               if not str(f).endswith(pipeline.FLOAT_KERNEL_SUFFIXES)]
-    if not sources:
-        raise SCons.Errors.UserError(f"{root}: no CMSIS-NN sources under Source/*/ (a CMSIS-NN checkout has "
-                                     "Include/ and Source/)")
+    try:
+        build = kernel_build(root.abspath)
+    except NnsconsError as e:
+        raise SCons.Errors.UserError(str(e)) from None
     if strict is None:
-        strict = os.path.realpath(root.abspath) == os.path.realpath(cmsis_path())
+        strict = build.strict_warnings
     flags = {} if strict else {"CCFLAGS": [f for f in env["CCFLAGS"] if f not in env.get("NNSCONS_WARNINGS", [])]}
-    objects = [env.Object(os.path.join(build_dir, "obj", f.dir.name, os.path.splitext(f.name)[0]), f,
-                          CPPPATH=[root.Dir("Include")], **flags) for f in sources]
+    include = [root.Dir(os.path.relpath(d, build.root)) for d in build.include_dirs]
+    objects = [env.Object(os.path.join(build_dir, "obj", build.object_stem(f)),
+                          root.File(os.path.relpath(f, build.root)), CPPPATH=include, **flags)
+               for f in build.sources]
     library = env.StaticLibrary(os.path.join(build_dir, "cmsisnn"), objects)
     anchor.attributes.nnscons_kernels = library
     return library

@@ -26,8 +26,8 @@ def NnsconsSummaryAlias(env, name: str, chains: Sequence[Any], reports: Sequence
     agreement with float and TFLite Micro, instructions, flash and RAM per target (nnscons.overview)."""
     def print_summary(target, source, env):
         if not reports:
-            rows = [pipeline.summary_row(c.name, str(c.graph[0]), str(c.qtable[0])) for c in chains]
-            print(pipeline.format_table(rows, SUMMARY_COLUMNS))
+            rows = [overview.model_row(c.name, str(c.graph[0]), str(c.qtable[0])) for c in chains]
+            print(overview.format_table(rows, SUMMARY_COLUMNS))
             return
         files = [str(n) for n in source if str(n).endswith(".json")]
         host = [fileio.read_json(f) for f in files if f.endswith("report.json") and "/host/" in f]
@@ -35,7 +35,7 @@ def NnsconsSummaryAlias(env, name: str, chains: Sequence[Any], reports: Sequence
         checks = [fileio.read_json(f) for f in files if f.endswith("firmware_check.json")]
         rows = overview.overview_rows(host, runs, checks)
         columns = [c for c in overview.OVERVIEW_COLUMNS if any(c in row for row in rows)]
-        print(pipeline.format_table(rows, columns))
+        print(overview.format_table(rows, columns))
     return _table_alias(env, name, [n for c in chains for n in c.all] + list(reports), print_summary)
 
 
@@ -45,12 +45,12 @@ def NnsconsCheckAlias(env, name: str, reports: Sequence[Any]):
     def print_checks(target, source, env):
         rows = [check.summary_row(fileio.read_json(str(n))) for n in source if str(n).endswith("report.json")]
         if rows:
-            print(pipeline.format_table(rows, list(rows[0])))
+            print(overview.format_table(rows, list(rows[0])))
         rows = [{"target": r["target"], "model": r["model"], "inputs": r["inputs"],
                  "firmware == host": "identical" if r["identical"] else f"{r['mismatched_inputs']} differ"}
                 for r in (fileio.read_json(str(n)) for n in source if str(n).endswith("firmware_check.json"))]
         if rows:
-            print(pipeline.format_table(rows, list(rows[0])))
+            print(overview.format_table(rows, list(rows[0])))
     return _table_alias(env, name, reports, print_checks)
 
 
@@ -60,8 +60,8 @@ def NnsconsRunAlias(env, name: str, run_reports: Sequence[Any]):
     def print_runs(target, source, env):
         reports = [fileio.read_json(str(r)) for r in source]
         rows = [row for r in reports for row in firmware.summary_rows(r)]
-        print(pipeline.format_table(rows, list(rows[0]) if rows else ["target", "model"]))
-        print(pipeline.format_table([firmware.image_row(r) for r in reports],
+        print(overview.format_table(rows, list(rows[0]) if rows else ["target", "model"]))
+        print(overview.format_table([firmware.image_row(r) for r in reports],
                                     ["target", "flash", "ram", "kernels code", "kernels rodata"]))
     return _table_alias(env, name, run_reports, print_runs)
 
