@@ -59,8 +59,9 @@ endif()
 message(STATUS "${_nnscons_version} (${NNSCONS_PYTHON})")
 
 # nnscons_add_cmsisnn(<target> [PATH <CMSIS-NN checkout>])
-# A static library of the kernels: every integer source under Source/*/ (the float *_f16/_f32/_flt ones are
-# left out), Include/ as its public include folder. PATH defaults to NNSCONS_CMSIS_DIR (nnscons' portable library).
+# A static library of the kernels as `nnscons kernels` describes their build (the one description the SCons tool
+# and the host builds use too): every integer source under Source/*/, Include/ as its public include folder.
+# PATH defaults to NNSCONS_CMSIS_DIR (nnscons' portable library).
 function(nnscons_add_cmsisnn target)
     cmake_parse_arguments(PARSE_ARGV 1 arg "" "PATH" "")
     if(arg_UNPARSED_ARGUMENTS)
@@ -70,14 +71,17 @@ function(nnscons_add_cmsisnn target)
     if(arg_PATH)
         get_filename_component(root "${arg_PATH}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
     endif()
-    file(GLOB sources "${root}/Source/*/*.c")
-    list(FILTER sources EXCLUDE REGEX "_(f16|f32|flt)\\.c$")
-    if(NOT sources OR NOT EXISTS "${root}/Include")
-        message(FATAL_ERROR "nnscons_add_cmsisnn(${target}): ${root} is not a CMSIS-NN checkout (Include/ and "
-                            "Source/*/*.c)")
+    execute_process(COMMAND ${NNSCONS_COMMAND} kernels --cmsis "${root}" --cmake RESULT_VARIABLE rc
+                    OUTPUT_VARIABLE description ERROR_VARIABLE error)
+    if(NOT rc EQUAL 0)
+        message(FATAL_ERROR "nnscons_add_cmsisnn(${target}): ${error}")
     endif()
-    add_library(${target} STATIC ${sources})
-    target_include_directories(${target} PUBLIC "${root}/Include")
+    set(description_file "${CMAKE_CURRENT_BINARY_DIR}/${target}-kernels.cmake")
+    file(WRITE "${description_file}" "${description}")
+    include("${description_file}")
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${root}/Source")
+    add_library(${target} STATIC ${NNSCONS_KERNEL_SOURCES})
+    target_include_directories(${target} PUBLIC ${NNSCONS_KERNEL_INCLUDE_DIRS})
 endfunction()
 
 # nnscons_add_model(<target> MODEL <file> [NAME <C name>] [CALIB <file>] [QUANT <scheme>] [RANGE <method>]

@@ -88,13 +88,16 @@ def test_ninja_regenerates_what_changed_and_stops_where_outputs_are_identical(ch
     assert new_hash != first_hash and labelled == "4 of 4"
     assert "no work to do" in build(out)
 
+    stats = next(out.rglob("stats.npz"))                            # the generator's work folder
+    stats_written = stats.stat().st_mtime_ns
     configure(checkout, out, "Ninja", "-DDIGITS_QUANT=int16x8")     # an option (through options.toml)
     assert GENERATING in build(out)
     assert app_output(out)[1] not in (first_hash, new_hash)
+    assert stats.stat().st_mtime_ns == stats_written                # statistics come before the option: reused
     configure(checkout, out, "Ninja")                                # no option changed: nothing to do
     assert "no work to do" in build(out)
 
-    module = checkout / "site_scons" / "nnscons" / "quantize.py"     # the generator itself (from the depfile)
+    module = checkout / "site_scons" / "nnscons" / "ranges.py"       # the generator itself (from the depfile)
     module.write_text(module.read_text() + "\n# an edit\n")
     log = build(out)
     assert GENERATING in log and "Building C object" not in log, log

@@ -217,6 +217,21 @@ def _experiments(args: argparse.Namespace) -> int:
     return experiments.main_from_args(args)
 
 
+# ---- kernels --------------------------------------------------------------------------------------------------------
+def _kernels(args: argparse.Namespace) -> int:
+    """The kernel library's build (nnscons.kernel_build) for other build systems: CMake reads this."""
+    from .kernel_build import kernel_build
+    build = kernel_build(args.cmsis)
+    if args.cmake:
+        print("set(NNSCONS_KERNEL_SOURCES " + ";".join(p.as_posix() for p in build.sources) + ")")
+        print("set(NNSCONS_KERNEL_INCLUDE_DIRS " + ";".join(p.as_posix() for p in build.include_dirs) + ")")
+        print(f"set(NNSCONS_KERNEL_STRICT_WARNINGS {'ON' if build.strict_warnings else 'OFF'})")
+        return 0
+    for path in build.sources:
+        print(path)
+    return 0
+
+
 # ---- path -----------------------------------------------------------------------------------------------------------
 _PATHS = {"cmsis": cmsis_path, "targets": targets_path, "tool": tool_path, "cmake": cmake_path}
 
@@ -300,6 +315,13 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
         from . import experiments
         experiments.add_arguments(p)
     p.set_defaults(run=_experiments)
+
+    p = sub.add_parser("kernels", help="list the kernel library's sources and include folders",
+                       description="The sources and include folders of the kernel library build (every integer "
+                                   "kernel under Source/*/ of a CMSIS-NN checkout), as CMake reads them.")
+    p.add_argument("--cmsis", metavar="PATH", help="a CMSIS-NN checkout (default: nnscons' portable library)")
+    p.add_argument("--cmake", action="store_true", help="print CMake set() commands")
+    p.set_defaults(run=_kernels)
 
     p = sub.add_parser("path", help="print where a shipped folder is (cmsis, targets, tool, cmake)",
                        description="Print the folder of the portable CMSIS-NN library (cmsis), the target "

@@ -13,9 +13,10 @@ import os
 import tempfile
 import zipfile
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where arrays are written or read: SCons reads the SConstruct without it
+    import numpy as np
 
 # zip cannot store dates before 1980; a fixed date keeps archives byte-identical between runs
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -62,6 +63,7 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def _json_default(obj: Any) -> Any:
+    import numpy as np
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, np.floating):
@@ -100,6 +102,7 @@ def npz_bytes(arrays: Mapping[str, np.ndarray], compress: bool = False) -> bytes
     """An ``.npz`` archive (readable by ``np.load``) whose bytes depend only on the arrays: sorted names,
     fixed timestamps, no compression unless ``compress`` (deflate at a fixed level, for data files kept in a
     source tree; like ``np.savez_compressed``)."""
+    import numpy as np
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=method) as zf:
@@ -117,5 +120,6 @@ def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], compres
 
 
 def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    import numpy as np
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}

@@ -7,11 +7,14 @@ position and the list of supported ones), hybrid models, dynamic shapes.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from .. import ir
 from ..errors import NnsconsError
+
+if TYPE_CHECKING:  # importing the model libraries is the stage's cost, not the cost of reading an SConstruct
+    import numpy as np
+
+    from .. import ir
 
 MODEL_EXTENSIONS = (".tflite", ".onnx")
 

@@ -21,7 +21,7 @@ import SCons.Action
 import SCons.Builder
 import SCons.Errors
 
-from .. import fileio, firmware, pipeline, targets
+from .. import pipeline, targets
 from .actions import depends_on, stage_action
 from .chain import add_step
 
@@ -52,6 +52,7 @@ def NnsconsFirmwareInputs(env, nodes, test: Optional[str]) -> list:
 
 # ---- the model list: names -> nnscons_firmware_models.c ------------------------------------------------------------
 def _run_models(target, source, env) -> None:
+    from .. import fileio, firmware
     fileio.write_text(str(target[0]), firmware.models_c_source(json.loads(source[0].read())))
 
 
@@ -59,6 +60,7 @@ def _run_models(target, source, env) -> None:
 def NnsconsFirmware(env, target: targets.Target, build_dir: str, models: Sequence[FirmwareModel], kernel_lib):
     """``build/<target>/firmware.elf`` (and ``firmware.map``): the target's startup, the generic runner, the model
     list, every model's inputs and library, and the kernel library. ``env`` compiles for the target."""
+    from .. import firmware   # its constants (runtime sources, linker section script)
     runtime = env.Dir(str(pipeline.RUNTIME_DIR))
     obj_dir = os.path.join(build_dir, "firmware")
     if target.emulator is None:
@@ -91,6 +93,7 @@ def _stem(path: str) -> str:
 # ---- the run: image -> report.json --------------------------------------------------------------------------------
 def _run_firmware(target, source, env) -> None:
     spec = json.loads(source[-1].read())
+    from .. import firmware
     tgt = targets.load_target(spec["target_dir"])
     firmware.run_stage(tgt, str(source[0]), str(source[1]), spec["models"], spec["kernels"], str(target[0]),
                        spec["options"])
@@ -110,6 +113,7 @@ def NnsconsFirmwareRun(env, target: targets.Target, image, models: Sequence[Firm
 
 # ---- the check: report + host binary + inputs -> firmware_check.json ---------------------------------------------
 def _run_check(target, source, env) -> None:
+    from .. import firmware
     firmware.check_stage(env["NNSCONS_MODEL_NAME"], str(source[0]), os.path.abspath(str(source[1])),
                          str(source[2]), str(target[0]))
 

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import SCons.Action
 import SCons.Script
 
-from .. import check, fileio, firmware, overview, pipeline
+from .. import overview
 from ..errors import NnsconsError
 
 SUMMARY_COLUMNS = ["model", "source", "model_quant", "ops", "weights", "input", "output", "scheme", "range", "layers"]
@@ -25,6 +25,7 @@ def NnsconsSummaryAlias(env, name: str, chains: Sequence[Any], reports: Sequence
     (host checks, firmware runs and firmware checks), build those too and print the overview instead: accuracy,
     agreement with float and TFLite Micro, instructions, flash and RAM per target (nnscons.overview)."""
     def print_summary(target, source, env):
+        from .. import fileio
         if not reports:
             rows = [overview.model_row(c.name, str(c.graph[0]), str(c.qtable[0])) for c in chains]
             print(overview.format_table(rows, SUMMARY_COLUMNS))
@@ -43,6 +44,7 @@ def NnsconsCheckAlias(env, name: str, reports: Sequence[Any]):
     """Build the host checks (report.json) and the firmware checks (firmware_check.json), then print their
     tables."""
     def print_checks(target, source, env):
+        from .. import check, fileio
         rows = [check.summary_row(fileio.read_json(str(n))) for n in source if str(n).endswith("report.json")]
         if rows:
             print(overview.format_table(rows, list(rows[0])))
@@ -58,6 +60,7 @@ def NnsconsRunAlias(env, name: str, run_reports: Sequence[Any]):
     """Run the firmware images (build/<target>/report.json), then print instructions and sizes per model, and the
     image sizes per target."""
     def print_runs(target, source, env):
+        from .. import fileio, firmware
         reports = [fileio.read_json(str(r)) for r in source]
         rows = [row for r in reports for row in firmware.summary_rows(r)]
         print(overview.format_table(rows, list(rows[0]) if rows else ["target", "model"]))
