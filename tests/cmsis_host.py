@@ -654,8 +654,8 @@ class GuardedOutput:
 
 
 def _legacy_scratch(function: str, geometry: object = None, dim_vec: int = 0) -> list[Optional[np.ndarray]]:
-    """The scratch arrays of a legacy function, sized by nnscons.legacy_layouts (None where unused: NULL)."""
-    from nnscons.legacy_layouts import legacy_buffer_sizes
+    """The scratch arrays of a legacy function, sized by nnscons.codegen.legacy_layouts (None where unused: NULL)."""
+    from nnscons.codegen.legacy_layouts import legacy_buffer_sizes
     arrays = []
     for buffer in legacy_buffer_sizes(function, geometry, dim_vec=dim_vec).values():
         dtype = np.int16 if buffer.ctype == "q15_t" else np.int8
@@ -672,7 +672,7 @@ def legacy_conv(function: str, x: np.ndarray, w: np.ndarray, bias: Optional[np.n
                 defines: tuple[str, ...] = ()) -> tuple[int, np.ndarray]:
     """A legacy convolution or depthwise function on x [H][W][C_IN] (int8 / int16) with w OHWI (conv) or
     [KY][KX][C] (depthwise); pairs are (y, x). Square functions get the y values. Returns (status, output)."""
-    from nnscons.legacy_layouts import SQUARE_CONV, LegacyConvGeometry
+    from nnscons.codegen.legacy_layouts import SQUARE_CONV, LegacyConvGeometry
     lib = load_legacy_library(defines)
     dtype, ctype = _legacy_types(function)
     x = np.ascontiguousarray(x, dtype=dtype)
@@ -721,7 +721,7 @@ def legacy_fully_connected(function: str, v: np.ndarray, weights: np.ndarray, bi
 def legacy_pool(function: str, x: np.ndarray, *, kernel: int, padding: int, stride: int,
                 dim_out: int) -> np.ndarray:
     """arm_maxpool_q7_HWC / arm_avepool_q7_HWC on a square x [D][D][C] int8."""
-    from nnscons.legacy_layouts import LegacyConvGeometry
+    from nnscons.codegen.legacy_layouts import LegacyConvGeometry
     lib = load_legacy_library()
     x = np.ascontiguousarray(x, dtype=np.int8)
     dim_in, _, channels = x.shape

@@ -1,4 +1,4 @@
-"""The legacy q7/q15 backend (``api=legacy``, site_scons/nnscons/codegen_legacy.py) and the trace hook of both
+"""The legacy q7/q15 backend (``api=legacy``, site_scons/nnscons/codegen/legacy.py) and the trace hook of both
 backends.
 
 The generated C is compiled with the portable kernels (``cmsis/``) and a tiny runner whose ``nnscons_trace`` hands
@@ -30,7 +30,7 @@ import pytest
 import cmsis_host as ch
 import legacy_model as lm
 from conftest import SHARED
-from nnscons import codegen, codegen_legacy, data, fileio, ir, planner, reference, stats
+from nnscons import codegen, data, fileio, ir, planner, reference, stats
 from nnscons import quantize as qz
 from nnscons import ranges as rg
 from nnscons.errors import NnsconsError
@@ -343,7 +343,7 @@ def run_example(model: str, scheme: str, example: Any, directory: Path, archive:
     correct = logits_correct = 0
     for i, (x, label) in enumerate(zip(ex["x"], ex["y"])):
         xq = net.quantize_input(x)
-        np.testing.assert_array_equal(xq, np.clip(qz._round_array(x.reshape(-1) * 2.0 ** frac), -limit, limit - 1))
+        np.testing.assert_array_equal(xq, np.clip(qz.round_array(x.reshape(-1) * 2.0 ** frac), -limit, limit - 1))
         (y,), trace = net(xq)
         check_trace(trace, graph, ref, xq)
         if i < 20:                                   # the whole chain in numpy, from the input alone
@@ -679,9 +679,9 @@ def test_legacy_needs_a_q_format_table_built_for_it() -> None:
 
 def test_softmax_input_rule() -> None:
     """2^(x * 2^-f) base-2 softmax: f = 1 (effective beta 2 ln 2 = 1.39) is the nearest to e^x."""
-    assert codegen_legacy.softmax_input_frac_bits(1.0) == softmax_frac_bits(1.0) == 1
-    assert codegen_legacy.softmax_input_frac_bits(0.25) == softmax_frac_bits(0.25) == -1
-    assert codegen_legacy.softmax_input_frac_bits(8.0) == 4
+    assert codegen.softmax_input_frac_bits(1.0) == softmax_frac_bits(1.0) == 1
+    assert codegen.softmax_input_frac_bits(0.25) == softmax_frac_bits(0.25) == -1
+    assert codegen.softmax_input_frac_bits(8.0) == 4
 
 
 def test_legacy_output_is_deterministic(example: Any) -> None:

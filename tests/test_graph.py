@@ -96,16 +96,16 @@ def test_changed_model_rebuilds_its_chain(project: Path) -> None:
 
 
 def test_edited_generator_module_regenerates(project: Path) -> None:
-    module = project / "site_scons" / "nnscons" / "quantize.py"
+    module = project / "site_scons" / "nnscons" / "quantize" / "build.py"
     module.write_text(module.read_text() + "\n# an edit\n")
     result = scons(project)
     assert "qtable.json" in rebuilt(result)
-    assert "quantize.py' changed" in result.stdout
+    assert "build.py' changed" in result.stdout
     assert "stats.npz" not in rebuilt(result)
 
 
 def test_edited_importer_reimports(project: Path) -> None:
-    module = project / "site_scons" / "nnscons" / "importers" / "onnx_importer.py"
+    module = project / "site_scons" / "nnscons" / "importers" / "onnx" / "convert.py"
     module.write_text(module.read_text() + "\n# an edit\n")
     assert "graph.json" in rebuilt(scons(project))
 

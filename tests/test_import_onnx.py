@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 from conftest import SHARED
 from nnscons import fileio, ir, reference
 from nnscons.errors import NnsconsError
-from nnscons.importers.onnx_importer import import_onnx
+from nnscons.importers.onnx import import_onnx
 
 MNIST8 = SHARED / "models" / "mnist8_onnx"
 DIGITS = Path(__file__).resolve().parents[1] / "models" / "digits_cnn" / "model.onnx"

@@ -4,7 +4,7 @@
 numpy model of the CMSIS_5 5.9.0 arithmetic (``legacy_model.py``), plus hand-computed values for the rules the
 model itself relies on (round half up, wrapping, truncating averages, the _opt layouts' published example),
 the variant constraints, the DSP-only check, ARM_NN_TRUNCATE, the scratch-size and variant-choice helpers of
-``nnscons.legacy_layouts``, and strict builds for the host and Cortex-M0/M4.
+``nnscons.codegen.legacy_layouts``, and strict builds for the host and Cortex-M0/M4.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import pytest
 
 import cmsis_host as ch
 import legacy_model as model
-from nnscons import legacy_layouts as ll
+from nnscons.codegen import legacy_layouts as ll
 
 SUCCESS = 0
 SIZE_MISMATCH = -3

@@ -1,5 +1,5 @@
 """Tests for the range methods (site_scons/nnscons/ranges.py) and the quantization tables stage
-(site_scons/nnscons/quantize.py): Q-format rule, layer constraints, shifts checked by hand, TFLite-style
+(site_scons/nnscons/quantize/): Q-format rule, layer constraints, shifts checked by hand, TFLite-style
 multipliers, the model's own parameters reproduced from the flatbuffer, and the calibrated schemes on a small
 float graph."""
 from __future__ import annotations

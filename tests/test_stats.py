@@ -1,4 +1,4 @@
-"""Tests for the statistics stage (site_scons/nnscons/stats.py): fixed power-of-two histogram bins, exact
+"""Tests for the statistics stage (site_scons/nnscons/stats/): fixed power-of-two histogram bins, exact
 merging, deterministic stats.npz, and the calibration run through the reference interpreter."""
 from __future__ import annotations
 

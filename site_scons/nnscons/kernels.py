@@ -11,7 +11,8 @@ code calls (``s8`` for int8 activations, ``s16`` for int16 activations with int8
                        convolution, since the s16 fully connected kernel takes a single multiplier
 ``avg_pool2d``         ``arm_avgpool_s8`` / ``_s16``
 ``max_pool2d``         ``arm_max_pool_s8`` / ``_s16``
-``softmax``            ``arm_softmax_s8`` / ``arm_softmax_s16`` (with the two lookup tables below)
+``softmax``            ``arm_softmax_s8`` / ``arm_softmax_s16`` (with the two lookup tables of
+                       :mod:`nnscons.codegen.softmax_luts`)
 ``add``, ``mul``       ``arm_elementwise_add_s8`` / ``_s16``, ``arm_elementwise_mul_s8`` / ``_s16``
 ``mean``               none in CMSIS-NN: a generated loop, s8 over the spatial axes of NHWC (Keras' global average
                        pooling), with TFLite's integer arithmetic (sum of x - zero point, Q31 multiplier
@@ -50,8 +51,6 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import numpy as np
-
 from . import ir
 from .errors import NnsconsError
 
@@ -65,15 +64,9 @@ _DW_TO_CONV_THRESHOLD = 1
 # Arm's s16 depthwise fast path needs fewer kernel taps than this
 _DW_S16_FAST_MAX_TAPS = 512
 
-SOFTMAX_LUT_ENTRIES = 513
-
 WEIGHTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected")
 # generated loops / tables written for int8 activations only
 INT8_ONLY_OPS = ("sub", "mean", "logistic", "tanh", "leaky_relu", "quantize")
-
-SUPPORTED_OPS = ("conv2d", "depthwise_conv2d", "fully_connected", "avg_pool2d", "max_pool2d", "softmax", "add", "mul",
-                 "sub", "concat", "mean", "pad", "logistic", "tanh", "leaky_relu", "quantize", "reshape", "relu",
-                 "relu6", "clip")
 
 
 @dataclass(frozen=True)
@@ -287,114 +280,73 @@ def _sizes(function: Callable[..., int], *args: Any) -> dict[str, int]:
     return {f: int(function(f, *args)) for f in FEATURE_SETS}
 
 
+def _conv_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Kernel:
+    g = conv_geometry(graph, op)
+    size = convolve_wrapper_s8_buffer_size if suffix == "s8" else convolve_wrapper_s16_buffer_size
+    return Kernel("conv", f"arm_convolve_wrapper_{suffix}", suffix, _sizes(size, g), g)
+
+
+def _depthwise_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Kernel:
+    g = conv_geometry(graph, op)
+    size = depthwise_conv_wrapper_s8_buffer_size if suffix == "s8" else depthwise_conv_wrapper_s16_buffer_size
+    return Kernel("depthwise", f"arm_depthwise_conv_wrapper_{suffix}", suffix, _sizes(size, g), g)
+
+
+def _fc_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Kernel:
+    if per_channel:
+        g = fc_as_conv_geometry(graph, op)
+        size = convolve_wrapper_s8_buffer_size if suffix == "s8" else convolve_wrapper_s16_buffer_size
+        return Kernel("conv", f"arm_convolve_wrapper_{suffix}", suffix, _sizes(size, g), g)
+    f = fc_filter_dims(graph, op)
+    size = fully_connected_s8_buffer_size if suffix == "s8" else fully_connected_s16_buffer_size
+    return Kernel("fc", f"arm_fully_connected_{suffix}", suffix, _sizes(size, f), f)
+
+
+def _avgpool_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Kernel:
+    y = graph.tensors[op.outputs[0]]
+    return Kernel("avgpool", f"arm_avgpool_{suffix}", suffix, _sizes(avgpool_buffer_size, y.shape[2], y.shape[3]))
+
+
+def _no_scratch(kind: str, function: str, graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Kernel:
+    """A kernel without scratch: ``function`` with ``{suffix}`` filled in ("" for a generated loop or no code)."""
+    return Kernel(kind, function.format(suffix=suffix), suffix, {f: 0 for f in FEATURE_SETS})
+
+
+KernelChoice = Callable[[ir.Graph, ir.Op, str, bool], Kernel]
+
+# The registry: every IR op code generation supports, and who picks its kernel (see the module docstring)
+LAYER_KERNELS: dict[str, KernelChoice] = {
+    "conv2d": _conv_kernel,
+    "depthwise_conv2d": _depthwise_kernel,
+    "fully_connected": _fc_kernel,
+    "avg_pool2d": _avgpool_kernel,
+    "max_pool2d": functools.partial(_no_scratch, "maxpool", "arm_max_pool_{suffix}"),
+    "softmax": functools.partial(_no_scratch, "softmax", "arm_softmax_{suffix}"),
+    "add": functools.partial(_no_scratch, "add", "arm_elementwise_add_{suffix}"),
+    "mul": functools.partial(_no_scratch, "mul", "arm_elementwise_mul_{suffix}"),
+    "sub": functools.partial(_no_scratch, "sub", ""),
+    "concat": functools.partial(_no_scratch, "concat", "arm_concatenation_s8_y"),
+    "mean": functools.partial(_no_scratch, "mean", ""),
+    "pad": functools.partial(_no_scratch, "pad", ""),
+    "logistic": functools.partial(_no_scratch, "lookup", ""),
+    "tanh": functools.partial(_no_scratch, "lookup", ""),
+    "leaky_relu": functools.partial(_no_scratch, "lookup", ""),
+    "quantize": functools.partial(_no_scratch, "lookup", ""),
+    "reshape": functools.partial(_no_scratch, "alias", ""),
+    "relu": functools.partial(_no_scratch, "clamp", ""),
+    "relu6": functools.partial(_no_scratch, "clamp", ""),
+    "clip": functools.partial(_no_scratch, "clamp", ""),
+}
+SUPPORTED_OPS = tuple(LAYER_KERNELS)
+
+
 def layer_kernel(graph: ir.Graph, op: ir.Op, act_dtype: str, per_channel: bool = False) -> Kernel:
     """The kernel for one op whose activations are ``act_dtype`` (raises for unsupported ops); ``per_channel``:
     the layer's table has one multiplier per output channel (matters for fully connected layers)."""
     suffix = activation_suffix(act_dtype)
-    if op.type not in SUPPORTED_OPS:
+    choose = LAYER_KERNELS.get(op.type)
+    if choose is None:
         raise unsupported(op, suffix or "s8/s16")
     if not suffix:
         raise unsupported(op, "s8/s16", f"its activations are {act_dtype}; the kernels take int8 or int16")
-    zero = {f: 0 for f in FEATURE_SETS}
-    t = op.type
-    if t == "conv2d":
-        g = conv_geometry(graph, op)
-        size = convolve_wrapper_s8_buffer_size if suffix == "s8" else convolve_wrapper_s16_buffer_size
-        return Kernel("conv", f"arm_convolve_wrapper_{suffix}", suffix, _sizes(size, g), g)
-    if t == "depthwise_conv2d":
-        g = conv_geometry(graph, op)
-        size = depthwise_conv_wrapper_s8_buffer_size if suffix == "s8" else depthwise_conv_wrapper_s16_buffer_size
-        return Kernel("depthwise", f"arm_depthwise_conv_wrapper_{suffix}", suffix, _sizes(size, g), g)
-    if t == "fully_connected" and per_channel:
-        g = fc_as_conv_geometry(graph, op)
-        size = convolve_wrapper_s8_buffer_size if suffix == "s8" else convolve_wrapper_s16_buffer_size
-        return Kernel("conv", f"arm_convolve_wrapper_{suffix}", suffix, _sizes(size, g), g)
-    if t == "fully_connected":
-        f = fc_filter_dims(graph, op)
-        size = fully_connected_s8_buffer_size if suffix == "s8" else fully_connected_s16_buffer_size
-        return Kernel("fc", f"arm_fully_connected_{suffix}", suffix, _sizes(size, f), f)
-    if t == "avg_pool2d":
-        y = graph.tensors[op.outputs[0]]
-        return Kernel("avgpool", f"arm_avgpool_{suffix}", suffix, _sizes(avgpool_buffer_size, y.shape[2], y.shape[3]))
-    if t == "max_pool2d":
-        return Kernel("maxpool", f"arm_max_pool_{suffix}", suffix, zero)
-    if t == "softmax":
-        return Kernel("softmax", f"arm_softmax_{suffix}", suffix, zero)
-    if t in ("add", "mul"):
-        name = "arm_elementwise_add" if t == "add" else "arm_elementwise_mul"
-        return Kernel(t, f"{name}_{suffix}", suffix, zero)
-    if t == "concat":
-        return Kernel("concat", "arm_concatenation_s8_y", suffix, zero)
-    if t == "sub":
-        return Kernel("sub", "", suffix, zero)
-    if t == "mean":
-        return Kernel("mean", "", suffix, zero)
-    if t == "pad":
-        return Kernel("pad", "", suffix, zero)
-    if t in ("logistic", "tanh", "leaky_relu", "quantize"):
-        return Kernel("lookup", "", suffix, zero)
-    if t == "reshape":
-        return Kernel("alias", "", suffix, zero)
-    if t in ("relu", "relu6", "clip"):
-        return Kernel("clamp", "", suffix, zero)
-    raise unsupported(op, suffix)  # pragma: no cover (SUPPORTED_OPS lists every branch above)
-
-
-# ---- int16 softmax lookup tables -----------------------------------------------------------------------------------
-def _round_half_away32(value: np.float32) -> np.float32:
-    a = np.float32(abs(float(value)))
-    n = np.floor(a)
-    n = n + np.float32(1) if a - n >= np.float32(0.5) else n
-    return np.float32(-n if value < 0 else n)
-
-
-def _lut(function: Callable[[np.float32], np.float32], lo: float, hi: float) -> np.ndarray:
-    """513 int16 samples of ``function`` over [lo, hi] with outputs in [-1, 1) on the int16 range, computed in
-    float32 as TFLite Micro computes them when it prepares an int16 softmax.
-
-    Entry i is the sample at ``lo + i * step`` (step = range / 512) moved by half of the error that linear
-    interpolation between samples i and i + 1 makes at the middle of the segment (so the error is shared between
-    the ends and the middle); the last entry is the plain sample at ``hi``. Everything saturates to int16."""
-    f32 = np.float32
-    steps = SOFTMAX_LUT_ENTRIES - 1
-    lo32, hi32 = f32(lo), f32(hi)
-    step = (hi32 - lo32) / f32(steps)
-    half_step = step / f32(2)
-    codes_per_unit = f32(65536) / (f32(1) - f32(-1))
-    rnd = _round_half_away32
-
-    def saturate(value: np.float32) -> int:
-        return int(min(max(value, f32(-32768)), f32(32767)))
-
-    table = np.zeros(SOFTMAX_LUT_ENTRIES, dtype=np.int16)
-    for i in range(steps):
-        x = lo32 + f32(i) * step
-        here = function(x)
-        middle = function(x + half_step)
-        after = function(lo32 + f32(i + 1) * step)
-        sample = rnd(here * codes_per_unit)
-        interpolated_middle = rnd((after * codes_per_unit + sample) / f32(2))
-        exact_middle = rnd(middle * codes_per_unit)
-        correction = rnd((interpolated_middle - exact_middle) / f32(2))
-        table[i] = saturate(sample - correction)
-    table[steps] = saturate(rnd(function(hi32) * codes_per_unit))
-    return table
-
-
-def _exp_f32(x: np.float32) -> np.float32:
-    # correctly rounded float32 exp, which is what the C library's expf returns on the hosts TFLM runs on
-    return np.float32(np.exp(np.float64(x)))
-
-
-def _one_over_one_plus_x_f32(x: np.float32) -> np.float32:
-    return np.float32(1) / (np.float32(1) + x)
-
-
-@functools.lru_cache(maxsize=None)
-def softmax_s16_luts() -> tuple[np.ndarray, np.ndarray]:
-    """The two tables ``arm_softmax_s16`` takes: exp(x) on [-10, 0] and 1 / (1 + x) on [0, 1], 513 int16 each."""
-    exp_lut = _lut(_exp_f32, -10.0, 0.0)
-    one_by_one_lut = _lut(_one_over_one_plus_x_f32, 0.0, 1.0)
-    exp_lut.setflags(write=False)
-    one_by_one_lut.setflags(write=False)
-    return exp_lut, one_by_one_lut
+    return choose(graph, op, suffix, per_channel)

@@ -29,5 +29,5 @@ def import_model(path: str | os.PathLike) -> tuple[ir.Graph, dict[str, np.ndarra
     if ext == ".tflite":
         from .tflite import import_tflite
         return import_tflite(path)
-    from .onnx_importer import import_onnx
+    from .onnx import import_onnx
     return import_onnx(path)

@@ -21,8 +21,7 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "stats": _COMMON + ("data.py", "reference", "stats"),
     "ranges": _COMMON + ("options.py", "stats", "ranges.py"),
     "quantize": _COMMON + ("options.py", "stats", "ranges.py", "fixedpoint.py", "quantize"),
-    "codegen": _COMMON + ("options.py", "planner.py", "kernels.py", "fixedpoint.py", "codegen",
-                          "codegen_legacy.py", "legacy_layouts.py"),
+    "codegen": _COMMON + ("options.py", "planner.py", "kernels.py", "fixedpoint.py", "codegen"),
     "check": _COMMON + ("data.py", "reference", "check.py"),
     # range=search: the ranges stage also runs the quantizer and a simulation of the quantized network
     "ranges_search": _COMMON + ("options.py", "stats", "ranges.py", "data.py", "reference", "fixedpoint.py",
@@ -35,16 +34,13 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
 
 def module_files(entry: str) -> list[Path]:
     """The source files of a STAGE_MODULES entry: a module, or every .py of a package (whichever exists, so a
-    module can become a package without touching the lists). Entries that exist in neither form are skipped
-    (a module that a split removed)."""
+    module can become a package without touching the lists)."""
     path = PACKAGE_DIR / entry
     if path.suffix == ".py" and not path.is_file():
         path = path.with_suffix("")
     if path.suffix != ".py" and not path.is_dir():
         path = path.with_suffix(".py")
-    if path.is_dir():
-        return sorted(path.rglob("*.py"))
-    return [path] if path.is_file() else []
+    return sorted(path.rglob("*.py")) if path.is_dir() else [path]
 
 
 def stage_sources(stage: str) -> list[str]:

@@ -1,0 +1,37 @@
+"""The firmware check (part of :mod:`nnscons.firmware`): the output bytes of every inference the firmware ran
+equal the host test binary's on the same inputs (``inputs.npz``)."""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import fileio
+from ..check import run_binary
+from ..errors import NnsconsError
+from .inputs import little_endian
+
+
+def check_stage(name: str, report_json: str, host_binary: str, inputs_npz: str, check_json: str) -> dict[str, Any]:
+    """The firmware's output bytes for ``name`` against the host binary's on the same inputs."""
+    report = fileio.read_json(report_json)
+    ours = report["models"].get(name, {}).get("outputs")
+    if ours is None:
+        raise NnsconsError(report_json, f"no outputs of {name} in the firmware report")
+    inputs = fileio.read_npz(inputs_npz)
+    if len(inputs) != 1:
+        raise NnsconsError(inputs_npz, f"{name}: the host binary takes one input, the network has {len(inputs)}")
+    host = run_binary(host_binary, inputs["x0"])
+    theirs = [little_endian(row).hex() for row in host.reshape(len(host), -1)]
+    differing = [i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b]
+    if len(ours) != len(theirs):
+        differing = differing or [min(len(ours), len(theirs))]
+    result: dict[str, Any] = {"model": name, "target": report["target"], "inputs": len(theirs),
+                              "mismatched_inputs": len(differing), "identical": not differing}
+    if differing:
+        i = differing[0]
+        result["first_mismatch"] = {"input": i, "firmware": ours[i] if i < len(ours) else None,
+                                    "host": theirs[i] if i < len(theirs) else None}
+    fileio.write_json(check_json, result)
+    if differing:
+        raise NnsconsError(check_json, f"{name} on {report['target']}: {len(differing)} of {len(theirs)} inputs give "
+                                       f"other output bytes than the host binary (first: input {differing[0]})")
+    return result
