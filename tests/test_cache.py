@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow   # whole SCons builds in two checkouts
+
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "digits_cnn"
 

@@ -56,6 +56,7 @@ def scons_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
     return root, generated
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_generate_writes_the_bytes_scons_writes(scons_project, tmp_path: Path, name: str) -> None:
     root, generated = scons_project
@@ -70,6 +71,7 @@ def test_generate_writes_the_bytes_scons_writes(scons_project, tmp_path: Path, n
         assert data == generated[name][file_name], file_name
 
 
+@pytest.mark.slow
 def test_generate_options_give_the_bytes_of_the_same_scons_options(scons_project, tmp_path: Path) -> None:
     root, generated = scons_project
     folder = root / "models" / "digits_cnn"
@@ -95,6 +97,7 @@ def generate_digits(digits: Path, out: Path, *extra: str) -> subprocess.Complete
     return result
 
 
+@pytest.mark.slow
 def test_depfile_lists_outputs_then_every_input_read(digits: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     (tmp_path / "options.toml").write_text('range = "percentile:99.9"\n')
@@ -118,6 +121,7 @@ def test_depfile_escapes_spaces(tmp_path: Path) -> None:
     assert text == "/a\\ b/out.c: \\\n  /in\\ put/m\\#1.onnx \\\n  /x/$$y\n"
 
 
+@pytest.mark.slow
 def test_unchanged_outputs_keep_their_timestamps_unless_always_write(digits: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     generate_digits(digits, out)
@@ -128,6 +132,7 @@ def test_unchanged_outputs_keep_their_timestamps_unless_always_write(digits: Pat
     assert all(p.stat().st_mtime_ns != stamps[p.name] for p in out.glob("digits*.[ch]"))
 
 
+@pytest.mark.slow
 def test_a_calibration_change_that_moves_a_range_rewrites_the_sources(digits: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     generate_digits(digits, out)
@@ -139,6 +144,7 @@ def test_a_calibration_change_that_moves_a_range_rewrites_the_sources(digits: Pa
     assert after["digits.h"] != before["digits.h"] and after["digits_model.c"] != before["digits_model.c"]
 
 
+@pytest.mark.slow
 def test_model_toml_then_options_file_then_flags(digits: Path, tmp_path: Path) -> None:
     (digits / "model.toml").write_text('quant = "q7"\n')
     (tmp_path / "opts.toml").write_text('quant = "int16x8"\n')
@@ -150,6 +156,7 @@ def test_model_toml_then_options_file_then_flags(digits: Path, tmp_path: Path) -
     assert '"int8"' in (tmp_path / "c" / ".nnscons-digits" / "qtable.json").read_text()
 
 
+@pytest.mark.slow
 def test_inspect_says_which_ops_code_generation_supports(tmp_path: Path) -> None:
     import onnx
     from onnx import TensorProto, helper
@@ -168,6 +175,7 @@ def test_inspect_says_which_ops_code_generation_supports(tmp_path: Path) -> None
     assert "code generation: every op is supported" in result.stdout and "depthwise_conv2d" in result.stdout
 
 
+@pytest.mark.slow
 def test_qtable_of_a_model_file_and_of_a_folder(digits: Path, tmp_path: Path) -> None:
     from_model = nnscons("qtable", str(digits / "model.onnx"), "--calib", str(digits / "calib.npz"))
     assert from_model.returncode == 0, from_model.stderr
@@ -196,6 +204,7 @@ def test_bad_arguments_are_one_line_and_status_2(tmp_path: Path) -> None:
     one_line_error(nnscons("path", "nowhere"), 2, "invalid choice")
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_one_line_and_status_1(digits: Path, tmp_path: Path) -> None:
     model = str(digits / "model.onnx")
     one_line_error(nnscons("generate", str(tmp_path / "missing.onnx"), "--out", str(tmp_path)), 1,

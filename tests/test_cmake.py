@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(shutil.which("cmake") is None, reason="needs cmake")
+pytestmark = [pytest.mark.slow,   # CMake and Ninja builds, a Cortex-M cross build
+              pytest.mark.skipif(shutil.which("cmake") is None, reason="needs cmake")]
 needs_ninja = pytest.mark.skipif(shutil.which("ninja") is None, reason="needs ninja")
 needs_arm_gcc = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="needs arm-none-eabi-gcc")
 

@@ -14,6 +14,7 @@ import pytest
 
 from nnscons import firmware, project, targets
 
+
 ROOT = Path(__file__).resolve().parents[1]
 CMSIS = ROOT / "cmsis"
 RUNTIME = ROOT / "site_scons" / "nnscons" / "runtime"
@@ -21,8 +22,9 @@ CORTEX_M = [t for t in project.discover_targets(str(ROOT / "targets"))
             if targets.load_target(str(ROOT / "targets" / t)).kind == "cortex-m"]
 OFFSETS = (-127, -1, 0, 1, 127, 128)
 
-pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
-                                reason="needs arm-none-eabi-gcc and qemu-system-arm")
+pytestmark = [pytest.mark.slow,   # cross compiler and QEMU
+              pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                                reason="needs arm-none-eabi-gcc and qemu-system-arm")]
 
 
 def dot_cases() -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int]]]:

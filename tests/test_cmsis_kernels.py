@@ -23,6 +23,8 @@ from tflite_micro.python.tflite_micro import runtime
 import cmsis_host as ch
 import tflite_builder as tb
 
+pytestmark = pytest.mark.slow   # compiles the kernels, runs them against TFLite Micro
+
 SEANET = Path(__file__).resolve().parents[1] / ".." / "shared" / "models" / "seanet16x8"
 SEEDS = (0, 1)
 TFLM_ARENA_BYTES = 512 * 1024

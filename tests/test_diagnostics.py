@@ -48,6 +48,7 @@ def diagnose(digits: dict, quant: str, range_method: str, dataset: str = "calib"
     return digits["cache"][key]
 
 
+@pytest.mark.slow
 def test_every_layer_is_traced_in_graph_order(digits: dict) -> None:
     result = diagnose(digits, "int8", "minmax")
     assert [e["layer"] for e in result["layers"]] == [op.name for op in digits["graph"].ops]
@@ -55,6 +56,7 @@ def test_every_layer_is_traced_in_graph_order(digits: dict) -> None:
     assert result["samples"] == 200 and all(e["elements"] > 0 for e in result["layers"])
 
 
+@pytest.mark.slow
 def test_traced_last_layer_is_what_the_binary_outputs(digits: dict, tmp_path: Path) -> None:
     config = experiments.Config("q7", "minmax")
     diagnose(digits, "q7", "minmax")
@@ -69,6 +71,7 @@ def test_traced_last_layer_is_what_the_binary_outputs(digits: dict, tmp_path: Pa
     assert np.array_equal(traced[-1].values, np.load(tmp_path / "out.npy").reshape(40, -1))
 
 
+@pytest.mark.slow
 def test_int16x8_beats_int8_layer_by_layer(digits: dict) -> None:
     """16-bit activations: a higher SNR than 8-bit ones at (nearly) every layer, on the test set."""
     wide = diagnose(digits, "int16x8", "minmax", "test")["layers"]
@@ -93,6 +96,7 @@ def test_minmax_never_saturates_on_its_calibration_set(digits: dict, quant: str)
     assert all(e["clipped"] == 0 for e in layers if e["type"] not in FIXED_OUTPUTS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("quant", ["q7", "int8"])
 def test_the_seeds_80_percent_range_saturates_and_costs_snr(digits: dict, quant: str) -> None:
     narrow = diagnose(digits, quant, "percentile:80")["layers"]

@@ -18,6 +18,8 @@ import pytest
 
 from installed import install
 
+pytestmark = pytest.mark.slow   # pip installs, SCons and CMake builds
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SCONSTRUCT = '''\

@@ -18,6 +18,8 @@ from nnscons import (check, data, diagnostics, experiments, fileio, ir, options,
 from nnscons import stats as st
 from nnscons.errors import NnsconsError
 
+pytestmark = pytest.mark.slow   # whole-model experiments
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "build" / "test-cache"
 SITE = ROOT / "site_scons"

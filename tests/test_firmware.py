@@ -18,6 +18,8 @@ import pytest
 from nnscons import fileio, firmware, ir, options, pipeline, project, targets
 from nnscons.errors import NnsconsError
 
+pytestmark = pytest.mark.slow   # Cortex-M builds in QEMU
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = Path(__file__).resolve().parent / "firmware"
 CORTEX_M = [t for t in project.discover_targets(str(ROOT / "targets"))

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow   # whole-model host builds under sanitizers
+
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = sorted(p.name for p in (ROOT / "models").iterdir() if (p / "test.npz").is_file())
 

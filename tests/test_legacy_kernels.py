@@ -21,6 +21,8 @@ import cmsis_host as ch
 import legacy_model as model
 from nnscons.codegen import legacy_layouts as ll
 
+pytestmark = pytest.mark.slow   # compiles the legacy kernels for the host and Cortex-M
+
 SUCCESS = 0
 SIZE_MISMATCH = -3
 DSP = ("ARM_MATH_DSP",)

@@ -17,7 +17,7 @@ from nnscons import ranges as rg
 from nnscons import stats as st
 from nnscons.errors import NnsconsError
 from nnscons.importers.tflite import import_tflite
-from test_stats import calibration, small_graph
+from conftest import calibration, small_graph
 
 KWS = SHARED / "models" / "kws_dscnn_int8" / "model.tflite"
 

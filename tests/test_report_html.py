@@ -16,6 +16,8 @@ import pytest
 
 from nnscons import check, diagnostics, experiments, fileio, ir, project, report_html
 
+pytestmark = pytest.mark.slow   # whole-model builds, a headless browser
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "build" / "test-cache"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -103,6 +105,20 @@ def test_page_is_deterministic(built: dict, tmp_path: Path) -> None:
     again = tmp_path / "again.html"
     render(built["files"], again)
     assert again.read_bytes() == built["page"].read_bytes()
+
+
+def test_pages_drawn_at_once_in_threads_are_the_pages_drawn_alone(built: dict, tmp_path: Path) -> None:
+    """SCons runs Python actions in threads (-j2): two reports drawn at once must not change each other's bytes
+    (matplotlib's settings are process-wide)."""
+    from concurrent.futures import ThreadPoolExecutor
+    alone = tmp_path / "alone.html"
+    render(built["files"], alone, stats=False)
+    pages = [(tmp_path / f"page{i}.html", i % 2 == 0) for i in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda page: render(built["files"], page[0], stats=page[1]), pages))
+    for page, with_stats in pages:
+        expected = built["page"] if with_stats else alone
+        assert page.read_bytes() == expected.read_bytes(), page.name
 
 
 def test_page_without_statistics_says_so(built: dict, tmp_path: Path) -> None:

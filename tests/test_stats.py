@@ -7,45 +7,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from conftest import calibration, small_graph
 from nnscons import fileio, ir, reference
 from nnscons import stats as st
 from nnscons.errors import NnsconsError
-
-
-# ---- a small float graph: conv(relu) -> max pool -> reshape -> fc -> softmax ------------------------------------
-def small_graph(seed: int = 0) -> tuple[ir.Graph, dict[str, np.ndarray]]:
-    rng = np.random.default_rng(seed)
-    T = ir.Tensor
-    tensors = {
-        "x": T("x", [1, 6, 6, 2], "float32"),
-        "w1": T("w1", [4, 3, 3, 2], "float32", is_const=True), "b1": T("b1", [4], "float32", is_const=True),
-        "c1": T("c1", [1, 6, 6, 4], "float32"),
-        "p1": T("p1", [1, 3, 3, 4], "float32"),
-        "r1": T("r1", [1, 36], "float32"),
-        "w2": T("w2", [5, 36], "float32", is_const=True), "b2": T("b2", [5], "float32", is_const=True),
-        "f2": T("f2", [1, 5], "float32"),
-        "y": T("y", [1, 5], "float32"),
-    }
-    ops = [
-        ir.Op("conv_0", "conv2d", ["x", "w1", "b1"], ["c1"],
-              {"stride": [1, 1], "dilation": [1, 1], "pad": [1, 1, 1, 1], "activation": "relu"}),
-        ir.Op("pool_1", "max_pool2d", ["c1"], ["p1"],
-              {"kernel": [2, 2], "stride": [2, 2], "pad": [0, 0, 0, 0], "activation": "none"}),
-        ir.Op("reshape_2", "reshape", ["p1"], ["r1"], {"shape": [1, 36]}),
-        ir.Op("fc_3", "fully_connected", ["r1", "w2", "b2"], ["f2"], {"activation": "none"}),
-        ir.Op("softmax_4", "softmax", ["f2"], ["y"], {"beta": 1.0}),
-    ]
-    graph = ir.Graph(tensors, ops, ["x"], ["y"], source="tflite", source_file="small.tflite")
-    params = {"w1": rng.normal(0, 0.3, (4, 3, 3, 2)).astype(np.float32),
-              "b1": rng.normal(0, 0.1, 4).astype(np.float32),
-              "w2": rng.normal(0, 0.2, (5, 36)).astype(np.float32),
-              "b2": rng.normal(0, 0.1, 5).astype(np.float32)}
-    ir.validate(graph, params)
-    return graph, params
-
-
-def calibration(n: int, seed: int = 1) -> np.ndarray:
-    return np.random.default_rng(seed).normal(0, 1, (n, 6, 6, 2)).astype(np.float32)
 
 
 # ---- bins ------------------------------------------------------------------------------------------------------------

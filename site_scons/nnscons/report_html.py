@@ -24,6 +24,7 @@ import base64
 import io
 import math
 import os
+import threading
 from pathlib import Path
 from typing import Any, Optional
 
@@ -288,13 +289,18 @@ def summary_items(report: dict[str, Any]) -> list[tuple[str, str]]:
     return items
 
 
+_DRAWING = threading.Lock()
+
+
 # ---- the page -----------------------------------------------------------------------------------------------------------------
 def render_report(name: str, graph: ir.Graph, report: dict[str, Any], qtable: dict[str, Any], plan: dict[str, Any],
                   diagnostics: Optional[dict[str, Any]] = None, stats: Optional[st.Stats] = None,
                   ranges: Optional[dict[str, Any]] = None) -> str:
     """The page's HTML text."""
     matplotlib, _ = _pyplot()
-    with matplotlib.rc_context(_RC):
+    # rcParams and pyplot are process-wide: SCons runs Python actions in threads (-j), and one report's rc_context
+    # ending while another draws changed that one's pictures. One drawing at a time keeps every page's bytes fixed.
+    with _DRAWING, matplotlib.rc_context(_RC):
         names = [n for op in graph.ops for n in op.inputs + op.outputs if not graph.tensors[n].is_const]
         span = histogram_span(stats, names) if stats else (-8.0, 8.0)
         histograms = layer_histograms(graph, stats, qtable, ranges, span) if stats else []
