@@ -26,8 +26,11 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from nnscons.kernel_build import kernel_build
+
 ROOT = Path(__file__).resolve().parents[1]
-CMSIS_DIR = ROOT / "cmsis"
+KERNELS = kernel_build(ROOT / "cmsis")
+CMSIS_DIR = KERNELS.root
 CACHE_DIR = ROOT / "build" / "test-cache"
 COMPILER = os.environ.get("CC", "gcc")
 WARNING_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
@@ -41,13 +44,14 @@ Pair = tuple[int, int]  # (h, w): note cmsis_nn_tile stores w first
 # ---------------------------------------------------------------------------------------------------------------
 
 def library_sources() -> list[Path]:
-    """Every C source of the library, sorted (Source/<Group>/<function>.c)."""
-    return sorted(CMSIS_DIR.glob("Source/*/*.c"))
+    """Every C source of the library, sorted (Source/<Group>/<function>.c), as the one kernel build description
+    (nnscons.kernel_build) lists them for every build."""
+    return list(KERNELS.sources)
 
 
 def _sources_key(flags: Sequence[str]) -> str:
     digest = hashlib.sha256()
-    files = library_sources() + sorted((CMSIS_DIR / "Include").glob("*.h"))
+    files = library_sources() + sorted(h for d in KERNELS.include_dirs for h in d.glob("*.h"))
     for path in files:
         digest.update(str(path.relative_to(CMSIS_DIR)).encode())
         digest.update(path.read_bytes())
@@ -64,7 +68,8 @@ def build_library(defines: Sequence[str] = ()) -> Path:
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(suffix=".so", dir=CACHE_DIR)
     os.close(fd)
-    command = [COMPILER, *flags, "-I", str(CMSIS_DIR / "Include"), *map(str, library_sources()), "-o", tmp_name]
+    command = [COMPILER, *flags, *(f"-I{d}" for d in KERNELS.include_dirs), *map(str, library_sources()), "-o",
+               tmp_name]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         os.unlink(tmp_name)
