@@ -168,3 +168,49 @@ def test_help_documents_every_option(project: Path) -> None:
     for option in options.OPTIONS:
         assert option.name + ":" in result.stdout
     assert "models:" in result.stdout and "target:" in result.stdout
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_killed_build_then_reverted_option_rebuilds_what_the_kill_left(project: Path, tmp_path: Path) -> None:
+    """Change an option, SIGKILL scons once a stage has replaced its output (before SCons records it, which it
+    does at exit), revert the option: the next build must not take the new file for the recorded one."""
+    import signal
+    import time
+    toml = project / "models" / MODEL / "model.toml"
+    original = toml.read_text()
+    ranges = project / "build" / MODEL / "ranges.json"
+    toml.write_text(original.replace('range = "minmax"', 'range = "percentile:99.9"'))
+    process = subprocess.Popen([sys.executable, "-m", "SCons", "-Q"], cwd=project, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    def replaced() -> bool:
+        try:
+            return "percentile" in ranges.read_text()
+        except FileNotFoundError:   # SCons removes a target before its action runs
+            return False
+
+    deadline = time.monotonic() + 120
+    while not replaced() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert "percentile" in ranges.read_text(), "the build ended before the ranges were replaced"
+    toml.write_text(original)
+    scons(project)
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    shutil.copy(project / "SConstruct", clean / "SConstruct")
+    shutil.copytree(project / "site_scons", clean / "site_scons", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(project / "models", clean / "models")
+    scons(clean)
+    assert _tree(project / "build") == _tree(clean / "build")
+
+
+def test_a_target_rewritten_behind_scons_is_rebuilt(project: Path) -> None:
+    qtable = project / "build" / MODEL / "qtable.txt"
+    good = qtable.read_bytes()
+    qtable.write_bytes(good + b"edited\n")
+    assert "qtable.txt" in rebuilt(scons(project))
+    assert qtable.read_bytes() == good

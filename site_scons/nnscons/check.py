@@ -134,7 +134,11 @@ def sanitizer_report(binary: str, sanitized: str, inputs: np.ndarray) -> dict[st
 
 # ---- the stage ---------------------------------------------------------------------------------------------------
 def check_model(name: str, binary: str, sanitized: Optional[str], model_path: str, graph_json: str, params_npz: str,
-                qtable_json: str, test_npz: Optional[str], report_json: str) -> dict[str, Any]:
+                qtable_json: str, test_npz: Optional[str], report_json: str,
+                raise_on_failure: bool = True, kernels: Optional[str] = None) -> dict[str, Any]:
+    """``report.json`` for a model's host binaries; a failed proof is listed under ``failures`` and raised unless
+    ``raise_on_failure`` is false (the build then fails at the report, which is drawn first). ``kernels`` says
+    which kernel library the binaries link and whether the sanitizers instrument it (recorded in the report)."""
     graph, params = ir.load(graph_json, params_npz)
     qtable = fileio.read_json(qtable_json)
     net_in, net_out = network_io(graph, qtable)
@@ -143,7 +147,7 @@ def check_model(name: str, binary: str, sanitized: Optional[str], model_path: st
     labels = raw.get("y")
     test_x = raw.get("x")
     report: dict[str, Any] = {"model": name, "scheme": qtable["scheme"], "range": qtable.get("range"),
-                              "source": graph.source_file}
+                              "source": graph.source_file, **({"kernels": kernels} if kernels else {})}
     failures = []
     probe = x_ir
     if qtable["scheme"] == "model" and graph.source == "tflite":
@@ -162,11 +166,13 @@ def check_model(name: str, binary: str, sanitized: Optional[str], model_path: st
                                                 random_inputs(name, graph.tensors[net_in].shape,
                                                               graph.tensors[net_in].dtype, 8))
         if not (report["sanitizers"]["clean"] and report["sanitizers"]["same_outputs"]):
-            failures.append("the sanitized binary " + ("failed" if not report["sanitizers"]["clean"]
+            failures.append("the sanitized binary " + (f"failed: {report['sanitizers'].get('error', '?')}"
+                                                       if not report["sanitizers"]["clean"]
                                                        else "gave different outputs"))
     report["passed"] = not failures
+    report["failures"] = failures
     fileio.write_json(report_json, report)
-    if failures:
+    if failures and raise_on_failure:
         raise NnsconsError(report_json, "; ".join(failures))
     return report
 

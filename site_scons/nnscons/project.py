@@ -69,3 +69,22 @@ def discover_targets(targets_dir: str) -> list[str]:
     if not os.path.isdir(targets_dir):
         return []
     return sorted(e for e in os.listdir(targets_dir) if os.path.isfile(os.path.join(targets_dir, e, "target.toml")))
+
+
+def discover_each_model(models_dir: str) -> tuple[list[ModelFolder], dict[str, NnsconsError]]:
+    """Every model folder under ``models_dir``, and apart from them the folders that cannot be built, each with
+    its one-line error (a bad name, options, a missing model file): a broken folder fails only its own targets."""
+    found: list[ModelFolder] = []
+    broken: dict[str, NnsconsError] = {}
+    if not os.path.isdir(models_dir):
+        return found, broken
+    for entry in sorted(os.listdir(models_dir)):
+        path = os.path.join(models_dir, entry)
+        if not os.path.isdir(path) or not any(os.path.lexists(os.path.join(path, "model" + e))
+                                              for e in MODEL_EXTENSIONS):
+            continue
+        try:
+            found.append(find_model(path))
+        except NnsconsError as e:
+            broken[entry] = e
+    return found, broken

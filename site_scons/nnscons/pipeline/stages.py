@@ -103,12 +103,15 @@ def codegen_stage(name: str, graph_json: str, qtable_json: str, qparams_npz: str
 
 
 def check_stage(name: str, binary: str, sanitized: Optional[str], model_path: str, graph_json: str,
-                params_npz: str, qtable_json: str, test_npz: Optional[str], report_json: str) -> dict[str, Any]:
+                params_npz: str, qtable_json: str, test_npz: Optional[str], report_json: str,
+                kernels: Optional[str] = None) -> dict[str, Any]:
     """``report.json``: the host binary proven against the float model or TensorFlow Lite Micro, and clean under
-    the sanitizers (nnscons.check)."""
+    the sanitizers (nnscons.check). A failed proof is written, not raised: the report step draws the page from
+    it and then fails the build (so report.html exists exactly when it is most needed)."""
     from .. import check
     return check.check_model(name, os.path.abspath(binary), sanitized and os.path.abspath(sanitized), model_path,
-                             graph_json, params_npz, qtable_json, test_npz, report_json)
+                             graph_json, params_npz, qtable_json, test_npz, report_json, raise_on_failure=False,
+                             kernels=kernels)
 
 
 def diagnostics_stage(name: str, binary: str, graph_json: str, params_npz: str, qtable_json: str, data_npz: str,
@@ -122,10 +125,14 @@ def diagnostics_stage(name: str, binary: str, graph_json: str, params_npz: str, 
 def report_html_stage(name: str, report_json: str, graph_json: str, qtable_json: str, plan_json: str,
                       report_html: str, diagnostics_json: Optional[str] = None, stats_npz: Optional[str] = None,
                       ranges_json: Optional[str] = None) -> None:
-    """``report.html`` (nnscons.report_html)."""
+    """``report.html`` (nnscons.report_html), then the check's verdict: a failed check fails here."""
+    from .. import fileio
     from .. import report_html as html
     html.report_stage(name, report_json, graph_json, qtable_json, plan_json, report_html, diagnostics_json,
                       stats_npz, ranges_json)
+    failures = fileio.read_json(report_json).get("failures")
+    if failures:   # the page is written but not recorded by the build: it is redone until the check passes
+        raise NnsconsError(report_json, "; ".join(failures))
 
 
 def firmware_inputs_stage(name: str, graph_json: str, qtable_json: str, test_npz: Optional[str], inputs_c: str,

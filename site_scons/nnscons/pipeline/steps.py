@@ -108,16 +108,17 @@ def outputs_of(steps: list[Step]) -> dict[str, str]:
 
 
 def host_proof_steps(name: str, chain: dict[str, Any], model: str, binary: Any, sanitized: Any, trace_binary: Any,
-                     test: Optional[str], data_set: Optional[str], out_dir: str) -> list[Step]:
+                     test: Optional[str], data_set: Optional[str], out_dir: str,
+                     kernels: str = "nnscons (sanitized)") -> list[Step]:
     """What proves a model's host test binary, in order: the check (``report.json``: against the float model or
     TensorFlow Lite Micro, and under the sanitizers), the per-layer diagnostics of the trace build on the test set
     (else the calibration set; none without either) and ``report.html``. ``chain`` holds the chain's outputs by
-    name (:func:`outputs_of`)."""
+    name (:func:`outputs_of`); ``kernels`` names the kernel library in the report (and whether it is sanitized)."""
     report_json = os.path.join(out_dir, "report.json")
     steps = [Step("check", {"binary": binary, "sanitized": sanitized, "model_path": model,
                             "graph_json": chain["graph_json"], "params_npz": chain["params_npz"],
                             "qtable_json": chain["qtable_json"], "test_npz": test},
-                  {"report_json": report_json}, params={"name": name})]
+                  {"report_json": report_json}, params={"name": name, "kernels": kernels})]
     diagnostics_json = None
     if data_set:
         diagnostics_json = os.path.join(out_dir, "diagnostics.json")

@@ -41,7 +41,7 @@ options as Value nodes, fixed action signatures (:mod:`.actions`), early cutoff 
 from __future__ import annotations
 
 from .. import cmsis_path, targets_path
-from . import chain, firmware, host, libraries, tables
+from . import chain, firmware, host, libraries, records, tables
 from .chain import ModelNodes
 from .libraries import ModelLibrary
 
@@ -50,6 +50,7 @@ __all__ = ["generate", "exists", "ModelNodes", "ModelLibrary"]
 
 def generate(env) -> None:
     env.SetDefault(NNSCONS_BUILD_DIR="build", NNSCONS_CMSIS=cmsis_path(), NNSCONS_TARGETS=targets_path())
+    records.use_record_checking_decider(env)
     chain.add_builders(env)
     libraries.add_methods(env)
     host.add_builders(env)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, Optional
 
-from .. import pipeline
+from .. import cmsis_path, pipeline
 from .chain import ModelNodes, add_step
 from .libraries import cmsis_include
 
@@ -22,7 +22,7 @@ def NnsconsHostTest(env, nodes: ModelNodes, build_dir: str, model_lib, kernel_li
     header = nodes.header
     main = env.Object(os.path.join(build_dir, nodes.name + "_test_main"),
                       os.path.join(str(pipeline.RUNTIME_DIR), "nnscons_test_main.c"),
-                      CPPPATH=[header.dir, cmsis_include(env)],
+                      CPPPATH=[header.dir, *cmsis_include(env)],
                       CPPDEFINES=list(env.get("CPPDEFINES") or []) + [("NNSCONS_MODEL_INFO", nodes.name + "_info")],
                       CCFLAGS=env["CCFLAGS"] + ["-include", nodes.name + ".h"])
     env.Depends(main, header)
@@ -40,13 +40,18 @@ def NnsconsTraceTest(env, nodes: ModelNodes, build_dir: str, kernel_lib):
 
 
 def NnsconsHostProof(env, nodes: ModelNodes, binary, sanitized, trace_binary, test: Optional[str],
-                     data_set: Optional[str], build_dir: str) -> dict[str, Any]:
+                     data_set: Optional[str], build_dir: str, sanitized_kernels: Any = None) -> dict[str, Any]:
     """``report.json`` (the host binaries proven against the model), ``diagnostics.json`` (per-layer SNR and
     saturation of the trace build on ``data_set``, the test set else the calibration set; none without one) and
-    ``report.html``: their nodes by name."""
+    ``report.html``: their nodes by name. ``sanitized_kernels``: the kernel library the sanitized binary links
+    (the report says whether the sanitizers instrumented it)."""
+    kernels = env.Dir("$NNSCONS_CMSIS").abspath
+    kernels = "nnscons" if os.path.realpath(kernels) == os.path.realpath(cmsis_path()) else kernels
+    instrumented = sanitized_kernels is None or getattr(sanitized_kernels[0].attributes, "nnscons_sanitized", True)
+    kernels += " (sanitized)" if instrumented else " (not sanitized: Arm's library is compiled as shipped)"
     outputs: dict[str, Any] = {}
     for step in pipeline.host_proof_steps(nodes.name, nodes.outputs, nodes.model, binary, sanitized, trace_binary,
-                                          test, data_set, build_dir):
+                                          test, data_set, build_dir, kernels):
         outputs.update(add_step(env, step))
     return outputs
 

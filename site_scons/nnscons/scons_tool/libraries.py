@@ -31,16 +31,22 @@ class ModelLibrary:
         return iter((self.library, self.include))
 
 
-def cmsis_include(env) -> Any:
-    """The CMSIS-NN include folder the environment compiles generated code against."""
-    return env.Dir("$NNSCONS_CMSIS").Dir("Include")
+def cmsis_include(env) -> list:
+    """The include folders generated code compiles against: the kernel library's (nnscons.kernel_build)."""
+    root = env.Dir("$NNSCONS_CMSIS")
+    try:
+        build = kernel_build(root.abspath)
+    except NnsconsError as e:
+        raise SCons.Errors.UserError(str(e)) from None
+    return [root.Dir(os.path.relpath(d, build.root)) for d in build.include_dirs]
 
 
 def NnsconsKernels(env, cmsis: Optional[str] = None, build_dir: Optional[str] = None, strict: Optional[bool] = None):
     """Pseudo-builder: CMSIS-NN as a static library (``<build_dir>/libcmsisnn.a``, default
     ``$NNSCONS_BUILD_DIR/cmsisnn``). ``cmsis``: a checkout with Include/ and Source/ (default ``$NNSCONS_CMSIS``,
     the portable library). Every integer source under Source/*/ is compiled. The warning flags in
-    ``$NNSCONS_WARNINGS`` are dropped for a checkout other than the portable library (``strict`` overrides)."""
+    ``$NNSCONS_WARNINGS`` are dropped for a checkout other than the portable library (``strict`` overrides), and
+    so are the sanitizer flags (``$NNSCONS_SANITIZE_FLAGS``): Arm's library is compiled as it is shipped."""
     root = env.Dir(cmsis or "$NNSCONS_CMSIS")
     build_dir = build_dir or os.path.join(env.subst("$NNSCONS_BUILD_DIR"), "cmsisnn")
     anchor = env.Dir(build_dir)
@@ -53,12 +59,16 @@ def NnsconsKernels(env, cmsis: Optional[str] = None, build_dir: Optional[str] = 
         raise SCons.Errors.UserError(str(e)) from None
     if strict is None:
         strict = build.strict_warnings
-    flags = {} if strict else {"CCFLAGS": [f for f in env["CCFLAGS"] if f not in env.get("NNSCONS_WARNINGS", [])]}
+    dropped = set() if strict else set(env.get("NNSCONS_WARNINGS", []))
+    if not build.sanitized:     # Arm's library: the sanitizers instrument generated code and the test main only
+        dropped |= set(env.get("NNSCONS_SANITIZE_FLAGS", []))
+    flags = {"CCFLAGS": [f for f in env["CCFLAGS"] if f not in dropped]} if dropped else {}
     include = [root.Dir(os.path.relpath(d, build.root)) for d in build.include_dirs]
     objects = [env.Object(os.path.join(build_dir, "obj", build.object_stem(f)),
                           root.File(os.path.relpath(f, build.root)), CPPPATH=include, **flags)
                for f in build.sources]
     library = env.StaticLibrary(os.path.join(build_dir, "cmsisnn"), objects)
+    library[0].attributes.nnscons_sanitized = build.sanitized and bool(env.get("NNSCONS_SANITIZE_FLAGS"))
     anchor.attributes.nnscons_kernels = library
     return library
 
@@ -85,7 +95,7 @@ def NnsconsLibrary(env, model_or_name: Union[str, ModelNodes], model: Optional[s
     if nodes.name in made:
         return made[nodes.name]
     c_files = [s for s in nodes.sources if str(s).endswith(".c")]
-    cpppath = list(env.get("CPPPATH", [])) + [cmsis_include(env)]
+    cpppath = list(env.get("CPPPATH", [])) + cmsis_include(env)
     objects = [env.Object(os.path.join(build_dir, os.path.splitext(os.path.basename(str(c)))[0]), c,
                           CPPPATH=cpppath) for c in c_files]
     result = ModelLibrary(env.StaticLibrary(os.path.join(build_dir, nodes.name), objects), nodes.header.dir, nodes)
@@ -118,7 +128,8 @@ def NnsconsTargetEnv(env, target: Union[str, nn_targets.Target], opt: Optional[s
         cflags = target.cflags + target.warnings + target.sanitize_flags
         linkflags += target.sanitize_flags
     return env.Clone(CC=target.cc, LINK=target.cc, AR=target.ar, RANLIB=target.ranlib, CCFLAGS=cflags,
-                     LINKFLAGS=linkflags, LIBS=target.libs, NNSCONS_WARNINGS=target.warnings, NNSCONS_TARGET=target)
+                     LINKFLAGS=linkflags, LIBS=target.libs, NNSCONS_WARNINGS=target.warnings, NNSCONS_TARGET=target,
+                     NNSCONS_SANITIZE_FLAGS=list(target.sanitize_flags) if sanitize else [])
 
 
 def add_methods(env) -> None:

@@ -1,11 +1,13 @@
 """Aliases that print a table from what the build wrote: the models' summary, the checks, the firmware runs and the
-scheme experiments. Each is an ``AlwaysBuild`` alias over the nodes it reads, so it builds them first."""
+scheme experiments. Each is an ``AlwaysBuild`` alias over the nodes it reads, so it builds them first; the summary
+prints when SCons exits, failed models included."""
 from __future__ import annotations
 
 import sys
 from typing import Any, Sequence
 
 import SCons.Action
+import SCons.Errors
 import SCons.Script
 
 from .. import overview
@@ -20,24 +22,67 @@ def _table_alias(env, name: str, sources: Sequence[Any], print_table) -> Any:
     return alias
 
 
-def NnsconsSummaryAlias(env, name: str, chains: Sequence[Any], reports: Sequence[Any] = ()):
-    """Build the chains, then print one line per model (source, ops, weights, shapes, scheme). With ``reports``
-    (host checks, firmware runs and firmware checks), build those too and print the overview instead: accuracy,
-    agreement with float and TFLite Micro, instructions, flash and RAM per target (nnscons.overview)."""
-    def print_summary(target, source, env):
-        from .. import fileio
-        if not reports:
-            rows = [overview.model_row(c.name, str(c.graph[0]), str(c.qtable[0])) for c in chains]
-            print(overview.format_table(rows, SUMMARY_COLUMNS))
-            return
-        files = [str(n) for n in source if str(n).endswith(".json")]
+def failure_reasons(names: Sequence[str]) -> dict[str, str]:
+    """Model -> the one-line reason its first failed node gave (SCons' build failures; a node belongs to the model
+    whose name is a folder of its path: build/<name>/..., build/<target>/<name>/...)."""
+    reasons: dict[str, str] = {}
+    for failure in SCons.Script.GetBuildFailures():
+        parts = str(failure.node).replace("\\", "/").split("/")
+        for name in names:
+            if name in parts[:-1] and name not in reasons:
+                reasons[name] = " ".join(str(failure.errstr).split())
+    return reasons
+
+
+def _summary_rows(chains: Sequence[Any], reports: Sequence[Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    import os
+
+    from .. import fileio
+    names = [c.name for c in chains] + [str(n).replace("\\", "/").split("/")[-2] for n in reports
+                                        if str(n).endswith("unbuildable")]
+    reasons = failure_reasons(names)
+    if not any(str(n).endswith(".json") for n in reports):
+        rows = [overview.model_row(c.name, str(c.graph[0]), str(c.qtable[0])) if os.path.exists(str(c.graph[0]))
+                else {"model": c.name} for c in chains]
+        rows += [{"model": n} for n in names if not any(r["model"] == n for r in rows)]
+        columns = list(SUMMARY_COLUMNS)
+    else:
+        files = [str(n) for n in reports if str(n).endswith(".json") and os.path.exists(str(n))]
         host = [fileio.read_json(f) for f in files if f.endswith("report.json") and "/host/" in f]
         runs = [fileio.read_json(f) for f in files if f.endswith("report.json") and "/host/" not in f]
         checks = [fileio.read_json(f) for f in files if f.endswith("firmware_check.json")]
         rows = overview.overview_rows(host, runs, checks)
+        rows += [{"model": n} for n in names if not any(r["model"] == n for r in rows)]
         columns = [c for c in overview.OVERVIEW_COLUMNS if any(c in row for row in rows)]
+        for report in host:
+            if report.get("failures"):
+                reasons.setdefault(report["model"], "; ".join(report["failures"]))
+    for row in rows:
+        if row["model"] in reasons:
+            row["result"] = "FAILED: " + reasons[row["model"]][:160]
+    if reasons:
+        columns.append("result")
+    rows.sort(key=lambda r: r["model"])
+    return rows, columns
+
+
+def NnsconsSummaryAlias(env, name: str, chains: Sequence[Any], reports: Sequence[Any] = ()):
+    """Build the chains, then print one line per model (source, ops, weights, shapes, scheme). With ``reports``
+    (host checks, firmware runs and firmware checks), build those too and print the overview instead: accuracy,
+    agreement with float and TFLite Micro, instructions, flash and RAM per target (nnscons.overview). The table is
+    printed when SCons exits, so it also prints when a model failed (``scons -k``): that row says why."""
+    import atexit
+
+    def print_summary() -> None:
+        rows, columns = _summary_rows(chains, reports)
         print(overview.format_table(rows, columns))
-    return _table_alias(env, name, [n for c in chains for n in c.all] + list(reports), print_summary)
+        sys.stdout.flush()
+
+    if name in SCons.Script.COMMAND_LINE_TARGETS:
+        atexit.register(print_summary)
+    alias = env.Alias(name, [n for c in chains for n in c.all] + list(reports))
+    env.AlwaysBuild(alias)
+    return alias
 
 
 def NnsconsCheckAlias(env, name: str, reports: Sequence[Any]):
@@ -94,6 +139,17 @@ def NnsconsExperimentsAlias(env, name: str, models: Sequence[tuple[Any, Any, Any
     return _table_alias(env, name, sources, run_experiments)
 
 
+def NnsconsFailure(env, target: str, message: str):
+    """A node that fails with ``message`` when built: what a model that cannot be built stands for, so that only
+    the targets that need it fail (``scons -k`` builds the rest; the summary shows the reason)."""
+    def fail(target, source, env):
+        raise SCons.Errors.BuildError(node=target[0], errstr=message, exitstatus=2)
+    node = env.Command(target, [], SCons.Action.Action(fail, None))
+    env.AlwaysBuild(node)
+    return node
+
+
 def add_methods(env) -> None:
+    env.AddMethod(NnsconsFailure, "NnsconsFailure")
     for method in (NnsconsSummaryAlias, NnsconsCheckAlias, NnsconsRunAlias, NnsconsExperimentsAlias):
         env.AddMethod(method, method.__name__)
