@@ -25,13 +25,17 @@ Public pseudo-builders (each documented where it is defined):
 ``NnsconsTargetEnv(target, opt=, sanitize=)``               a clone compiling for a target of ``targets/``
 
 and, for proving and running models as this repository does, ``NnsconsHostTest``, ``NnsconsTraceTest``,
-``NnsconsCheck``, ``NnsconsDiagnostics``, ``NnsconsReportHtml`` (:mod:`.host`), ``NnsconsFirmware*``
-(:mod:`.firmware`) and the table aliases (:mod:`.tables`).
+``NnsconsHostProof`` (check, diagnostics, report: :mod:`.host`), ``NnsconsFirmware*`` (:mod:`.firmware`), the
+table aliases and ``NnsconsFailure`` (:mod:`.tables`).
 
 Construction variables (``SetDefault``, so a user's value wins): ``NNSCONS_BUILD_DIR`` (``build``), the folder of
 generated chains and default libraries; ``NNSCONS_CMSIS`` (``nnscons.cmsis_path()``), the CMSIS-NN checkout
 generated code compiles against; ``NNSCONS_TARGETS`` (``nnscons.targets_path()``), where ``NnsconsTargetEnv``
-looks up target names.
+looks up target names; what each step prints, ``NNSCONS_<KIND>COMSTR`` (``NNSCONS_IMPORTCOMSTR``,
+``NNSCONS_CODEGENCOMSTR``, ... ``NNSCONS_FWRUNCOMSTR``: set one to ``""`` to silence it).
+
+The tool's decider is SCons' ``content`` decider plus one check (:mod:`.records`): a target whose file is not the
+one SCons recorded (a killed build, a failed step's output) is rebuilt.
 
 The tool is thin (DESIGN.md section 2): every action calls one function of :mod:`nnscons.pipeline` (or
 :mod:`nnscons.firmware`), the same functions the ``nnscons`` command calls, so SCons and CMake builds of a model

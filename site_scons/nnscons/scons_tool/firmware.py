@@ -125,13 +125,15 @@ def NnsconsFirmwareCheck(env, name: str, report, host_binary, inputs_npz, build_
 
 
 def add_builders(env) -> None:
+    env.SetDefault(NNSCONS_FWMODELSCOMSTR="nnscons models    $TARGET", NNSCONS_FWRUNCOMSTR="nnscons run       $TARGET",
+                   NNSCONS_FWCHECKCOMSTR="nnscons fw-check  $TARGET")
     env.Append(BUILDERS={
         "NnsFirmwareModelsC": SCons.Builder.Builder(
-            action=_stage_action("models", _run_models, "nnscons models    $TARGET"), emitter=depends_on("firmware")),
+            action=_stage_action("models", _run_models, "$NNSCONS_FWMODELSCOMSTR"), emitter=depends_on("firmware")),
         "NnsFirmwareReport": SCons.Builder.Builder(
-            action=_stage_action("run", _run_firmware, "nnscons run       $TARGET"), emitter=depends_on("firmware")),
+            action=_stage_action("run", _run_firmware, "$NNSCONS_FWRUNCOMSTR"), emitter=depends_on("firmware")),
         "NnsFirmwareCheckReport": SCons.Builder.Builder(
-            action=_stage_action("check", _run_check, "nnscons fw-check  $TARGET"), emitter=depends_on("firmware")),
+            action=_stage_action("check", _run_check, "$NNSCONS_FWCHECKCOMSTR"), emitter=depends_on("firmware")),
     })
     for method in (NnsconsFirmwareInputs, NnsconsFirmware, NnsconsFirmwareRun, NnsconsFirmwareCheck):
         env.AddMethod(method, method.__name__)
