@@ -657,7 +657,8 @@ def test_standalone_clamp_uses_the_quantized_bounds(tmp_path: Path, cmsis_archiv
     net = build("clamp", graph, params, tmp_path, cmsis_archive)
     x = np.linspace(-128, 127, 48).astype(np.int8)
     np.testing.assert_array_equal(net(x)[0].reshape(-1), np.clip(x, -128, 22))
-    assert "clamp_clamp_s8(net_in0, relu6_1_out, 48, -128, 22);" in (tmp_path / "clamp_model.c").read_text()
+    assert "clamp_clamp_s8(net_in0, relu6_1_out, /* count */ 48, /* lo */ -128, /* hi */ 22);" in \
+        (tmp_path / "clamp_model.c").read_text()
 
 
 def float_io_graph(with_conversions: bool) -> tuple[ir.Graph, dict[str, np.ndarray]]:

@@ -391,9 +391,9 @@ def test_digits_shifts_follow_the_seed_formulas_and_reach_the_calls(scheme: str,
         assert (layer["bias_shift"], layer["out_shift"]) == (fi + fw - fb, fi + fw - fo)
         bias = f"digits_{op.name}_bias"
         if op.type == "conv2d":
-            pattern = rf"{bias}, {fi + fw - fb}, {fi + fw - fo}, /\* bias, bias_shift, out_shift \*/"
+            pattern = rf"{bias}, /\* bias_shift \*/ {fi + fw - fb}, /\* out_shift \*/ {fi + fw - fo},"
         else:
-            pattern = rf"{fi + fw - fb}, {fi + fw - fo}, {bias}, /\* bias_shift, out_shift, bias \*/"
+            pattern = rf"/\* bias_shift \*/ {fi + fw - fb}, /\* out_shift \*/ {fi + fw - fo}, {bias},"
         assert re.search(pattern, code), op.name
     functions = re.findall(r"(arm_\w+)\(", code)
     if scheme == "q7":  # conv2d_0 has one input channel (basic); conv2d_2 16 -> 32 (fast); FC _opt
@@ -503,10 +503,11 @@ def test_every_other_path_is_bit_exact(scheme: str, softmax: str, tmp_path: Path
         assert f"static void cov_{helper}_{scheme}(" in code, helper
     if scheme == "q7":      # Arm's in-place average pooling reads a copy: its input is convolved afterwards
         assert re.search(r"memcpy\(scratch, conv2d_0_out, 288u\);\n\s+"
-                         r"arm_avepool_q7_HWC\(\(int8_t \*\)\(void \*\)scratch, 6, 8,", code)
+                         r"arm_avepool_q7_HWC\(/\* Im_in \*/ \(int8_t \*\)\(void \*\)scratch, /\* dim_im_in \*/ 6, "
+                         r"/\* ch_im_in \*/ 8,", code)
     assert tables["layers"]["logistic_12" if scheme == "q7" else "logistic_11"]["int_width"] > 3  # requantized
     softmax_code = code[code.index("/* softmax_"):]
-    softmax_code = softmax_code[:softmax_code.index("#ifdef NNSCONS_TRACE")]
+    softmax_code = softmax_code[:softmax_code.index("NNSCONS_TRACE_LAYER(")]
     assert ("cov_shift_q" in softmax_code) == (softmax == "calibrated")       # the input rescaled, or not
     net = TracedNetwork("cov", files, tmp_path, cmsis_archive)
     ref = LegacyReference(graph, tables, qparams, softmax)
@@ -535,8 +536,10 @@ def test_scratch_is_planned_after_the_activations(tmp_path: Path) -> None:
                                "mve": planner.align(copy) + planner.align(arm)}
     header = files["cov.h"]
     assert f"#define COV_ACTIVATION_ARENA_SIZE {plan['activation_arena_size']}u" in header
-    assert f"#elif (defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)) || defined(ARM_MATH_DSP)\n" \
-           f"#define COV_SCRATCH_SIZE {plan['scratch']['dsp']}u\n#else\n#define COV_SCRATCH_SIZE {copy}u" in header
+    assert f"#if (defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)) || \\\n" \
+           f"    ((defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)) || defined(ARM_MATH_DSP))\n" \
+           f"#define COV_SCRATCH_SIZE {plan['scratch']['dsp']}u\n#else\n#define COV_SCRATCH_SIZE {copy}u\n#endif\n" \
+           in header
     assert f"NNSCONS_ARM_BUFFER(int16_t, {planner.align(copy)})" in files["cov_model.c"]
 
 

@@ -28,11 +28,18 @@ helpers, locals, scratch set-up, one layer's code). What they share is in :mod:`
 literals, records, templates) and :mod:`~nnscons.codegen.model` (lowering, arena, constants, network I/O, the
 trace hook).
 
-Trace hook (both backends): compiled with ``-DNNSCONS_TRACE``, ``<name>_invoke_with_arena`` calls
-``nnscons_trace(model, layer_index, layer_name, output, element_size, count)`` after every layer (declared in
-``<name>.h``, implemented by the program: the host test runner writes the outputs to files for diagnostics).
-``layer_index`` is the op's position in ``graph.json``, ``layer_name`` its IR name, ``output`` its output buffer
-(for a reshape, the buffer it aliases), ``count`` its elements at batch 1. Without the macro nothing is compiled in.
+Trace hook (both backends): after every layer ``<name>_invoke_with_arena`` has one
+``NNSCONS_TRACE_LAYER(layer_index, layer_name, output, count);``, a macro ``<name>_model.c`` defines once: compiled
+with ``-DNNSCONS_TRACE`` it calls ``nnscons_trace(model, layer_index, layer_name, output, element_size, count)``
+(declared in ``<name>.h``, implemented by the program: the host test runner writes the outputs to files for
+diagnostics), else it is ``((void)0)`` and nothing is compiled in. ``layer_index`` is the op's position in
+``graph.json``, ``layer_name`` its IR name, ``output`` its output buffer (for a reshape, the buffer it aliases; the
+size of a value is that of the pointer's type), ``count`` its elements at batch 1.
+
+The C reads as written by hand: no line is longer than :data:`~nnscons.codegen.common.LINE_WIDTH` columns (calls
+and declarations wrap with continuation lines aligned after the parenthesis, :func:`~nnscons.codegen.common.c_call`),
+structs are set with designated initializers, every number passed to a function carries its parameter's name
+(``/* out_mult */ 1359287040``, the names of the CMSIS-NN API), and no two branches of a header ``#if`` are alike.
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""What both code generation backends share below the model: C literals, the records the templates read, the
-jinja2 environment and the template list, and the model-name check.
+"""What both code generation backends share below the model: C literals, the layout of C text (calls and comments
+within :data:`LINE_WIDTH` columns), the records the templates read, the jinja2 environment and the template list,
+and the model-name check.
 
 Part of :mod:`nnscons.codegen`; :mod:`nnscons.codegen.model` builds on it (the network every backend generates
 code for), the backends (:mod:`~nnscons.codegen.s8`, :mod:`~nnscons.codegen.legacy`) on both.
@@ -7,9 +8,10 @@ code for), the backends (:mod:`~nnscons.codegen.s8`, :mod:`~nnscons.codegen.lega
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence, Union
 
 import jinja2
 import numpy as np
@@ -24,7 +26,10 @@ TEMPLATES = {"header": "model.h.j2", "model": "model.c.j2", "weights": "weights.
 CODEGEN_TEMPLATES = ("layers.j2", "legacy_layers.j2", "legacy_model.c.j2", "model.c.j2", "model.h.j2", "weights.c.j2")
 MAX_RANK = 6
 UINT16_MAX = 0xFFFF            # CMSIS-NN's uint16_t size arguments (concatenation, the legacy functions)
-VALUES_PER_LINE = 16
+VALUES_PER_LINE = 16           # the most values of a constant array on one line (fewer when they are wide)
+LINE_WIDTH = 120               # no generated line is longer
+HANGING_INDENT = 4             # continuation indent of a call whose arguments do not fit after its parenthesis
+ARRAY_INDENT = 4               # the rows of a constant array
 
 CTYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t"}
 
@@ -42,6 +47,11 @@ def environment() -> jinja2.Environment:
     env.filters["macro_int"] = macro_int
     env.filters["c_float"] = c_float
     env.filters["comment"] = ir.c_comment
+    env.filters["comment_block"] = comment_block
+    env.filters["rule"] = rule
+    env.globals["call"] = c_call
+    env.globals["trailing"] = trailing_comment
+    env.globals["split"] = split_line
     return env
 
 
@@ -90,10 +100,13 @@ def c_string(text: str) -> str:
     return f'"{safe}"'
 
 
-def value_rows(values: np.ndarray, per_line: int = VALUES_PER_LINE) -> list[str]:
-    """An array's values as C initializer rows, right-aligned, ``per_line`` to a row."""
+def value_rows(values: np.ndarray, per_line: int = VALUES_PER_LINE, indent: int = ARRAY_INDENT) -> list[str]:
+    """An array's values as C initializer rows, right-aligned, ``per_line`` to a row, or half as many (and so on)
+    when the rows would not fit in :data:`LINE_WIDTH` columns after ``indent`` spaces."""
     literals = [c_int(v) for v in np.asarray(values).reshape(-1).tolist()]
     width = max((len(s) for s in literals), default=0)
+    while per_line > 1 and indent + per_line * (width + 2) - 1 > LINE_WIDTH:
+        per_line //= 2
     rows = []
     for start in range(0, len(literals), per_line):
         rows.append(", ".join(s.rjust(width) for s in literals[start:start + per_line]) + ",")
@@ -103,6 +116,111 @@ def value_rows(values: np.ndarray, per_line: int = VALUES_PER_LINE) -> list[str]
 def shape_text(shape: list[int]) -> str:
     """A shape for a C comment: ``1x28x28x1``, or ``scalar``."""
     return "x".join(str(int(s)) for s in shape) if shape else "scalar"
+
+
+# ---- layout: calls and comments within LINE_WIDTH ---------------------------------------------------------------
+BREAK = None                   # in a call's arguments: start a new line here when the call takes several lines
+_PLAIN_ARGUMENT = re.compile(r"&?[A-Za-z_][A-Za-z0-9_]*")
+
+Argument = Union[str, int, Sequence[Any], None]
+
+
+def labelled(parameter: str, value: Any) -> Any:
+    """A call argument labelled with its parameter's name, unless it names itself (an identifier, the address of
+    one); ``NULL`` and every number get the label."""
+    text = _argument_value(value)
+    return text if _PLAIN_ARGUMENT.fullmatch(text) and text != "NULL" else (parameter, text)
+
+
+def _argument_value(value: Any) -> str:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return c_int(int(value))
+    return str(value)
+
+
+def _argument_text(argument: Argument) -> str:
+    if isinstance(argument, (list, tuple)):
+        parameter, value = argument
+        return f"/* {parameter} */ {_argument_value(value)}"
+    return _argument_value(argument)
+
+
+def c_call(head: str, arguments: Sequence[Argument], indent: int = 0, end: str = ";") -> str:
+    """``head(arguments)`` + ``end`` indented by ``indent`` spaces, on one line if it fits in :data:`LINE_WIDTH`
+    columns, else filled line by line with continuation lines aligned after the parenthesis (or, when even one
+    argument would not fit there, indented :data:`HANGING_INDENT` spaces more than the call, the parenthesis
+    ending the first line). An argument is a C expression or a ``(parameter, value)`` pair, written
+    ``/* parameter */ value``; :data:`BREAK` starts a new line when the call takes several. Also lays out a
+    function's declaration (``end=""`` for its definition)."""
+    lead = " " * indent + head + "("
+    texts: list[str] = []
+    breaks: set[int] = set()
+    for argument in arguments:
+        if argument is BREAK:
+            breaks.add(len(texts))
+        else:
+            texts.append(_argument_text(argument))
+    flat = lead + ", ".join(texts) + ")" + end
+    if len(flat) <= LINE_WIDTH or not texts:
+        return flat
+    items = [text + "," for text in texts[:-1]] + [texts[-1] + ")" + end]
+    if len(lead) + max(len(item) for item in items) <= LINE_WIDTH:
+        lines, current, column = [], lead, len(lead)
+    else:
+        lines, current, column = [lead], "", indent + HANGING_INDENT
+    empty = True                                       # nothing after the line's indent (or parenthesis) yet
+    for position, item in enumerate(items):
+        if not empty and (position in breaks or len(current) + 1 + len(item) > LINE_WIDTH):
+            lines.append(current)
+            current, empty = "", True
+        if empty:
+            current = (current or " " * column) + item
+            empty = False
+        else:
+            current += " " + item
+    lines.append(current)
+    return "\n".join(lines)
+
+
+def comment_block(lines: Sequence[str], indent: int = 0) -> str:
+    """A ``/* */`` comment of ``lines`` indented by ``indent`` spaces, each line wrapped at spaces to fit in
+    :data:`LINE_WIDTH` columns (its continuation lines indented two spaces more than it)."""
+    pad = " " * indent
+    out: list[str] = []
+    for position, line in enumerate(lines):
+        body = line.lstrip(" ")
+        margin = " " * (len(line) - len(body))
+        prefix = pad + ("/* " if not out else " * ") + margin
+        end = len(" */") if position == len(lines) - 1 else 0      # what closes the comment, on the last line
+        while len(prefix) + len(body) + end > LINE_WIDTH and " " in body[:LINE_WIDTH - len(prefix) + 1]:
+            cut = body.rindex(" ", 0, LINE_WIDTH - len(prefix) + 1)
+            out.append((prefix + body[:cut]).rstrip())
+            body = body[cut + 1:]
+            prefix = pad + " * " + margin + "  "
+        out.append((prefix + body).rstrip())
+    return "\n".join(out) + " */"
+
+
+def trailing_comment(code: str, comment: str) -> str:
+    """``code /* comment */`` if that fits in :data:`LINE_WIDTH` columns, else the comment on the line above."""
+    line = f"{code} /* {comment} */"
+    if len(line) <= LINE_WIDTH:
+        return line
+    indent = len(code) - len(code.lstrip(" "))
+    return comment_block([comment], indent) + "\n" + code
+
+
+def split_line(head: str, tail: str, indent: int, joint: str = "") -> str:
+    """``head tail`` if that fits in :data:`LINE_WIDTH` columns, else ``head`` + ``joint`` (`` \\`` in a macro)
+    and ``tail`` on the next line, indented by ``indent`` spaces."""
+    line = f"{head} {tail}"
+    return line if len(line) <= LINE_WIDTH else f"{head}{joint}\n{' ' * indent}{tail}"
+
+
+def rule(title: str, indent: int = 0) -> str:
+    """A section heading comment, ``/* ---- title ---...--- */``, :data:`LINE_WIDTH` columns wide."""
+    head = " " * indent + f"/* ---- {title} "
+    return head + "-" * max(4, LINE_WIDTH - len(head) - 3) + " */"
 
 
 # ---- records the templates read ------------------------------------------------------------------------------------

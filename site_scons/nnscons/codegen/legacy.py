@@ -147,10 +147,11 @@ def context(lm: LegacyModel, layers: list[dict[str, Any]]) -> dict[str, Any]:
     """The template context: the shared part, the statements' needs and the generated helper loops (none of the
     s8 backend's generated loops: no mean, sub, lookup or pad)."""
     steps = [s for layer in layers for s in layer["steps"]]
-    arm_buffers = any("NNSCONS_ARM_BUFFER" in g["args"] for s in steps if s["kind"] == "call" for g in s["groups"])
+    arm_buffers = any(isinstance(a, tuple) and "NNSCONS_ARM_BUFFER" in a[1]
+                      for s in steps if s["kind"] == "call" for a in s["arguments"])
     return {
-        **shared_context(lm.model, layers),
-        "dsp_check": DSP_CHECK, "uses_ctx": False,
+        **shared_context(lm.model, layers, DSP_CHECK),
+        "uses_ctx": False,
         "uses_status": any(s["kind"] == "call" and s["status"] for s in steps),
         "uses_copies": lm.copy_region > 0, "uses_arm_buffers": arm_buffers,
         "helpers": sorted(lm.helpers - {"clamp"}), "suffix": lm.suffix, "ctype": lm.ctype,

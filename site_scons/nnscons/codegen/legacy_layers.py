@@ -14,6 +14,7 @@ import numpy as np
 from .. import ir, kernels
 from ..errors import NnsconsError
 from . import legacy_layouts
+from .common import BREAK, labelled
 from .legacy_kernels import LegacyLayer, LegacyModel, buffer_arguments, check_uint16
 from .model import require_alias
 
@@ -31,10 +32,15 @@ def softmax_input_frac_bits(beta: float) -> int:
 # ---- statements ------------------------------------------------------------------------------------------------------
 def _call(function: str, groups: list[tuple[list[str], list[Any]]], status: bool = False,
           loop: Optional[tuple[str, int]] = None) -> dict[str, Any]:
-    """One C statement of a layer: ``function`` with its arguments in commented groups (parameter names)."""
-    return {"kind": "call", "function": function, "status": status,
-            "groups": [{"params": ", ".join(names), "args": ", ".join(str(v) for v in values)}
-                       for names, values in groups],
+    """One C statement of a layer: ``function`` with its arguments in groups of (parameter names, values); each
+    group starts a line of a call that takes several, and every argument that does not name itself (numbers,
+    expressions, NULL) is labelled with its parameter's name."""
+    arguments: list[Any] = []
+    for names, values in groups:
+        if len(names) != len(values):
+            raise ValueError(f"{function}: {len(names)} parameter names for {len(values)} arguments")
+        arguments += ([BREAK] if arguments else []) + [labelled(n, v) for n, v in zip(names, values)]
+    return {"kind": "call", "function": function, "status": status, "arguments": arguments,
             "loop": {"var": loop[0], "count": loop[1]} if loop else None}
 
 
@@ -195,10 +201,10 @@ def layer_pool(lm: LegacyModel, op: ir.Op, q: dict[str, Any], kernel: kernels.Ke
     if not kernel.function:
         steps.append(_call(f"{model.name}_pool_{lm.suffix}", [
             (["x", "in_h", "in_w", "channels"], [x, g.dim_im_in[0], g.dim_im_in[1], g.ch_im_in]),
-            (["kernel_h", "kernel_w", "pad_top", "pad_left", "stride_h", "stride_w"],
-             [g.dim_kernel[0], g.dim_kernel[1], g.padding[0], g.padding[1], g.stride[0], g.stride[1]]),
-            (["out_h", "out_w", "average", "y"], [g.dim_im_out[0], g.dim_im_out[1],
-                                                  int(op.type == "avg_pool2d"), y])]))
+            (["kernel_h", "kernel_w", "pad_top", "pad_left"],
+             [g.dim_kernel[0], g.dim_kernel[1], g.padding[0], g.padding[1]]),
+            (["stride_h", "stride_w", "out_h", "out_w"], [g.stride[0], g.stride[1], g.dim_im_out[0], g.dim_im_out[1]]),
+            (["average", "y"], [int(op.type == "avg_pool2d"), y])]))
     else:
         source = x
         if layer.copy_bytes:

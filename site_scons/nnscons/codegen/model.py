@@ -19,7 +19,7 @@ import numpy as np
 from .. import ir, planner
 from ..errors import NnsconsError
 from ..kernels import FEATURE_SETS, Kernel
-from .common import CTYPES, IO, MAX_RANK, Array, c_string, shape_text
+from .common import CTYPES, IO, LINE_WIDTH, MAX_RANK, Array, c_string, shape_text
 
 MVE_CHECK = "defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)"
 
@@ -202,10 +202,15 @@ def layer_header(model: Model, op: ir.Op) -> dict[str, Any]:
 
 def trace_arguments(model: Model, op: ir.Op) -> dict[str, Any]:
     """The trace hook's arguments for a layer: its IR position and its output buffer (a reshape's output is
-    the buffer it aliases, whose pointer the function declares)."""
+    the buffer it aliases, whose pointer the function declares; the hook takes the size of a value from the
+    pointer's type)."""
     out = op.outputs[0]
-    return {"index": model.op_index[op.name], "trace_pointer": model.pointers[model.plan.by_tensor[out].name],
-            "element_size": np.dtype(model.act_dtype(out)).itemsize, "count": model.graph.tensors[out].size}
+    buffer = model.plan.by_tensor[out].name
+    if np.dtype(model.act_dtype(buffer)).itemsize != np.dtype(model.act_dtype(out)).itemsize:
+        raise NnsconsError(None, f"codegen: layer {op.name}: its output {out} is {model.act_dtype(out)} in a "
+                                 f"buffer of {model.act_dtype(buffer)}")
+    return {"index": model.op_index[op.name], "trace_pointer": model.pointers[buffer],
+            "count": model.graph.tensors[out].size}
 
 
 def comment_lines(model: Model, op: ir.Op, kernel: Kernel) -> list[str]:
@@ -230,10 +235,13 @@ def require_alias(model: Model, op: ir.Op) -> None:
 
 
 # ---- the template context and plan.json ----------------------------------------------------------------------------
-def shared_context(model: Model, layers: list[dict[str, Any]]) -> dict[str, Any]:
-    """The template context both backends start from (each adds its flags and ``dsp_check``)."""
+def shared_context(model: Model, layers: list[dict[str, Any]], dsp_check: str) -> dict[str, Any]:
+    """The template context both backends start from (each adds its flags); ``dsp_check`` is the backend's
+    preprocessor test for the DSP code paths."""
     offsets, pointers = buffer_context(model)
     return {
+        **io_signatures(model),
+        "dsp_check": dsp_check, "scratch_branches": scratch_branches(model.scratch, dsp_check),
         "name": model.name, "NAME": model.name.upper(), "hash": c_string(model.hash_text),
         "source_file": ir.c_comment(model.source.source_file) or "(unnamed)",
         "scheme": ir.c_comment(model.qtable.get("scheme", "")),
@@ -244,6 +252,45 @@ def shared_context(model: Model, layers: list[dict[str, Any]]) -> dict[str, Any]
         "absorbed": [absorbed_text(op) for op in model.lowered.absorbed],
         "max_rank": MAX_RANK,
     }
+
+
+def io_signatures(model: Model) -> dict[str, list[str]]:
+    """The network's inputs and outputs as the public functions' parameters, the arguments passing them on, and
+    the casts of the generic descriptor's pointers."""
+    name = model.name
+    ins = [(f"const {name}_input{io.index}_t", f"input{io.index}") for io in model.inputs]
+    outs = [(f"{name}_output{io.index}_t", f"output{io.index}") for io in model.outputs]
+    return {"io_params": [f"{ctype} *{arg}" for ctype, arg in ins + outs],
+            "io_args": [arg for _, arg in ins + outs],
+            "generic_args": [f"({ctype} *)inputs[{k}]" for k, (ctype, _) in enumerate(ins)]
+                            + [f"({ctype} *)outputs[{k}]" for k, (ctype, _) in enumerate(outs)]}
+
+
+def scratch_branches(scratch: dict[str, int], dsp_check: str) -> list[dict[str, Any]]:
+    """The header's choice of the scratch size by feature set (Helium first, as CMSIS-NN chooses its code paths,
+    then the DSP extension, then pure C) with no two branches alike: ``directive`` (``#if``/``#elif``/``#else``,
+    empty for a size that does not depend on the build) and ``size``. The last branch is the ``#else``."""
+    mve, dsp, c = (scratch[f] for f in ("mve", "dsp", "c"))
+    if mve == dsp == c:
+        return [{"directive": "", "size": c}]
+    if mve == dsp:
+        tests = [(_combine(f"({MVE_CHECK})", "||", f"({dsp_check})"), dsp)]
+    elif dsp == c:
+        tests = [(MVE_CHECK, mve)]
+    elif mve == c:
+        tests = [(_combine(f"!({MVE_CHECK})", "&&", f"({dsp_check})"), dsp)]
+    else:
+        tests = [(MVE_CHECK, mve), (dsp_check, dsp)]
+    branches = [{"directive": ("#if " if k == 0 else "#elif ") + test, "size": size}
+                for k, (test, size) in enumerate(tests)]
+    return branches + [{"directive": "#else", "size": c}]
+
+
+def _combine(first: str, operator: str, second: str) -> str:
+    """A preprocessor condition of two, continued on a second line when one line would be too long."""
+    if len(f"#elif {first} {operator} {second}") <= LINE_WIDTH:
+        return f"{first} {operator} {second}"
+    return f"{first} {operator} \\\n    {second}"
 
 
 def absorbed_text(op: ir.Op) -> str:

@@ -109,8 +109,7 @@ def context(model: Model, layers: list[dict[str, Any]]) -> dict[str, Any]:
     """The template context: the shared part, and which calls and generated helpers the layers use."""
     kinds = {layer["kind"] for layer in layers}
     return {
-        **shared_context(model, layers),
-        "dsp_check": DSP_CHECK,
+        **shared_context(model, layers, DSP_CHECK),
         "uses_ctx": bool(kinds & {"conv", "depthwise", "fc", "avgpool", "maxpool"}),
         "uses_status": any(layer["kind"] in _STATUS_KINDS or (layer["kind"] == "softmax" and layer["suffix"] == "s16")
                            for layer in layers),
