@@ -19,6 +19,7 @@ it, instead of a compiler error per file.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -76,7 +77,12 @@ def _missing_include(files: list[Path], include_dirs: tuple[Path, ...]) -> tuple
 
 def kernel_build(cmsis_dir: str | os.PathLike | None = None) -> KernelBuild:
     """The build of ``cmsis_dir`` (default: the portable library shipped with nnscons)."""
-    root = Path(cmsis_dir or cmsis_path())
+    return _kernel_build(os.path.abspath(cmsis_dir or cmsis_path()))
+
+
+@functools.lru_cache(maxsize=None)   # an SConstruct asks once per environment and model library
+def _kernel_build(directory: str) -> KernelBuild:
+    root = Path(directory)
     sources = tuple(sorted(p for p in root.glob("Source/*/*.c") if is_kernel_source(p)))
     if not sources or not (root / "Include").is_dir():
         raise NnsconsError(root, "not a CMSIS-NN checkout: it needs Include/ and C sources under Source/*/ (for a "

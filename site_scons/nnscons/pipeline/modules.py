@@ -7,6 +7,7 @@ the stages really import. Light on purpose: SCons imports this while it reads th
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -45,9 +46,14 @@ def module_files(entry: str) -> list[Path]:
 
 def stage_sources(stage: str) -> list[str]:
     """Absolute paths of the files a stage's output depends on (its modules; for codegen also the templates)."""
+    return list(_stage_sources(stage))
+
+
+@functools.lru_cache(maxsize=None)   # asked once per step while SCons reads the SConstruct
+def _stage_sources(stage: str) -> tuple[str, ...]:
     files = [str(f) for m in STAGE_MODULES[stage] for f in module_files(m)]
     if stage == "codegen":
         files += sorted(str(p) for p in TEMPLATE_DIR.glob("*.j2") if p.name not in REPORT_TEMPLATES)
     if stage == "report_html":
         files += [str(TEMPLATE_DIR / t) for t in REPORT_TEMPLATES]
-    return files
+    return tuple(files)
