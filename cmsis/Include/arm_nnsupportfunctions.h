@@ -39,6 +39,13 @@ extern "C" {
 #define NNSCONS_ALWAYS_INLINE inline
 #endif
 
+/* A hot loop kept in a function of its own, so that the registers are allocated for it alone. */
+#if defined(__GNUC__)
+#define NNSCONS_NOINLINE __attribute__((noinline))
+#else
+#define NNSCONS_NOINLINE
+#endif
+
 /** Whether int8 values plus this offset stay within int16 (the lanes __sxtab16 adds them in). */
 static inline bool arm_nn_offset_fits_s16(int32_t offset) { return offset >= -32640 && offset <= 32640; }
 
@@ -53,6 +60,34 @@ static inline uint32_t arm_nn_read_s8x4(const int8_t *p)
 
 /** A word rotated right by one byte: bytes 1 and 3 move to where __sxtb16 / __sxtab16 take them from. */
 static inline uint32_t arm_nn_ror8(uint32_t word) { return (word >> 8) | (word << 24); }
+
+/** Bytes 0 and 2 of a word, sign-extended into the two int16 lanes (SXTB16). */
+static inline int16x2_t arm_nn_sxtb16_even(uint32_t word) { return __sxtb16(word); }
+
+/** Bytes 1 and 3 of a word, sign-extended into the two int16 lanes: SXTB16 with its built-in rotation (the
+ * intrinsic has none, and GCC does not merge a separate rotate into it). */
+static inline int16x2_t arm_nn_sxtb16_odd(uint32_t word)
+{
+#if defined(__GNUC__)
+    int16x2_t lanes;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(lanes) : "r"(word));
+    return lanes;
+#else
+    return __sxtb16(arm_nn_ror8(word));
+#endif
+}
+
+/** Bytes 1 and 3 of a word, sign-extended and added to the int16 lanes of ``lanes`` (SXTAB16 with rotation). */
+static inline int16x2_t arm_nn_sxtab16_odd(uint32_t lanes, uint32_t word)
+{
+#if defined(__GNUC__)
+    int16x2_t sum;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(sum) : "r"(lanes), "r"(word));
+    return sum;
+#else
+    return __sxtab16(lanes, arm_nn_ror8(word));
+#endif
+}
 
 /** An int16 value in both halves of a word (the offset operand of __sxtab16). */
 static inline uint32_t arm_nn_dup_s16(int32_t value)
@@ -179,6 +214,96 @@ static inline int32_t arm_nn_requantize(int32_t val, int32_t multiplier, int32_t
     return arm_nn_divide_by_power_of_two(high, right_shift);
 #endif
 }
+
+/**
+ * arm_nn_requantize(val, multiplier, shift) + output_offset for one output channel, with everything that depends
+ * only on the channel computed once by arm_nn_requantize_fast_init(): then one 32x32+64-bit multiply-accumulate
+ * (SMLAL) and one shift of its high word per value. For the channels the init accepts (it returns false for the
+ * others, which keep arm_nn_requantize): a right shift e = -shift in 2..23 and an output offset in -128..128; with
+ * double rounding also a multiplier of 0 or >= 2^30 (every multiplier TFLite's QuantizeMultiplier makes).
+ *
+ * Double rounding (the default): with P = a*m + 2^30, the high multiply is h = floor(P / 2^31) and the rounding
+ * divide by 2^e (ties away from zero) is floor((h - [h < 0] + 2^(e-1)) / 2^e); as h < 0 exactly when P < 0, the
+ * result plus the offset o is floor(S / 2^(31+e)) with S = a*m + 2^30 + 2^(30+e) + o*2^(31+e) - [P < 0]*2^31,
+ * which fits in 64 bits for these e and o. [P < 0] equals [a < 0] for such multipliers, except for a = -1,
+ * m = 2^30 and for m = 0, where both give the same result. So S starts as high word 2^(e-2) + o*2^(e-1) (minus 1
+ * when a < 0) and low word 2^30 (plus 2^31 when a < 0), a*m is added, and the high word shifted right by e - 1.
+ * Single rounding: floor((a*m + 2^(t-1) + o*2^t) / 2^t) with t = 31 + e: the same high word without the sign
+ * terms and a zero low word.
+ */
+typedef struct
+{
+    int32_t high;       /* the high word S starts from (before the sign term) */
+    int32_t multiplier;
+    int32_t shift;      /* right shift of the high word */
+} arm_nn_requant;
+
+static inline bool arm_nn_requantize_fast_init(arm_nn_requant *rq, int32_t multiplier, int32_t shift,
+                                               int32_t output_offset)
+{
+    const uint32_t e_minus_2 = 0xFFFFFFFEu - (uint32_t)shift; /* -shift - 2, without overflow */
+    if (e_minus_2 > 21u || (uint32_t)(output_offset + 128) > 256u)
+    {
+        return false;
+    }
+#if !defined(CMSIS_NN_USE_SINGLE_ROUNDING)
+    if (multiplier != 0 && multiplier < (1 << 30))
+    {
+        return false;
+    }
+#endif
+    /* 2^(e-2) + output_offset * 2^(e-1) = (1 + 2 * output_offset) * 2^(e-2) */
+    rq->high = (int32_t)((uint32_t)(1 + 2 * output_offset) << e_minus_2);
+    rq->multiplier = multiplier;
+    rq->shift = (int32_t)e_minus_2 + 1;
+    return true;
+}
+
+/** arm_nn_requantize(val, multiplier, shift) + output_offset, out of line (the other channels' path). */
+int32_t arm_nn_requantize_offset(int32_t val, int32_t multiplier, int32_t shift, int32_t output_offset);
+
+/** arm_nn_requantize(val, multiplier, shift) + output_offset for a channel arm_nn_requantize_fast_init() accepted. */
+static inline int32_t arm_nn_requantize_fast(int32_t val, const arm_nn_requant *rq)
+{
+#if defined(CMSIS_NN_USE_SINGLE_ROUNDING)
+    const uint64_t start = (uint64_t)(uint32_t)rq->high << 32;
+#else
+    const uint32_t low = ((uint32_t)val & 0x80000000u) | 0x40000000u;
+    const uint64_t start = ((uint64_t)(uint32_t)(rq->high + (val >> 31)) << 32) | low;
+#endif
+    const uint64_t sum = start + (uint64_t)((int64_t)val * rq->multiplier);
+    return (int32_t)(uint32_t)(sum >> 32) >> rq->shift;
+}
+
+#if NNSCONS_DSP
+/** An int8 value in all four bytes of a word (the activation bounds of arm_nn_store4_s8). */
+static inline uint32_t arm_nn_dup_s8x4(int32_t value) { return (uint32_t)(uint8_t)value * 0x01010101u; }
+
+/**
+ * Four s8 outputs from their requantized values r0..r3 (output offset included) as one word, r0 in the low byte:
+ * saturated to int8, packed, clamped bytewise to the activation bounds (act_min4/act_max4: arm_nn_dup_s8x4).
+ */
+static inline uint32_t arm_nn_pack4_s8(int32_t r0, int32_t r1, int32_t r2, int32_t r3, uint32_t act_min4,
+                                       uint32_t act_max4)
+{
+    /* lanes (r0, r2) and (r1, r3) as int16 (PKHBT), then their low bytes interleaved */
+    const uint32_t even = ((uint32_t)__ssat(r0, 8) & 0xFFFFu) | ((uint32_t)__ssat(r2, 8) << 16);
+    const uint32_t odd = ((uint32_t)__ssat(r1, 8) & 0xFFFFu) | ((uint32_t)__ssat(r3, 8) << 16);
+    uint32_t word = __uxtb16(even) | (__uxtb16(odd) << 8);
+    (void)__ssub8(word, act_min4); /* GE per byte where word >= min */
+    word = __sel(word, act_min4);
+    (void)__ssub8(act_max4, word); /* GE per byte where max >= word */
+    return __sel(word, act_max4);
+}
+
+/** arm_nn_pack4_s8 stored at out (unaligned allowed). */
+static inline void arm_nn_store4_s8(int8_t *out, int32_t r0, int32_t r1, int32_t r2, int32_t r3, uint32_t act_min4,
+                                    uint32_t act_max4)
+{
+    const uint32_t word = arm_nn_pack4_s8(r0, r1, r2, r3, act_min4, act_max4);
+    memcpy(out, &word, sizeof(word));
+}
+#endif
 
 /** An s8 kernel's output value from its sum (bias included): requantized, offset, clamped to the activation. */
 static inline int8_t arm_nn_output_s8(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
@@ -364,8 +489,9 @@ int32_t arm_nn_dot_s8(const int8_t *x, const int8_t *w, int32_t length, int32_t 
 void arm_nn_dot2_s8(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t length, int32_t x_offset,
                     int32_t *sum0, int32_t *sum1);
 
-/** s8 convolution (batches, stride, padding, dilation, groups = C_IN / filter C). ``column``: scratch of at
- * least KH*KW*C_IN bytes for an im2col column, or NULL (each receptive field is then read in place). */
+/** s8 convolution (batches, stride, padding, dilation, groups = C_IN / filter C). ``column``: the scratch of
+ * arm_convolve_s8 (2 * align4(KH*KW*C_IN) int16 values: what arm_convolve_s8_get_buffer_size() returns for the
+ * plain C and DSP builds) for im2col columns, or NULL (each receptive field is then read in place). */
 arm_cmsis_nn_status arm_nn_conv_generic_s8(int8_t *column,
                                            const cmsis_nn_conv_params *conv_params,
                                            const cmsis_nn_per_channel_quant_params *quant_params,
@@ -376,6 +502,64 @@ arm_cmsis_nn_status arm_nn_conv_generic_s8(int8_t *column,
                                            const int32_t *bias_data,
                                            const cmsis_nn_dims *output_dims,
                                            int8_t *output_data);
+
+#if NNSCONS_DSP
+/** s8 1x1 convolution (no padding, one group, any stride, batches, at least 2 output channels) with the DSP
+ * extension, no scratch memory;
+ * the input offset must fit arm_nn_offset_fits_s16. */
+arm_cmsis_nn_status arm_nn_conv_1x1_dsp_s8(const cmsis_nn_conv_params *conv_params,
+                                           const cmsis_nn_per_channel_quant_params *quant_params,
+                                           const cmsis_nn_dims *input_dims,
+                                           const int8_t *input_data,
+                                           const int8_t *filter_data,
+                                           const int32_t *bias_data,
+                                           const cmsis_nn_dims *output_dims,
+                                           int8_t *output_data);
+
+/** s8 depthwise convolution with the DSP extension, for a channel multiplier of 1 (at least 4 channels) or a
+ * multiple of 4; the input offset must fit arm_nn_offset_fits_s16. */
+arm_cmsis_nn_status arm_nn_depthwise_conv_dsp_s8(const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                 const cmsis_nn_per_channel_quant_params *quant_params,
+                                                 const cmsis_nn_dims *input_dims,
+                                                 const int8_t *input_data,
+                                                 const cmsis_nn_dims *filter_dims,
+                                                 const int8_t *filter_data,
+                                                 const int32_t *bias_data,
+                                                 const cmsis_nn_dims *output_dims,
+                                                 int8_t *output_data);
+
+/** s8 convolution (one group; any kernel, stride, padding, dilation, batches) with the DSP extension through
+ * ``columns``: 4-byte aligned scratch of 2 * align4(KH*KW*C_IN) int16 values (Arm's DSP im2col buffer); the input
+ * offset must be in -127..128. */
+arm_cmsis_nn_status arm_nn_conv_im2col_dsp_s8(int16_t *columns,
+                                              const cmsis_nn_conv_params *conv_params,
+                                              const cmsis_nn_per_channel_quant_params *quant_params,
+                                              const cmsis_nn_dims *input_dims,
+                                              const int8_t *input_data,
+                                              const cmsis_nn_dims *filter_dims,
+                                              const int8_t *filter_data,
+                                              const int32_t *bias_data,
+                                              const cmsis_nn_dims *output_dims,
+                                              int8_t *output_data);
+#endif
+
+/**
+ * The im2col scratch a 1x1 convolution entry point may pass on (DSP builds): ctx->buf when ctx->size says it holds
+ * the two int16 columns arm_nn_conv_generic_s8 needs (4 * align4(C_IN) bytes), else NULL. Those entry points need
+ * no scratch (their getters return 0 but for armclang's DSP build), so only a caller that states the size of its
+ * buffer, as generated code does with the one scratch area all its layers share, gets the faster path.
+ */
+static inline int8_t *arm_nn_conv_1x1_column(const cmsis_nn_context *ctx, const cmsis_nn_dims *input_dims)
+{
+#if NNSCONS_DSP
+    const int32_t needed = 4 * arm_nn_align(input_dims->c, 4);
+    return ctx != NULL && ctx->buf != NULL && ctx->size >= needed ? (int8_t *)ctx->buf : NULL;
+#else
+    (void)ctx;
+    (void)input_dims;
+    return NULL; /* the plain C loops read a 1x1 convolution's input in place */
+#endif
+}
 
 /** Direct s16 convolution; bias int64 (64-bit accumulation) or int32 (32-bit accumulation); bias may be NULL. */
 arm_cmsis_nn_status arm_nn_conv_generic_s16(const cmsis_nn_conv_params *conv_params,

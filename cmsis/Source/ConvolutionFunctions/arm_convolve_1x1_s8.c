@@ -19,13 +19,12 @@ arm_cmsis_nn_status arm_convolve_1x1_s8(const cmsis_nn_context *ctx,
                                         const cmsis_nn_dims *output_dims,
                                         int8_t *output_data)
 {
-    (void)ctx;
     (void)bias_dims;
     if (conv_params->padding.w != 0 || conv_params->padding.h != 0 || filter_dims->w != 1 || filter_dims->h != 1)
     {
         return ARM_CMSIS_NN_ARG_ERROR;
     }
     return arm_nn_conv_generic_s8(
-        NULL,
+        arm_nn_conv_1x1_column(ctx, input_dims),
         conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data, output_dims, output_data);
 }

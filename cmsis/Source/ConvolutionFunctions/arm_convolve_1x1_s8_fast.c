@@ -20,7 +20,6 @@ arm_cmsis_nn_status arm_convolve_1x1_s8_fast(const cmsis_nn_context *ctx,
                                              const cmsis_nn_dims *output_dims,
                                              int8_t *output_data)
 {
-    (void)ctx;
     (void)bias_dims;
     if (conv_params->padding.w != 0 || conv_params->padding.h != 0 || conv_params->stride.w != 1 ||
         conv_params->stride.h != 1 || filter_dims->w != 1 || filter_dims->h != 1)
@@ -28,6 +27,6 @@ arm_cmsis_nn_status arm_convolve_1x1_s8_fast(const cmsis_nn_context *ctx,
         return ARM_CMSIS_NN_ARG_ERROR;
     }
     return arm_nn_conv_generic_s8(
-        NULL,
+        arm_nn_conv_1x1_column(ctx, input_dims),
         conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data, output_dims, output_data);
 }

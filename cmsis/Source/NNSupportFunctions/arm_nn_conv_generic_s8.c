@@ -15,6 +15,10 @@
  * -input_offset (which adds nothing); a 1x1 kernel's receptive field is one input pixel, contiguous already. Either
  * way every output channel is one inner product over KH*KW*C_IN values, two channels per pass (arm_nn_dot2_s8).
  * Otherwise the receptive field is read in place, one dot product per contiguous run of taps.
+ *
+ * With the DSP extension and one group, a convolution with that scratch goes to arm_nn_conv_im2col_dsp_s8 (int16
+ * columns, two output positions by two output channels at a time) and a 1x1 convolution without it to
+ * arm_nn_conv_1x1_dsp_s8.
  */
 #include <string.h>
 
@@ -148,6 +152,19 @@ arm_cmsis_nn_status arm_nn_conv_generic_s8(int8_t *column,
         return ARM_CMSIS_NN_ARG_ERROR;
     }
     out_c_per_group = out_c / groups;
+#if NNSCONS_DSP
+    if (column != NULL && ((uintptr_t)column & 3u) == 0 && groups == 1 && offset >= -INT8_MAX && offset <= -INT8_MIN)
+    {
+        return arm_nn_conv_im2col_dsp_s8((int16_t *)(void *)column, conv_params, quant_params, input_dims,
+                                         input_data, filter_dims, filter_data, bias_data, output_dims, output_data);
+    }
+    if (groups == 1 && filter_dims->h == 1 && filter_dims->w == 1 && conv_params->padding.h == 0 &&
+        conv_params->padding.w == 0 && out_c >= 2 && arm_nn_offset_fits_s16(offset))
+    {
+        return arm_nn_conv_1x1_dsp_s8(conv_params, quant_params, input_dims, input_data, filter_data, bias_data,
+                                      output_dims, output_data);
+    }
+#endif
     /* a column pays off when the kernel has several taps; the outside value must be an int8 */
     use_column = column != NULL && groups == 1 && filter_dims->h * filter_dims->w > 1 && offset >= -INT8_MAX &&
         offset <= -INT8_MIN;

@@ -12,6 +12,8 @@
  * (multiplier 1) or one input channel (a multiplier divisible by 4): each tap of the receptive field is then one
  * 4-byte read of the filter (and of the input pixel), and on cores with the DSP extension sign extensions into
  * int16 lanes and four 16x16 multiply-accumulates (bottom and top halves). Other channels take one at a time.
+ * With the DSP extension those layers (at least four output channels) go to arm_nn_depthwise_conv_dsp_s8, which
+ * keeps the block of four channels in the outer loop.
  */
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
@@ -176,6 +178,13 @@ arm_cmsis_nn_status arm_nn_depthwise_conv_generic_s8(const cmsis_nn_dw_conv_para
     {
         return ARM_CMSIS_NN_ARG_ERROR;
     }
+#if NNSCONS_DSP
+    if (by_four && out_c >= 4 && dw_conv_params->dilation.h >= 1 && dw_conv_params->dilation.w >= 1)
+    {
+        return arm_nn_depthwise_conv_dsp_s8(dw_conv_params, quant_params, input_dims, input_data, filter_dims,
+                                            filter_data, bias_data, output_dims, output_data);
+    }
+#endif
     field.params = dw_conv_params;
     field.input_dims = input_dims;
     field.filter_dims = filter_dims;
