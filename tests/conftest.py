@@ -53,3 +53,15 @@ def small_graph(seed: int = 0) -> tuple[ir.Graph, dict[str, np.ndarray]]:
 def calibration(n: int, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).normal(0, 1, (n, 6, 6, 2)).astype(np.float32)
 
+
+
+# ---- text that must never reach generated C as code (file names, names inside models) --------------------------
+HOSTILE_NAMES = [
+    "x*\\ extern int injected_1; \\*y",         # issue 11: '\' became '/' after "*/" and "/*" had been removed
+    "*/ extern int injected_2; /*",
+    "a */ b /* c // d ??/ \\ \n é" + "x" * 100,
+    "*\\/ int injected_3; /\\*", "**//**", "*?*/", "/?*", "??/\nint injected_4;", "???/", "??=define X",
+    "\\\nint injected_5;", "\"; int injected_6; //", "'", "\u2028int injected_7;\u2029", "\x00*/\x00", "é*/", "*é/",
+    "/é*", "*\t/", "*\r/", "#include <injected_8.h>\n", "\n#define injected_9 1\n",
+    "A" * 10_000 + "*/ int injected_10;", "*/ int injected_11;" + "B" * 10_000,
+]

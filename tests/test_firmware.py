@@ -258,10 +258,12 @@ def test_firmware_inputs_start_with_the_test_set(tmp_path: Path) -> None:
 
 
 def test_firmware_check_names_the_first_differing_input(tmp_path: Path) -> None:
-    """A stand-in host binary (negates its int8 inputs) against firmware reports that agree, then do not."""
+    """A stand-in host binary (negates its int8 inputs; IN.npz with x0, OUT.npz with y0, as the binary's contract
+    says for any network) against firmware reports that agree, then do not."""
     host = tmp_path / "host_test"
     host.write_text(f"#!{sys.executable}\nimport sys, numpy as np\n"
-                    "np.save(sys.argv[2], (-np.load(sys.argv[1]).astype(np.int16)).clip(-128, 127).astype(np.int8))\n")
+                    "x = np.load(sys.argv[1])['x0']\n"
+                    "np.savez(sys.argv[2], y0=(-x.astype(np.int16)).clip(-128, 127).astype(np.int8))\n")
     host.chmod(0o755)
     x = np.array([[1, -2], [3, 4], [-128, 0]], dtype=np.int8)
     fileio.write_npz(tmp_path / "inputs.npz", {"x0": x})
@@ -278,6 +280,29 @@ def test_firmware_check_names_the_first_differing_input(tmp_path: Path) -> None:
                              str(tmp_path / "check.json"))
     assert fileio.read_json(tmp_path / "check.json")["first_mismatch"] == {"input": 1, "firmware": "0000",
                                                                            "host": "fdfc"}
+
+
+def test_firmware_check_compares_every_output_of_several_inputs(tmp_path: Path) -> None:
+    """Two inputs, two outputs: the host binary gets IN.npz with x0, x1 and its y0, y1 bytes, one after the other,
+    are what the firmware prints per inference."""
+    host = tmp_path / "host_test"
+    host.write_text(f"#!{sys.executable}\nimport sys, numpy as np\n"
+                    "f = np.load(sys.argv[1]); x0, x1 = f['x0'], f['x1']\n"
+                    "np.savez(sys.argv[2], y0=x0 ^ 1, y1=(x1.astype(np.int16) * 300).astype(np.int16))\n")
+    host.chmod(0o755)
+    x0 = np.array([[1, 2, 3], [4, 5, 6]], dtype=np.int8)
+    x1 = np.array([[7], [-8]], dtype=np.int8)
+    fileio.write_npz(tmp_path / "inputs.npz", {"x0": x0, "x1": x1})
+    outputs = [(x0[i] ^ 1).tobytes().hex() + (x1[i].astype("<i2") * 300).tobytes().hex() for i in range(2)]
+    fileio.write_json(tmp_path / "report.json", {"target": "m4", "models": {"net": {"outputs": outputs}}})
+    result = firmware.check_stage("net", str(tmp_path / "report.json"), str(host), str(tmp_path / "inputs.npz"),
+                                  str(tmp_path / "check.json"))
+    assert result["identical"] and result["inputs"] == 2
+    outputs[1] = outputs[1][:-2] + "00"                      # the last byte of y1
+    fileio.write_json(tmp_path / "report.json", {"target": "m4", "models": {"net": {"outputs": outputs}}})
+    with pytest.raises(NnsconsError, match=r"net on m4: 1 of 2 inputs give other output bytes"):
+        firmware.check_stage("net", str(tmp_path / "report.json"), str(host), str(tmp_path / "inputs.npz"),
+                             str(tmp_path / "check.json"))
 
 
 # ---- generated models: firmware output bytes == host binary's -----------------------------------------------------

@@ -3,7 +3,8 @@
 What it proves, from the reports the build writes (build/host/<name>/report.json):
 * models carrying their own int8 quantization: every output byte equals TFLite Micro's, on the test set and on
   100 random inputs, and the test set's sample gives the class TFLite Micro gives (models/*/README.md);
-* models quantized by nnscons from float: top-1 agreement with the float reference and SNR on the test set;
+* models quantized by nnscons from float: per output, by its kind, top-1 agreement with the float reference (a
+  classifier) and SNR on the test set; the error against reference outputs where the test set has them;
 * every model's test binary runs clean under AddressSanitizer and UndefinedBehaviorSanitizer;
 * `cmsis_nn=PATH` pointed at the project's own cmsis/ gives the same reports as the default.
 """
@@ -16,6 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from nnscons import check
 
 pytestmark = pytest.mark.slow   # whole-model host builds under sanitizers
 
@@ -91,10 +94,25 @@ def test_samples_give_the_reference_class(checked: tuple[Path, str], name: str) 
 @pytest.mark.parametrize("name", [m for m in MODELS if not m.endswith("_int8")])
 def test_networks_quantized_from_float_agree_with_it(checked: tuple[Path, str], name: str) -> None:
     r = report(checked[0], name)
-    flt = r["float"]
-    if "top1_agreement" in flt:
-        assert flt["top1_agreement"] >= MIN_AGREEMENT_OF_MODEL.get(name, MIN_AGREEMENT[r["scheme"]]), flt
-    assert flt["snr_db"] is None or flt["snr_db"] > (10.0 if name in MIN_AGREEMENT_OF_MODEL else 20.0), flt
+    measures = check.output_measures(r)          # one per output (two_io_onnx has two)
+    assert measures and all(m["kind"] in check.KINDS for m in measures)
+    for m in measures:
+        if "top1_agreement" in m:
+            assert m["kind"] == "classifier"
+            assert m["top1_agreement"] >= MIN_AGREEMENT_OF_MODEL.get(name, MIN_AGREEMENT[r["scheme"]]), m
+        assert m["snr_db"] is None or m["snr_db"] > (10.0 if name in MIN_AGREEMENT_OF_MODEL else 20.0), m
+
+
+def test_outputs_are_measured_by_their_kind(checked: tuple[Path, str]) -> None:
+    """Classifiers get top-1; the sine regressions get their error against the true sine (test.npz y), never a
+    top-1; two_io_onnx one of each."""
+    kinds = {name: [m["kind"] for m in check.output_measures(report(checked[0], name))] for name in MODELS}
+    assert kinds["digits_cnn"] == kinds["mnist8_onnx"] == kinds["kws_dscnn_int8"] == ["classifier"]
+    assert kinds["two_io_onnx"] == ["classifier", "regression"]
+    for name in ("hello_world_float", "hello_world_int8"):
+        (sine,) = check.output_measures(report(checked[0], name))
+        assert sine["kind"] == "regression" and "top1_agreement" not in sine
+        assert sine["target_rmse_quantized"] < 0.1 and sine["target_rmse_float"] < 0.1
 
 
 def test_noop_check_rebuilds_nothing(checked: tuple[Path, str]) -> None:

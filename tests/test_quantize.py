@@ -315,13 +315,44 @@ def test_q15_for_the_s16_kernels_has_per_channel_conv_weight_formats() -> None:
     assert "Q1.6..Q-1.8 (x3)" in rows["dw"] and "7..9 (x3)" in rows["dw"]
 
 
+def wide_fc_graph(w: np.ndarray) -> tuple[ir.Graph, dict[str, np.ndarray]]:
+    """x [1, N] -> fully_connected (w [2, N], no bias) -> f [1, 2]."""
+    T = ir.Tensor
+    n = w.shape[1]
+    tensors = {"x": T("x", [1, n], "float32"), "w": T("w", [2, n], "float32", is_const=True),
+               "f": T("f", [1, 2], "float32")}
+    graph = ir.Graph(tensors, [ir.Op("fc", "fully_connected", ["x", "w"], ["f"], {"activation": "none"})],
+                     ["x"], ["f"])
+    return graph, {"w": w}
+
+
 def test_per_channel_weight_formats_keep_shifts_legal() -> None:
-    """A channel of tiny weights would ask for out_shift > 31: its format is capped at fo - fi + 31."""
+    """A channel of small weights summed over many inputs would ask for out_shift > 31: its format is capped at
+    fo - fi + 31. (Over 1024 inputs of |x| <= 2, weights of 2^-23 still move the output by more than half a step
+    of 2^-11, so the channel is not dead.)"""
+    w = np.stack([np.full(1024, 0.5), np.full(1024, 2.0 ** -23)]).astype(np.float32)
+    graph, params = wide_fc_graph(w)                  # 2^-23 -> Q-23.30 from its values alone
+    qt = build(graph, params, hand_stats({"x": (-1.2, 1.9), "f": (-10.0, 6.0)}), "q15", "minmax", api="s8")
+    fc = qt.tables["layers"]["fc"]
+    assert (fc["fi"], fc["fo"]) == (14, 11)
+    assert fc["fw"] == [8, 11 - 14 + 31] and fc["out_shift"] == [11, 31] and "warnings" not in qt.tables
+    assert qt.qparams["w"][1].tolist() == [2 ** (28 - 23)] * 1024
+
+
+def test_dead_channels_take_the_tensors_format_as_zeros() -> None:
+    """A channel of weights that cannot move its output by half a step (max |w| 2e-9 over 2 inputs of |x| <= 2,
+    output step 2^-12) is quantized as zeros in the tensor's format, with a warning, instead of asking for a
+    format of 2^-36 and a shift beyond the kernels'."""
     w = W_CONV.copy()
-    w[1] *= 1e-8                                          # max|w| 2e-9 -> Q-29.36 from its values alone
+    w[1] *= 1e-8
     graph, params = conv_graph(w, W_DW)
-    conv = build(graph, params, hand_stats(CONV_STATS), "q15", "minmax", api="s8").tables["layers"]["conv"]
-    assert conv["fw"] == [7, 12 - 14 + 31, 5] and conv["out_shift"] == [9, 31, 7]
+    qt = build(graph, params, hand_stats(CONV_STATS), "q15", "minmax", api="s8")
+    conv = qt.tables["layers"]["conv"]
+    assert conv["fw"] == [7, 5, 5] and conv["out_shift"] == [9, 7, 7]
+    assert qt.qparams["wc"][1].tolist() == [[[0, 0]]]
+    assert qt.tables["warnings"] == ["conv: 1 of 3 output channels (1) zeroed: their weights (largest |w| 2e-09) "
+                                     "cannot move the output by half a step for any input"]
+    assert "warning: conv: 1 of 3 output channels (1) zeroed" in qt.text
 
 
 def test_per_channel_formats_only_for_the_s16_kernels() -> None:
@@ -525,10 +556,17 @@ def test_model_scheme_reproduces_kws_bit_for_bit() -> None:
 
 
 def test_q_shift_out_of_range_is_an_error() -> None:
-    graph, params = hand_graph(np.full((4, 8), 1e-9, np.float32), np.zeros(4, np.float32))   # fw = 36
-    stats = hand_stats({"x": (-1.2, 1.9), "p": (0, 1.9), "r": (0, 1.9), "f": (-10.0, 6.0), "y": (0, 1)})
-    with pytest.raises(NnsconsError, match="layer fc needs out_shift = 39, outside 0..31"):
+    # an output range of 2^40 against inputs of 1.9 and weights of 0.5: fo = -33 (the weights, which cannot move
+    # such an output, are zeros in Q0.7): out_shift = 6 + 7 + 33
+    graph, params = hand_graph(np.full((4, 8), 0.5, np.float32), np.zeros(4, np.float32))
+    stats = hand_stats({"x": (-1.2, 1.9), "p": (0, 1.9), "r": (0, 1.9), "f": (-2.0 ** 40, 6.0), "y": (0, 1)})
+    with pytest.raises(NnsconsError, match="layer fc needs out_shift = 46, outside 0..31"):
         build(graph, params, stats, "q7", "minmax")
+    # weights of 1e-9 (fw = 36 from their values) against that output cannot matter: zeros, not an error
+    graph, params = hand_graph(np.full((4, 8), 1e-9, np.float32), np.zeros(4, np.float32))
+    stats = hand_stats({"x": (-1.2, 1.9), "p": (0, 1.9), "r": (0, 1.9), "f": (-10.0, 6.0), "y": (0, 1)})
+    qt = build(graph, params, stats, "q7", "minmax")
+    assert qt.tables["layers"]["fc"]["fw"] == 7 and not qt.qparams["w"].any()
     graph, params = hand_graph(np.full((4, 8), 0.5, np.float32), np.zeros(4, np.float32))
     fc = build(graph, params, stats, "q7", "minmax").tables["layers"]["fc"]
     assert (fc["fb"], fc["bias_shift"]) == (6 + 8, 0)                # a zero bias takes the accumulator format

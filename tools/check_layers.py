@@ -18,8 +18,9 @@ LIBRARY = Path(__file__).resolve().parents[1] / "site_scons" / "nnscons"
 MAX_LINES = 400
 # Low to high. A module's layer is that of the longest entry naming it or a package above it.
 LAYERS: list[tuple[str, ...]] = [
-    ("nnscons", "nnscons.errors", "nnscons.fileio", "nnscons.options", "nnscons.ir", "nnscons.targets",
-     "nnscons.kernel_build", "nnscons.fixedpoint", "nnscons.pipeline.modules", "nnscons.pipeline.steps"),
+    ("nnscons", "nnscons.errors", "nnscons.fileio", "nnscons.cnames", "nnscons.options", "nnscons.ir",
+     "nnscons.targets", "nnscons.kernel_build", "nnscons.fixedpoint", "nnscons.pipeline.modules",
+     "nnscons.pipeline.steps"),
     ("nnscons.importers",),
     ("nnscons.reference",),
     ("nnscons.data",),

@@ -24,9 +24,10 @@ import argparse
 import os
 import sys
 import tempfile
-from typing import NoReturn, Optional, Sequence
+from typing import Callable, NoReturn, Optional, Sequence
 
 from . import cmake_path, cmsis_path, fileio, ir, options as nn_options, pipeline, targets_path, tool_path
+from .cnames import reserved_name_problem
 from .pipeline.runner import run_steps
 from .errors import NnsconsError
 
@@ -156,6 +157,9 @@ def generate(model: str, out: str, name: Optional[str] = None, calib: Optional[s
     name = name or default_name(model)
     if ir.c_identifier(name) != name or len(name) > ir.MAX_IDENTIFIER:
         raise NnsconsError(model, f"model name {ir.c_comment(name)!r} is not a C identifier: give one with --name")
+    problem = reserved_name_problem(name)
+    if problem:
+        raise NnsconsError(model, f"model name {name!r} cannot be used ({problem}): give another with --name")
     values = values or nn_options.resolve({}, {})
     work = work or os.path.join(out, f".nnscons-{name}")
     files = run_chain(name, model, calib, values, work)
@@ -252,8 +256,19 @@ class _Parser(argparse.ArgumentParser):
 def _option_flags(parser: argparse.ArgumentParser, stages: set[str]) -> None:
     for option in nn_options.OPTIONS:
         if stages & set(option.stages):
-            parser.add_argument(f"--{option.name}", default=None, metavar=option.name.upper(),
-                                help=f"{option.help} (default: model.toml, else {option.default})")
+            parser.add_argument(f"--{option.name}", default=None, metavar=option.name.upper(), type=_checked(option),
+                                help=f"{option.help} (default: model.toml, else {option.default})".replace("%", "%%"))
+
+
+def _checked(option: nn_options.Option) -> Callable[[str], str]:
+    """The option's check as an argparse type: a bad value is a usage error (exit 2), not the model's fault."""
+    def check(value: str) -> str:
+        try:
+            return option.check(value)
+        except NnsconsError as e:
+            raise argparse.ArgumentTypeError(e.message) from None
+    check.__name__ = option.name
+    return check
 
 
 def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:

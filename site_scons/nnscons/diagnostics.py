@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -45,7 +44,6 @@ from . import check, data, fileio, ir, reference
 from .errors import NnsconsError
 
 MAX_SAMPLES = 500          # samples of the set to trace (the first ones): enough for stable per-layer numbers
-TRACE_TIMEOUT = 600        # seconds
 DIAGNOSTICS_FORMAT = "nnscons-diagnostics"
 
 
@@ -85,23 +83,16 @@ def read_trace(directory: str, dtypes: dict[str, str], samples: int) -> list[Tra
     return sorted(layers, key=lambda layer: layer.index)
 
 
-def run_trace(binary: str, inputs: np.ndarray, dtypes: dict[str, str]) -> list[TracedLayer]:
-    """Run the trace build on ``inputs`` ([N, *input_shape], IR layout) and read every layer's outputs."""
+def run_trace(binary: str, inputs: np.ndarray | list[np.ndarray], dtypes: dict[str, str],
+              n_outputs: int = 1) -> list[TracedLayer]:
+    """Run the trace build on ``inputs`` (per network input ``[N, *input_shape]``, IR layout; one array for a
+    network with one input) and read every layer's outputs."""
+    arrays = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
     with tempfile.TemporaryDirectory(prefix="nnscons-trace-") as tmp:
-        in_path, out_path = os.path.join(tmp, "in.npy"), os.path.join(tmp, "out.npy")
         trace_dir = os.path.join(tmp, "trace")
         os.mkdir(trace_dir)
-        np.save(in_path, np.ascontiguousarray(inputs))
-        env = dict(os.environ, NNSCONS_TRACE_DIR=trace_dir)
-        try:
-            result = subprocess.run([binary, in_path, out_path], capture_output=True, text=True, env=env,
-                                    timeout=TRACE_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise NnsconsError(binary, f"did not finish within {TRACE_TIMEOUT} s") from None
-        if result.returncode != 0:
-            message = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
-            raise NnsconsError(binary, f"exited with status {result.returncode}: {message}")
-        return read_trace(trace_dir, dtypes, len(inputs))
+        check.run_network(binary, arrays, n_outputs, env=dict(os.environ, NNSCONS_TRACE_DIR=trace_dir))
+        return read_trace(trace_dir, dtypes, len(arrays[0]))
 
 
 # ---- measures -----------------------------------------------------------------------------------------------------------
@@ -158,10 +149,10 @@ def _snr_key(value: Optional[float]) -> float:
     return math.inf if value is None else value
 
 
-def input_snr(graph: ir.Graph, qtable: dict[str, Any], x_real: np.ndarray) -> Optional[float]:
-    """SNR of the network input as the C sees it: the float input quantized with the input's parameters (the
-    test main's conversion: round half away from zero, saturate)."""
-    net_in, _ = check.network_io(graph, qtable)
+def input_snr(graph: ir.Graph, qtable: dict[str, Any], x_real: np.ndarray, index: int = 0) -> Optional[float]:
+    """SNR of network input ``index`` as the C sees it: the float input quantized with the input's parameters
+    (the test main's conversion: round half away from zero, saturate)."""
+    net_in = check.network_names(graph, qtable)[0][index]
     tensor = qtable["tensors"][net_in]
     info = np.iinfo(np.dtype(tensor["dtype"]))
     q = np.clip(_levels(x_real, tensor), info.min, info.max)
@@ -170,18 +161,22 @@ def input_snr(graph: ir.Graph, qtable: dict[str, Any], x_real: np.ndarray) -> Op
 
 # ---- the stage ----------------------------------------------------------------------------------------------------------
 def diagnose(name: str, binary: str, graph: ir.Graph, params: dict[str, np.ndarray], qtable: dict[str, Any],
-             x_ir: np.ndarray, dataset: str) -> dict[str, Any]:
-    """Run the trace binary on ``x_ir`` and measure every traced layer (the ``diagnostics.json`` content)."""
-    x_ir = x_ir[:MAX_SAMPLES]
+             x_ir: np.ndarray | dict[str, np.ndarray], dataset: str) -> dict[str, Any]:
+    """Run the trace binary on ``x_ir`` (by graph input, float IR layout; one array for a network with one input)
+    and measure every traced layer (the ``diagnostics.json`` content)."""
+    feeds = {graph.inputs[0]: x_ir} if isinstance(x_ir, np.ndarray) else dict(x_ir)
+    feeds = {tensor: x[:MAX_SAMPLES] for tensor, x in feeds.items()}
+    samples = len(feeds[graph.inputs[0]])
     tensors = qtable["tensors"]
     dtypes = {op.name: tensors[op.outputs[0]]["dtype"] for op in graph.ops
               if op.outputs[0] in tensors and tensors[op.outputs[0]]["dtype"] in ("int8", "int16")}
-    traced = run_trace(binary, x_ir, dtypes)
+    traced = run_trace(binary, [feeds[n] for n in graph.inputs], dtypes, len(graph.outputs))
     if not traced:
         raise NnsconsError(binary, "the trace listed no layer of this model")
-    floats = reference.run(graph, params, {graph.inputs[0]: x_ir}, keep=True)
-    net_in, _ = check.network_io(graph, qtable)
-    snr_of: dict[str, Optional[float]] = {net_in: input_snr(graph, qtable, floats[net_in])}
+    floats = reference.run(graph, params, feeds, keep=True)
+    net_inputs = check.network_names(graph, qtable)[0]
+    snr_of: dict[str, Optional[float]] = {net_in: input_snr(graph, qtable, floats[net_in], k)
+                                          for k, net_in in enumerate(net_inputs)}
     by_name = {layer.name: layer for layer in traced}
     layers = []
     for op in graph.ops:                       # graph order, so every input's SNR is known before it is read
@@ -191,7 +186,7 @@ def diagnose(name: str, binary: str, graph: ir.Graph, params: dict[str, np.ndarr
             if op.inputs and op.inputs[0] in snr_of:
                 snr_of[out] = snr_of[op.inputs[0]]
             continue
-        ref = floats[out].reshape(len(x_ir), -1)
+        ref = floats[out].reshape(samples, -1)
         if ref.shape[1] != layer.values.shape[1]:
             raise NnsconsError(binary, f"layer {layer.name}: traced {layer.values.shape[1]} values, the tensor "
                                        f"{out} has {ref.shape[1]}")
@@ -206,7 +201,7 @@ def diagnose(name: str, binary: str, graph: ir.Graph, params: dict[str, np.ndarr
         snr_of[out] = entry["snr_db"]
         layers.append(entry)
     return {"format": DIAGNOSTICS_FORMAT, "model": name, "scheme": qtable["scheme"], "range": qtable.get("range"),
-            "dataset": dataset, "samples": int(len(x_ir)), "layers": layers}
+            "dataset": dataset, "samples": int(samples), "layers": layers}
 
 
 def diagnostics_stage(name: str, binary: str, graph_json: str, params_npz: str, qtable_json: str,
@@ -214,8 +209,8 @@ def diagnostics_stage(name: str, binary: str, graph_json: str, params_npz: str, 
     """``diagnostics.json`` for a model: its trace binary run on ``data_npz`` (test or calibration set)."""
     graph, params = ir.load(graph_json, params_npz)
     qtable = fileio.read_json(qtable_json)
-    x_ir = data.load_inputs(data_npz, graph)[graph.inputs[0]]
-    result = diagnose(name, binary, graph, params, qtable, x_ir, os.path.basename(data_npz))
+    result = diagnose(name, binary, graph, params, qtable, data.load_inputs(data_npz, graph),
+                      os.path.basename(data_npz))
     fileio.write_json(out_json, result)
     return result
 

@@ -8,9 +8,12 @@ codegen: :mod:`nnscons.pipeline`, so the generated C is what the build would gen
 the host test binary with the host target's flags (:mod:`nnscons.hostbuild`), runs it on the test set (the
 calibration set if there is none) and prints one row:
 
-``accuracy``      against the labels ``y`` of the set (when it has integer labels)
-``top-1``         agreement of the C's top-1 class with the float reference's
+``accuracy``      against the labels ``y`` of the set (integer labels of a classifier output), or the RMSE
+                  against its reference outputs (a regression's targets)
+``top-1``         agreement of the C's top-1 class with the float reference's (classifier outputs only:
+                  :func:`nnscons.check.output_kind`)
 ``SNR dB``        of the C's dequantized output against the float reference
+                  (a network with several outputs: each cell lists them, ``y0: ...; y1: ...``)
 ``weights``       constant bytes (weights, biases, multipliers, tables) and ``code`` bytes of the generated
                   network as the Cortex-M4 target's compiler lays them out (kernels excluded: every
                   configuration shares them), ``flash`` their sum; the host compiler when arm-none-eabi-gcc is
@@ -120,29 +123,40 @@ def prepare(folder: project.ModelFolder, out_dir: str | os.PathLike, graph_json:
 
 @dataclass
 class EvaluationSet:
-    """The inputs every configuration runs on, with the float reference's outputs for them."""
+    """The inputs every configuration runs on, what the set expects of each output, and the float reference's
+    outputs for them."""
 
-    source: str                    # file name of the set
-    x: np.ndarray                  # IR layout, real values
-    labels: Optional[np.ndarray]
-    reference: np.ndarray          # [N, outputs] float outputs
+    source: str                                # file name of the set
+    graph: ir.Graph
+    inputs: dict[str, np.ndarray]              # by graph input, IR layout, real values
+    expected: list[Optional[data.Expected]]    # per output: labels or reference outputs (None: nothing)
+    references: list[np.ndarray]               # per output [N, values]: the float network's outputs
 
     @classmethod
     def load(cls, prepared: Prepared) -> "EvaluationSet":
         graph, params = ir.load(prepared.graph_json, prepared.params_npz)
         path = prepared.test or prepared.calib
-        x = data.load_inputs(path, graph)[graph.inputs[0]]
-        labels = data.load_labels(path)
-        if labels is not None and not (labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer)
-                                       and len(labels) == len(x)):
-            labels = None
-        ref = reference.run(graph, params, {graph.inputs[0]: x})[graph.outputs[0]].reshape(len(x), -1)
-        return cls(os.path.basename(path), x, labels, ref)
+        test = data.load_test_set(path, graph)
+        outputs = reference.run(graph, params, test.inputs)
+        references = [outputs[name].reshape(test.samples, -1) for name in graph.outputs]
+        return cls(os.path.basename(path), graph, test.inputs, test.expected, references)
+
+    @property
+    def samples(self) -> int:
+        return int(len(self.references[0]))
+
+    @property
+    def x(self) -> list[np.ndarray]:
+        """The inputs in the network's order."""
+        return [self.inputs[name] for name in self.graph.inputs]
 
     def float_accuracy(self) -> Optional[float]:
-        if self.labels is None or self.reference.shape[1] < 2:
-            return None
-        return float(np.mean(self.reference.argmax(1) == self.labels))
+        """The float network's accuracy on the first classifier output with labels."""
+        for name, expected, ref in zip(self.graph.outputs, self.expected, self.references):
+            if (expected is not None and expected.labels is not None
+                    and check.output_kind(self.graph, name, expected) == "classifier"):
+                return float(np.mean(ref.argmax(1) == expected.labels))
+        return None
 
 
 # ---- one configuration ----------------------------------------------------------------------------------------------------
@@ -194,19 +208,34 @@ def trace_binary(out_dir: str | os.PathLike, name: str) -> Path:
     return Path(out_dir) / "trace" / f"{name}_test"
 
 
-def measure(prepared: Prepared, binary: Path, out_dir: Path, evaluation: EvaluationSet) -> dict[str, Any]:
-    """Accuracy, agreement and SNR of a configuration's binary on the evaluation set."""
-    graph = ir.Graph.from_json(fileio.read_json(prepared.graph_json))
-    qtable = fileio.read_json(str(out_dir / "qtable.json"))
-    _, net_out = check.network_io(graph, qtable)
-    ours = check.dequantize(check.run_binary(str(binary), evaluation.x), qtable["tensors"][net_out])
-    ours = ours.reshape(len(evaluation.x), -1)
-    result: dict[str, Any] = {"snr_db": check.snr_db(evaluation.reference, ours)}
-    if evaluation.reference.shape[1] > 1:
-        result["top1_agreement"] = float(np.mean(ours.argmax(1) == evaluation.reference.argmax(1)))
-        if evaluation.labels is not None:
-            result["accuracy"] = float(np.mean(ours.argmax(1) == evaluation.labels))
+def output_measures(graph: ir.Graph, name: str, ref: np.ndarray, ours: np.ndarray,
+                    expected: Optional[data.Expected]) -> dict[str, Any]:
+    """One output's row measures: SNR against float; for a classifier top-1 agreement and, with labels, accuracy;
+    for a regression with reference outputs the RMSE against them (full precision: the table rounds)."""
+    kind = check.output_kind(graph, name, expected)
+    result: dict[str, Any] = {"kind": kind, "snr_db": check.snr_db(ref, ours)}
+    if kind == "classifier":
+        result["top1_agreement"] = float(np.mean(ours.argmax(1) == ref.argmax(1)))
+        if expected is not None and expected.labels is not None:
+            result["accuracy"] = float(np.mean(ours.argmax(1) == expected.labels))
+    if expected is not None and expected.values is not None:
+        result["target_rmse"] = float(np.sqrt(np.mean((ours - expected.values.reshape(len(ours), -1)) ** 2)))
     return result
+
+
+def measure(prepared: Prepared, binary: Path, out_dir: Path, evaluation: EvaluationSet) -> dict[str, Any]:
+    """Accuracy, agreement and SNR of a configuration's binary on the evaluation set: at the top level for one
+    output, in ``outputs`` (one entry per output) for several."""
+    graph = evaluation.graph
+    qtable = fileio.read_json(str(out_dir / "qtable.json"))
+    _, outputs = check.network_names(graph, qtable)
+    results = check.run_network(str(binary), evaluation.x, len(outputs))
+    measures = []
+    for k, (name, net_out, q) in enumerate(zip(graph.outputs, outputs, results)):
+        ours = check.dequantize(q, qtable["tensors"][net_out]).reshape(evaluation.samples, -1)
+        entry = output_measures(graph, name, evaluation.references[k], ours, evaluation.expected[k])
+        measures.append(entry if len(outputs) == 1 else {"output": f"y{k}", **entry})
+    return measures[0] if len(measures) == 1 else {"outputs": measures}
 
 
 def run_config(prepared: Prepared, config: Config, out_root: str | os.PathLike, evaluation: EvaluationSet,
@@ -237,7 +266,7 @@ def run_experiments(prepared: Prepared, out_root: str | os.PathLike, configs: Se
     evaluation = EvaluationSet.load(prepared)
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         rows = list(pool.map(lambda c: run_config(prepared, c, out_root, evaluation, tools), configs))
-    result = {"model": prepared.name, "set": evaluation.source, "samples": int(len(evaluation.x)),
+    result = {"model": prepared.name, "set": evaluation.source, "samples": evaluation.samples,
               "float_accuracy": evaluation.float_accuracy(), "sizes_by": os.path.basename(tools.sizes.cc),
               "arena_feature_set": tools.feature_set, "rows": rows}
     fileio.write_json(os.path.join(out_root, "experiments.json"), result)
@@ -249,15 +278,33 @@ def _percent(value: Optional[float]) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
 
 
+def _measure_cell(r: dict[str, Any], text) -> str:
+    """A measure of a row: its one output's, or ``y0: ...; y1: ...`` for several (outputs without it left out)."""
+    if "outputs" not in r:
+        return text(r)
+    cells = [f"{m['output']}: {text(m)}" for m in r["outputs"] if text(m) != "-"]
+    return "; ".join(cells) or "-"
+
+
+def _accuracy_text(m: dict[str, Any]) -> str:
+    if "accuracy" in m:
+        return _percent(m["accuracy"])
+    return f"rmse {m['target_rmse']:.4g}" if "target_rmse" in m else "-"
+
+
+def _snr_text(m: dict[str, Any]) -> str:
+    return "exact" if m.get("snr_db") is None else f"{m['snr_db']:.1f}"
+
+
 def table_rows(result: dict[str, Any]) -> list[dict[str, str]]:
     rows = []
     for r in result["rows"]:
         failed = "error" in r
         rows.append({
             "config": r["config"], "scheme": r["scheme"], "api": r["api"], "range": r["range"],
-            "accuracy": "-" if failed else _percent(r.get("accuracy")),
-            "top-1 vs float": "-" if failed else _percent(r.get("top1_agreement")),
-            "SNR dB": "-" if failed else ("exact" if r.get("snr_db") is None else f"{r['snr_db']:.1f}"),
+            "accuracy": "-" if failed else _measure_cell(r, _accuracy_text),
+            "top-1 vs float": "-" if failed else _measure_cell(r, lambda m: _percent(m.get("top1_agreement"))),
+            "SNR dB": "-" if failed else _measure_cell(r, _snr_text),
             "weights": str(r.get("weights_bytes", "-")), "code": str(r.get("code_bytes", "-")),
             "flash": str(r.get("flash_bytes", "-")), "arena": str(r.get("arena_bytes", "-")),
             "note": ("FAILED: " + r["error"])[:110] if failed else "",

@@ -34,6 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+# The shifts the kernels take from quantize_multiplier: TFLite's QuantizeMultiplier range (a left shift of an int32
+# by 31 or more is undefined; below -31 the multiplier is 0); the s16 kernels' 64-bit requantization shifts right
+# by 15 - shift, so at most 14 there.
+SHIFT_MIN, SHIFT_MAX, SHIFT_MAX_S64 = -31, 30, 14
 INPUT_INTEGER_BITS = 4                 # TFLite's logistic / tanh input format: Q4.27
 
 # exp(-2^k) in Q0.31 for k = -2..4, the barrel shifter of exp_on_negative_values
@@ -82,7 +86,8 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
 
     As TFLite's QuantizeMultiplier: ``real = q * 2^shift`` with q in [0.5, 1) (frexp), multiplier =
     round-half-away(q * 2^31); a multiplier that rounds up to 2^31 becomes 2^30 with shift + 1; a real below
-    2^-32 (shift < -31) gives (0, 0)."""
+    2^-32 (shift < -31) gives (0, 0). A shift above ``SHIFT_MAX`` is returned as it is: the caller refuses it
+    (:mod:`nnscons.quantize.bounds`)."""
     real = float(real)
     if not math.isfinite(real) or real < 0:
         raise ValueError(f"cannot quantize multiplier {real}")
@@ -93,7 +98,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if multiplier == 1 << 31:
         multiplier //= 2
         shift += 1
-    if shift < -31:
+    if shift < SHIFT_MIN:
         return 0, 0
     return multiplier, shift
 

@@ -61,6 +61,7 @@ from typing import Any, Iterable, Optional
 import numpy as np
 
 from . import fileio
+from .cnames import C_KEYWORDS
 
 IR_VERSION = 1
 
@@ -100,6 +101,23 @@ class Quant:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Quant":
         return cls(scale=list(d["scale"]), zero_point=list(d["zero_point"]), axis=d.get("axis"))
+
+
+# The smallest normal float32. A smaller (subnormal) scale has lost its precision, and set against other scales it
+# asks for multipliers no kernel shift can express (3.8e-42 would need a shift of 125).
+SCALE_MIN = float(np.finfo(np.float32).tiny)
+
+
+def scale_problem(scales: Iterable[float]) -> Optional[str]:
+    """Why quantization scales from a model cannot be used (None if they can): each must be a positive, normal
+    float32 (finite, and at least :data:`SCALE_MIN`)."""
+    for scale in scales:
+        value = float(scale)
+        if not (np.isfinite(np.float32(value)) and value > 0):
+            return f"quantization scale {value!r} is not a finite positive float32"
+        if value < SCALE_MIN:
+            return f"quantization scale {value:.3g} is below the smallest normal float32 ({SCALE_MIN:.3g})"
+    return None
 
 
 @dataclass
@@ -242,9 +260,6 @@ def validate(graph: Graph, params: dict[str, np.ndarray]) -> None:
 
 # ---- names from models are untrusted --------------------------------------------------------------------------
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_C_KEYWORDS = frozenset("""auto break case char const continue default do double else enum extern float for goto if
-inline int long register restrict return short signed sizeof static struct switch typedef union unsigned void
-volatile while _Bool _Complex _Imaginary""".split())
 
 
 def c_identifier(text: str, fallback: str = "t") -> str:
@@ -254,16 +269,25 @@ def c_identifier(text: str, fallback: str = "t") -> str:
     ident = re.sub(r"_+", "_", ident)[:MAX_IDENTIFIER].rstrip("_")
     if not ident:
         ident = fallback
-    if ident[0].isdigit() or ident in _C_KEYWORDS or ident.startswith("__"):
+    if ident[0].isdigit() or ident in C_KEYWORDS or ident.startswith("__"):
         ident = f"{fallback}_{ident}"
     return ident
 
 
+# What a name keeps inside a C comment: printable ASCII but the backslash (a line continuation; it becomes '/') and
+# '?' (trigraphs: "??/" is a backslash), which comes back alone, standing for each run of characters outside the set.
+_COMMENT_UNSAFE = re.compile(r"[^\x20-\x3e\x40-\x5b\x5d-\x7e]+")
+# The places between two characters that would make a comment delimiter ("/*", "*/", "//"): a space goes there.
+_DELIMITER_JOINTS = re.compile(r"(?<=\*)(?=/)|(?<=/)(?=[*/])")
+
+
 def c_comment(text: str, limit: int = 60) -> str:
-    """Text safe inside a C ``/* */`` or ``//`` comment: printable ASCII only, no comment delimiters, no
-    trigraphs, no line continuation, length capped."""
-    s = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in str(text))
-    s = s.replace("*/", "* /").replace("/*", "/ *").replace("//", "/ /").replace("??", "?_").replace("\\", "/")
+    """Text safe inside a C ``/* */`` or ``//`` comment, whatever ``text`` holds: printable ASCII without ``\\``
+    (it becomes ``/``), ``?`` only alone, ``*`` and ``/`` never next to each other or ``/`` to ``/``, at most
+    ``limit`` characters. Every step works on the text as a whole, in one pass, so none can create what another
+    removed, and sanitizing twice changes nothing."""
+    s = _COMMENT_UNSAFE.sub("?", str(text).replace("\\", "/"))
+    s = _DELIMITER_JOINTS.sub(" ", s)
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 

@@ -60,18 +60,20 @@ OPTIONS: tuple[Option, ...] = (
            "quantization scheme: auto (model's own parameters if it has them, else int8), model, int8, int16x8, "
            "q7, q15", _choice("quant", QUANT_SCHEMES), ("ranges", "quantize")),
     Option("range", "minmax",
-           "activation range method: minmax, percentile:P (e.g. percentile:99.99 or the seed's percentile:80), "
-           "mse (error-minimizing), search (q7/q15 only: each layer's output format moved by -3..+3 bits from "
-           "minmax, layer by layer, where that improves accuracy on half the calibration set, labels y if it has "
-           "them, else agreement with float)",
+           "how an activation's range is taken from the calibration statistics: minmax (the observed minimum and "
+           "maximum), percentile:P (per sign, the range holding P% of the values, e.g. percentile:99.99 to drop "
+           "rare outliers, or percentile:80 to keep 80% of the histogram, as Arm's CMSIS-NN conversion guide "
+           "suggests), mse (the range that minimizes the estimated quantization error), search (q7/q15 only: each "
+           "layer's output format moved by -3..+3 bits from minmax, layer by layer, where that improves accuracy on "
+           "half the calibration set, labels y if it has them, else agreement with float)",
            check_range, ("ranges",)),
     Option("api", "s8", "CMSIS-NN API for code generation: s8 (current) or legacy (q7/q15, CMSIS_5 5.9.0)",
            _choice("api", APIS), ("quantize", "codegen")),
     Option("legacy_softmax", "input",
-           "api=legacy: what arm_softmax_q7/q15 (base 2, integer exponents) is given: input (the seed's method: "
-           "the logits in their own Q-format, so the class order is kept to their precision; probabilities "
-           "sharper than float's) or calibrated (the logits shifted to round(log2(beta log2 e)) fractional bits, "
-           "the probabilities closest to float's, but logits closer than half a unit tie)",
+           "api=legacy: what arm_softmax_q7/q15 (base 2, integer exponents) is given: input (the logits in their "
+           "own Q-format, as Arm's CMSIS-NN conversion guide does: the class order is kept to their precision, the "
+           "probabilities are sharper than float's) or calibrated (the logits shifted to round(log2(beta log2 e)) "
+           "fractional bits: the probabilities closest to float's, but logits closer than half a unit tie)",
            _choice("legacy_softmax", LEGACY_SOFTMAX), ("codegen",)),
 )
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
@@ -82,7 +84,12 @@ def read_model_toml(path: str | os.PathLike) -> dict[str, str]:
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise NnsconsError(path, f"cannot read model options: not UTF-8 text (byte {e.object[e.start]:#04x} at "
+                                 f"offset {e.start})") from None
+    except OSError as e:
+        raise NnsconsError(path, f"cannot read model options: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
         raise NnsconsError(path, f"cannot read model options: {e}") from None
     out: dict[str, str] = {}
     for key, value in data.items():

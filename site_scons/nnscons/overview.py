@@ -7,23 +7,42 @@ firmware's output bytes against the host binary's).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 
 def _accuracy(report: Mapping[str, Any]) -> str:
-    flt = report.get("float", {})
-    if "accuracy_quantized" in flt:
-        return f"{100 * flt['accuracy_quantized']:.1f}% ({100 * flt['accuracy_float']:.1f}%)"
-    return "-"
+    """Against the test set's labels (accuracy) or reference outputs (RMSE), float's in brackets; per output for
+    several outputs."""
+    def text(m: Mapping[str, Any]) -> str:
+        if "accuracy_quantized" in m:
+            return f"{100 * m['accuracy_quantized']:.1f}% ({100 * m['accuracy_float']:.1f}%)"
+        if m.get("anomaly_auc_quantized") is not None:
+            return f"AUC {m['anomaly_auc_quantized']:.3f} ({m['anomaly_auc_float']:.3f})"
+        if "target_rmse_quantized" in m:
+            return f"rmse {m['target_rmse_quantized']:.3g} ({m['target_rmse_float']:.3g})"
+        return "-"
+    return _per_output(report, text)
 
 
 def _agreement(report: Mapping[str, Any]) -> str:
+    """With the float network, by the output's kind: top-1 for a classifier, the anomaly score's rank correlation
+    for a reconstruction, else the SNR."""
+    def text(m: Mapping[str, Any]) -> str:
+        if "top1_agreement" in m:
+            return f"{100 * m['top1_agreement']:.1f}%"
+        if m.get("anomaly_score_rank_correlation") is not None:
+            return f"score rank corr {m['anomaly_score_rank_correlation']:.3f}"
+        if m.get("snr_db") is not None:
+            return f"{m['snr_db']:.1f} dB"
+        return "-"
+    return _per_output(report, text)
+
+
+def _per_output(report: Mapping[str, Any], text: Callable[[Mapping[str, Any]], str]) -> str:
     flt = report.get("float", {})
-    if "top1_agreement" in flt:
-        return f"{100 * flt['top1_agreement']:.1f}%"
-    if flt.get("snr_db") is not None:
-        return f"{flt['snr_db']:.1f} dB"
-    return "-"
+    if "outputs" not in flt:
+        return text(flt)
+    return "; ".join(f"{m['output']}: {text(m)}" for m in flt["outputs"])
 
 
 def _bit_exact(report: Mapping[str, Any]) -> str:
@@ -68,8 +87,8 @@ def model_row(name: str, graph_json: str, qtable_json: str | None) -> dict[str, 
     row: dict[str, Any] = {
         "model": name, "source": graph.source_file, "ops": len(graph.ops),
         "weights": sum(t.size for t in graph.tensors.values() if t.is_const),
-        "input": "x".join(map(str, graph.tensors[graph.inputs[0]].shape)),
-        "output": "x".join(map(str, graph.tensors[graph.outputs[0]].shape)),
+        "input": ", ".join("x".join(map(str, graph.tensors[t].shape)) for t in graph.inputs),
+        "output": ", ".join("x".join(map(str, graph.tensors[t].shape)) for t in graph.outputs),
         "model_quant": graph.quantized,
     }
     if qtable_json and os.path.exists(qtable_json):

@@ -44,6 +44,13 @@ _MSE_STEPS_PER_OCTAVE = 16
 _MSE_OCTAVES = 20
 _MSE_POW2_OCTAVES = 24
 
+# float32's smallest normal number, 2^-126: the finest step a grid takes. A range whose extremes are below it (values
+# in float32's subnormal range, such as calibration data of 1e-45, which flush-to-zero arithmetic reads as 0) is
+# treated as an all-zero range; a wider one that would still give a finer step gets this step, never a scale that
+# rounds to 0 or to a subnormal number.
+MIN_SCALE = 2.0 ** -126
+MAX_FRAC_BITS = 126
+
 
 @dataclass(frozen=True)
 class RangeMethod:
@@ -76,15 +83,15 @@ def q_frac_bits(r: float, bits: int) -> int:
     Exact for powers of two (no floating-point log): r = 1 gives Q0.7 for 8 bits, whose top value is 127/128, so
     a range that is exactly a power of two saturates its positive extreme by one LSB (its negative extreme is
     exact). That is the seed's / CMSIS convention and keeps one more bit for every other value. ``n`` may exceed
-    ``bits-1`` (small ranges) or be negative (ranges beyond 2^(bits-1)). ``r == 0`` (a tensor that is always
-    zero) is treated as ``r = 1``."""
+    ``bits-1`` (small ranges), up to :data:`MAX_FRAC_BITS`, or be negative (ranges beyond 2^(bits-1)). ``r``
+    below :data:`MIN_SCALE`, 0 included (a tensor that is always zero), is treated as ``r = 1``."""
     if not math.isfinite(r) or r < 0:
         raise ValueError(f"range must be finite and non-negative, got {r}")
-    if r == 0:
+    if r < MIN_SCALE:
         r = 1.0
     mantissa, exponent = math.frexp(r)            # r = mantissa * 2^exponent, mantissa in [0.5, 1)
     ceil_log2 = exponent - 1 if mantissa == 0.5 else exponent
-    return bits - 1 - ceil_log2
+    return min(bits - 1 - ceil_log2, MAX_FRAC_BITS)
 
 
 def q_format_name(frac_bits: int, bits: int) -> str:
@@ -118,16 +125,17 @@ class Grid:
 
     def params(self, lo: float, hi: float) -> tuple[float, int]:
         """``(scale, zero_point)`` for a real range ``[lo, hi]``; scales are rounded to float32 (as a model file
-        stores them). A range that is all zero is treated as ``[-1, 1]``."""
+        stores them) and at least :data:`MIN_SCALE`. A range that is all zero (extremes below :data:`MIN_SCALE`) is
+        treated as ``[-1, 1]``."""
         lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
-        if lo == hi:
+        if max(-lo, hi) < MIN_SCALE:
             lo, hi = -1.0, 1.0
         if self.kind == "pow2":
             return 2.0 ** -q_frac_bits(max(-lo, hi), self.bits), 0
         if self.kind == "symmetric":
-            return float(np.float32(max(-lo, hi) / self.qmax)), 0
+            return max(float(np.float32(max(-lo, hi) / self.qmax)), MIN_SCALE), 0
         if self.kind == "asymmetric":
-            scale = float(np.float32((hi - lo) / (self.qmax - self.qmin)))
+            scale = max(float(np.float32((hi - lo) / (self.qmax - self.qmin))), MIN_SCALE)
             zero_point_real = self.qmin - lo / scale
             # "nudge": the zero point is an integer inside the grid, so real 0 is exactly representable
             zero_point = min(self.qmax, max(self.qmin, round_half_away(zero_point_real)))
@@ -269,6 +277,9 @@ def range_table(stats: st.Stats, scheme: str, method_text: str) -> RangeTable:
         ts = stats.tensors[name]
         if ts.count == 0:
             continue
+        if not (math.isfinite(ts.min) and math.isfinite(ts.max)):
+            raise NnsconsError(None, f"range: tensor {name} spans [{ts.min}, {ts.max}] on the calibration set: "
+                                     "the float network overflows")
         lo, hi = choose_range(ts, method, grid)
         tensors[name] = TensorRange(float(ts.min), float(ts.max), float(lo), float(hi))
     return RangeTable(scheme, str(method), tensors)

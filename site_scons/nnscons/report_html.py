@@ -265,19 +265,38 @@ def diagnostics_rows(diagnostics: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def output_items(m: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """One output's numbers against float and the test set (see nnscons.check.outputs), labels prefixed."""
+    items = [(prefix + "kind", str(m["kind"]))] if "kind" in m else []
+    if "accuracy_quantized" in m:
+        items.append((prefix + "accuracy (labels)", f"{100 * m['accuracy_quantized']:.2f}% quantized, "
+                                                    f"{100 * m['accuracy_float']:.2f}% float"))
+    if "top1_agreement" in m:
+        items.append((prefix + "top-1 agreement with float", f"{100 * m['top1_agreement']:.2f}%"))
+    if "anomaly_score_rank_correlation" in m:
+        items.append((prefix + "anomaly score vs float", f"rank correlation {m['anomaly_score_rank_correlation']}, "
+                                                         f"SNR {m['anomaly_score_snr_db']} dB"))
+    if m.get("anomaly_auc_quantized") is not None:
+        items.append((prefix + "anomaly AUC (labels)", f"{m['anomaly_auc_quantized']} quantized, "
+                                                       f"{m['anomaly_auc_float']} float"))
+    if "target_rmse_quantized" in m:
+        items.append((prefix + "error vs reference outputs", f"RMSE {m['target_rmse_quantized']} quantized, "
+                                                             f"{m['target_rmse_float']} float; max "
+                                                             f"{m['target_max_abs_error_quantized']} quantized, "
+                                                             f"{m['target_max_abs_error_float']} float"))
+    items.append((prefix + "output SNR vs float", "exact" if m.get("snr_db") is None else f"{m['snr_db']} dB"))
+    items.append((prefix + "max abs error", str(m.get("max_abs_error"))))
+    return items
+
+
 def summary_items(report: dict[str, Any]) -> list[tuple[str, str]]:
-    """The check's numbers as (label, value) pairs."""
+    """The check's numbers as (label, value) pairs (per output for several outputs)."""
     items = [("scheme", str(report.get("scheme"))), ("range method", str(report.get("range")))]
     flt = report.get("float")
     if flt:
         items.append(("test inputs", str(flt.get("inputs"))))
-        if "accuracy_quantized" in flt:
-            items.append(("accuracy (labels)", f"{100 * flt['accuracy_quantized']:.2f}% quantized, "
-                                               f"{100 * flt['accuracy_float']:.2f}% float"))
-        if "top1_agreement" in flt:
-            items.append(("top-1 agreement with float", f"{100 * flt['top1_agreement']:.2f}%"))
-        items.append(("output SNR vs float", "exact" if flt.get("snr_db") is None else f"{flt['snr_db']} dB"))
-        items.append(("max abs error", str(flt.get("max_abs_error"))))
+        for m in flt.get("outputs", [flt]):
+            items += output_items(m, f"{m['output']} ({m['tensor']}): " if "output" in m else "")
     exact = report.get("bit_exact")
     if exact:
         items.append(("bit-exact with TFLite Micro", f"{'yes' if exact['bit_exact'] else 'NO'} "

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
+import zipfile
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Sequence
 
+from . import fileio
 from .errors import NnsconsError
 
 if sys.version_info >= (3, 11):
@@ -63,6 +65,11 @@ class Target:
     emulator: Optional[Emulator] = None                 # Cortex-M
     extra: dict = field(default_factory=dict)  # keys nnscons does not know, kept for users' SConstructs
 
+
+# In a flag, the folder the build runs its compilers in (the project's top folder): "-ffile-prefix-map={root}=."
+# makes debug information name files relative to it, so two checkouts in different folders build the same bytes.
+# A build system substitutes it (expand_root); SCons keeps the substituted flag out of its build signatures.
+ROOT_PLACEHOLDER = "{root}"
 
 _LISTS = ("cflags", "warnings", "linkflags", "libs", "sanitize_flags")
 _KNOWN = {"description", "kind", "cc", "ar", "ranlib", *_LISTS}
@@ -144,3 +151,79 @@ def _table(path: str, raw: dict[str, Any], name: str, cls: type, ints: tuple[str
     except TypeError:
         missing = [f.name for f in fields(cls) if f.name not in table and f.default is MISSING]
         raise NnsconsError(path, f"[{name}] needs {', '.join(missing)}") from None
+
+
+def expand_root(flags: Sequence[str], root: str, wrap: Sequence[str] = ()) -> list[str]:
+    """``flags`` with :data:`ROOT_PLACEHOLDER` replaced by ``root``. With ``wrap`` (two items), each flag that held
+    it goes between them: for SCons ``("$(", "$)")``, which leaves it out of the build signature (so checkouts in
+    different folders keep sharing a cache)."""
+    out: list[str] = []
+    for flag in flags:
+        if ROOT_PLACEHOLDER not in flag:
+            out.append(flag)
+        elif wrap:
+            out += [wrap[0], flag.replace(ROOT_PLACEHOLDER, root), wrap[1]]
+        else:
+            out.append(flag.replace(ROOT_PLACEHOLDER, root))
+    return out
+
+
+# ---- does a model fit the target's memory? ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Footprint:
+    """What a model needs at least: its constants (flash) and its arena (RAM). Lower bounds: the generated code,
+    the kernels and the runtime come on top."""
+
+    constants: int
+    arena: int
+
+
+def model_footprint(qparams_npz: str | os.PathLike, plan_json: Optional[str | os.PathLike] = None) -> Footprint:
+    """A model's footprint from its quantization stage's ``qparams.npz`` (every constant array; only the array
+    headers are read) and, once code generation has run, its ``plan.json`` (the arena with the smallest scratch
+    of any feature set)."""
+    import numpy as np      # the stages' cost, not the SConstruct's
+    constants = 0
+    try:
+        with zipfile.ZipFile(qparams_npz) as archive:
+            for member in archive.namelist():
+                with archive.open(member) as f:
+                    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                                   (2, 0): np.lib.format.read_array_header_2_0}[np.lib.format.read_magic(f)]
+                    shape, _, dtype = read_header(f)         # the header only, not the data
+                constants += int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise NnsconsError(qparams_npz, f"cannot read the model's constants: {e}") from None
+    arena = 0
+    if plan_json is not None:
+        plan = fileio.read_json(plan_json)
+        arena = int(plan["activation_arena_size"]) + min((int(v) for v in plan.get("scratch", {}).values()),
+                                                         default=0)
+    return Footprint(constants, arena)
+
+
+def check_fits(target: Target, footprints: Mapping[str, Footprint]) -> None:
+    """Refuse, in one line, models that cannot fit the target's memory (``[memory]`` of its target.toml): a model
+    whose constants exceed the flash (``code_size``) or whose arena exceeds the RAM left beside the stack
+    (``data_size - stack_size``), alone or together with the other models of the same firmware. A target without
+    ``[memory]`` (the host) takes anything."""
+    if target.memory is None:
+        return
+    flash, ram = target.memory.code_size, target.memory.data_size - target.memory.stack_size
+    where = f"target {target.name} ({os.path.join(target.directory, 'target.toml')} [memory])"
+    for name, need in sorted(footprints.items()):
+        if need.constants > flash:
+            raise NnsconsError(name, f"its constants take at least {need.constants} bytes, more than the "
+                                     f"{flash} bytes of flash (code_size) of {where}")
+        if need.arena > ram:
+            raise NnsconsError(name, f"its arena takes at least {need.arena} bytes, more than the {ram} bytes of "
+                                     f"RAM beside the stack (data_size - stack_size) of {where}")
+    constants = sum(f.constants for f in footprints.values())
+    arena = sum(f.arena for f in footprints.values())
+    together = ", ".join(sorted(footprints))
+    if constants > flash:
+        raise NnsconsError(None, f"models {together}: their constants take at least {constants} bytes together, more "
+                                 f"than the {flash} bytes of flash (code_size) of {where}")
+    if arena > ram:
+        raise NnsconsError(None, f"models {together}: their arenas take at least {arena} bytes together, more than "
+                                 f"the {ram} bytes of RAM beside the stack (data_size - stack_size) of {where}")

@@ -1,11 +1,12 @@
 """The firmware check (part of :mod:`nnscons.firmware`): the output bytes of every inference the firmware ran
-equal the host test binary's on the same inputs (``inputs.npz``)."""
+equal the host test binary's on the same inputs (``inputs.npz``: ``x0, x1, ...``, one per network input). The
+firmware prints an inference's outputs one after the other; so are the host binary's outputs compared."""
 from __future__ import annotations
 
 from typing import Any
 
 from .. import fileio
-from ..check import run_binary
+from ..check import run_network
 from ..errors import NnsconsError
 from .inputs import little_endian
 
@@ -16,11 +17,12 @@ def check_stage(name: str, report_json: str, host_binary: str, inputs_npz: str, 
     ours = report["models"].get(name, {}).get("outputs")
     if ours is None:
         raise NnsconsError(report_json, f"no outputs of {name} in the firmware report")
-    inputs = fileio.read_npz(inputs_npz)
-    if len(inputs) != 1:
-        raise NnsconsError(inputs_npz, f"{name}: the host binary takes one input, the network has {len(inputs)}")
-    host = run_binary(host_binary, inputs["x0"])
-    theirs = [little_endian(row).hex() for row in host.reshape(len(host), -1)]
+    arrays = fileio.read_npz(inputs_npz)
+    keys = [f"x{k}" for k in range(len(arrays))]
+    if sorted(arrays) != sorted(keys):
+        raise NnsconsError(inputs_npz, f"{name}: expected the keys {', '.join(keys)}, found {', '.join(sorted(arrays))}")
+    host = run_network(host_binary, [arrays[k] for k in keys], None)
+    theirs = ["".join(little_endian(out[i]).hex() for out in host) for i in range(len(host[0]))]
     differing = [i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b]
     if len(ours) != len(theirs):
         differing = differing or [min(len(ours), len(theirs))]
@@ -35,3 +37,4 @@ def check_stage(name: str, report_json: str, host_binary: str, inputs_npz: str, 
         raise NnsconsError(check_json, f"{name} on {report['target']}: {len(differing)} of {len(theirs)} inputs give "
                                        f"other output bytes than the host binary (first: input {differing[0]})")
     return result
+

@@ -3,7 +3,6 @@ the test set's inputs converted as the host test binary converts them, then repr
 fit :data:`SAMPLE_BUDGET` bytes (at most :data:`MAX_SAMPLES`), and the byte layout they are embedded in."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
@@ -15,44 +14,9 @@ MAX_SAMPLES = 16            # inferences per model at most
 ALIGN = 8                   # NNSCONS_FIRMWARE_ALIGN in runtime/nnscons_firmware.h
 
 
-# ---- the network's integer inputs and outputs -------------------------------------------------------------------
-@dataclass(frozen=True)
-class NetworkTensor:
-    """An input or output of the generated network: what the C function reads or writes."""
-
-    name: str
-    dtype: str              # numpy name: int8, int16, ...
-    shape: tuple[int, ...]  # IR layout, batch first
-    scale: float
-    zero_point: int
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape[1:], dtype=np.int64))
-
-    @property
-    def nbytes(self) -> int:
-        return self.size * np.dtype(self.dtype).itemsize
-
-
-def network_tensors(graph: ir.Graph, qtable: Mapping[str, Any]) -> tuple[list[NetworkTensor], list[NetworkTensor]]:
-    """The network's integer inputs and outputs, in order (a float model's leading quantize and trailing
-    dequantize belong to the generated conversion helpers, as for the host binary)."""
-    if len(graph.inputs) == 1 and len(graph.outputs) == 1:
-        net_in, net_out = check.network_io(graph, dict(qtable))
-        names_in, names_out = [net_in], [net_out]
-    else:
-        names_in, names_out = list(graph.inputs), list(graph.outputs)
-
-    def describe(name: str) -> NetworkTensor:
-        entry = qtable["tensors"].get(name, {})
-        tensor = graph.tensors[name]
-        scale = entry.get("scale") or [tensor.quant.scale[0] if tensor.quant else 1.0]
-        zero_point = entry.get("zero_point") or [tensor.quant.zero_point[0] if tensor.quant else 0]
-        return NetworkTensor(name, entry.get("dtype", tensor.dtype), tuple(tensor.shape), float(scale[0]),
-                             int(zero_point[0]))
-
-    return [describe(n) for n in names_in], [describe(n) for n in names_out]
+# ---- the network's integer inputs and outputs (nnscons.check's, which the host binary reads and writes) ------------
+NetworkTensor = check.NetworkTensor
+network_tensors = check.network_tensors
 
 
 def quantize_like_host(x: np.ndarray, tensor: NetworkTensor) -> np.ndarray:
@@ -78,13 +42,10 @@ def firmware_inputs(name: str, graph: ir.Graph, qtable: Mapping[str, Any], test_
     count = sample_count(inputs, budget, limit)
     tests = _test_inputs(graph, inputs, test_npz) if test_npz else [np.zeros((0, *t.shape[1:]), t.dtype)
                                                                     for t in inputs]
-    result = []
-    for index, (tensor, test) in enumerate(zip(inputs, tests)):
-        test = test[:count]
-        seed_name = name if len(inputs) == 1 else f"{name}:{index}"
-        extra = check.random_inputs(seed_name, list(tensor.shape), tensor.dtype, count - len(test))
-        result.append(np.ascontiguousarray(np.concatenate([test, extra]).astype(tensor.dtype)))
-    return result
+    tests = [test[:count] for test in tests]
+    extras = check.random_network_inputs(name, inputs, count - len(tests[0]))
+    return [np.ascontiguousarray(np.concatenate([test, extra]).astype(tensor.dtype))
+            for tensor, test, extra in zip(inputs, tests, extras)]
 
 
 def _test_inputs(graph: ir.Graph, inputs: list[NetworkTensor], test_npz: str) -> list[np.ndarray]:

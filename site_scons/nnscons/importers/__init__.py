@@ -17,6 +17,16 @@ if TYPE_CHECKING:  # importing the model libraries is the stage's cost, not the 
     from .. import ir
 
 MODEL_EXTENSIONS = (".tflite", ".onnx")
+# No model for a microcontroller comes near this (their flash is counted in megabytes): a bigger file is refused
+# before it is read, instead of being read whole into memory.
+MAX_MODEL_BYTES = 256 << 20
+
+
+def check_model_size(path: str, size: int) -> None:
+    """The importers call this before reading a file whole."""
+    if size > MAX_MODEL_BYTES:
+        raise NnsconsError(path, f"{size} bytes, larger than any model for a microcontroller (the limit is "
+                                 f"{MAX_MODEL_BYTES >> 20} MiB)")
 
 
 def import_model(path: str | os.PathLike) -> tuple[ir.Graph, dict[str, np.ndarray]]:

@@ -15,7 +15,7 @@ RUNTIME_DIR = PACKAGE_DIR / "runtime"          # C sources compiled with the gen
 TEMPLATE_DIR = PACKAGE_DIR / "templates"
 REPORT_TEMPLATES = ("report.html.j2",)         # report_html's, not code generation's
 
-_COMMON = ("__init__.py", "errors.py", "fileio.py", "ir.py", "pipeline")
+_COMMON = ("__init__.py", "errors.py", "fileio.py", "cnames.py", "ir.py", "pipeline")
 # Entries are module files ("stats.py") or packages ("importers": every .py file under importers/).
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "import": _COMMON + ("importers",),

@@ -77,7 +77,11 @@ def quantize_stage(graph_json: str, params_npz: str, ranges_json: Optional[str],
                                                     "calibration set (calib.npz with key x in the model folder, "
                                                     "or --calib C.npz)")
     table = ranges.RangeTable.from_json(fileio.read_json(ranges_json)) if ranges_json else None
-    qtable = quantize.build_qtable(graph, params, table, scheme, options.get("api", "s8"))
+    try:
+        qtable = quantize.build_qtable(graph, params, table, scheme, options.get("api", "s8"))
+    except NnsconsError as e:   # the model's numbers make a layer impossible: the line names the model file
+        model = os.path.join(model_dir, graph.source_file) if model_dir and graph.source_file else graph_json
+        raise NnsconsError(e.path or model, e.message) from None
     quantize.write_qtable(qtable, qtable_json, qtable_txt, qparams_npz)
     return qtable.tables
 

@@ -61,6 +61,14 @@ per-channel arrays); fully_connected one per weight scale (usually one). For a Q
 zero point 0 make the conv requantization 2^-out_shift = multiplier 2^30 with shift ``1 - out_shift``, and the
 int32 bias for an s8 kernel is the W-bit bias shifted left by ``bias_shift``.
 
+Numbers from a model are bounded before they reach the kernels' arithmetic (:mod:`.bounds`): every shift within
+what the kernels take (else an error naming the layer), every integer bias clamped so that no input can overflow
+its accumulator, a multiplier clamped where a wrapping left shift could overflow the output offset's addition.
+A weight channel too small to move its output by half a step (a dead channel, weights near 1e-30) is quantized as
+zeros with a sane scale (:func:`~.common.dead_channels`), and, as TFLite's converter does, a weight scale is
+raised where the bias would not fit half the bias word. Whatever was zeroed or clamped is listed as ``warning:``
+lines at the top of ``qtable.txt`` and under ``warnings`` in ``qtable.json`` (absent when there is none).
+
 ``qtable.json`` (canonical JSON): ``tensors`` (per tensor: role, dtype, scale, zero_point, axis, chosen range and
 statistics for activations, ``frac_bits`` / ``qformat`` in Q schemes; a per-channel Q-format has ``frac_bits`` a
 list along ``axis``, one per scale, and ``qformat`` a summary such as ``Q0.7..Q-2.10 (x16)``), ``layers`` (per op,
@@ -71,6 +79,7 @@ keyed by op name; a layer with per-channel weight formats has ``fw``, ``fb`` and
 The package, by concern (each imports only those above it):
 
 ``common``      the records (:class:`TensorQ`, :class:`QTable`), the build state, value helpers, roles, op checks;
+``bounds``      the limits of the kernels' integer arithmetic: shifts, accumulators, biases;
 ``layers``      the s8/s16 kernel parameters every scheme carries (``LAYER_RULES``, one rule per op kind);
 ``model``       the scheme ``model``;
 ``affine``      ``int8`` / ``int16x8`` from ranges;

@@ -1,8 +1,9 @@
 """The stage's entry point (package :mod:`nnscons.quantize`): :func:`build_qtable`.
 
 Checks the request, builds every tensor's parameters with the scheme's builder (:mod:`.model` for ``model``,
-:mod:`.calibrated` for the others), then every layer's entry (the kernel parameters of :mod:`.layers` plus the
-scheme's own fields) and assembles ``qtable.json``, ``qparams.npz`` and ``qtable.txt``.
+:mod:`.calibrated` for the others), bounds the integer biases (:mod:`.bounds`), then every layer's entry (the
+kernel parameters of :mod:`.layers` plus the scheme's own fields) and assembles ``qtable.json``, ``qparams.npz``
+and ``qtable.txt``; what was zeroed or clamped on the way is listed under ``warnings`` in both.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from .. import ir
 from .. import ranges as rg
 from ..errors import NnsconsError
 from ..options import APIS, resolve_scheme_for
-from . import calibrated, model
+from . import bounds, calibrated, model
 from .common import QState, QTable, check_ops
 from .layers import layer_entry
 from .text import render_text
@@ -47,6 +48,7 @@ def build_qtable(graph: ir.Graph, params: dict[str, np.ndarray], ranges: Optiona
         family = calibrated.FAMILIES[scheme]
         state = calibrated.build_calibrated_tensors(graph, params, ranges, scheme, api, family)
         layer_fields = family.layer_fields
+    bounds.bound_biases(state)
     layers = {}
     for op in graph.ops:
         entry = layer_entry(state, op)
@@ -60,4 +62,6 @@ def build_qtable(graph: ir.Graph, params: dict[str, np.ndarray], ranges: Optiona
         "tensors": {name: state.tensor_json(name) for name in state.tq},
         "layers": layers,
     }
+    if state.warnings:        # what was zeroed or clamped to keep the kernels' arithmetic defined
+        tables["warnings"] = list(state.warnings)
     return QTable(tables, state.qparams, render_text(graph, tables, ranges))

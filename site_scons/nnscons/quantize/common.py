@@ -100,6 +100,7 @@ class QState:
     pinned: set[str] = field(default_factory=set)                   # groups with a fixed output format
     group_frac: dict[str, int] = field(default_factory=dict)        # Q schemes: fractional bits per group
     fw_values: dict[str, Frac] = field(default_factory=dict)        # Q schemes: weight formats from values alone
+    warnings: list[str] = field(default_factory=list)               # what was clamped or zeroed (qtable.txt)
 
     @property
     def bits(self) -> int:
@@ -168,6 +169,58 @@ def to_int(values: np.ndarray, scale: np.ndarray, zero_point: int, dtype: str,
     qmin, qmax = limits if limits is not None else dtype_range(dtype)
     q = round_array(values / scale) + zero_point
     return np.clip(q, qmin, qmax).astype(dtype)
+
+
+# ---- weights too small to matter ---------------------------------------------------------------------------------
+def dead_channels(state: QState, op: ir.Op, values: np.ndarray, axis: Optional[int]) -> np.ndarray:
+    """Per weight channel along ``axis`` (one entry for weights quantized per tensor), whether its weights are
+    non-zero yet cannot move the layer's output by half an output step for any input the input's format holds:
+    ``sum |w| * max |x| < s_out / 2`` for every output they feed. Such a channel (dead after training, weights
+    near 1e-30) would otherwise get a scale so small that its multiplier underflows and its bias overflows; it
+    is quantized as zeros instead, as TFLite's converter does. Exact zeros are not reported."""
+    if not values.size:
+        return np.zeros(values.shape[axis] if axis is not None else 1, dtype=bool)
+    x_q, y_q = state.tq[op.inputs[0]], state.tq[op.outputs[0]]
+    qmin, qmax = dtype_range(x_q.dtype)
+    reach = max(x_q.zero_point[0] - qmin, qmax - x_q.zero_point[0]) * x_q.scale[0]
+    rows = axis if axis is not None else (values.ndim - 1 if op.type == "depthwise_conv2d" else 0)
+    others = tuple(a for a in range(values.ndim) if a != rows)
+    sums, largest = np.abs(values).sum(axis=others), np.abs(values).max(axis=others)
+    if axis is None:
+        sums, largest = sums.max(keepdims=True), largest.max(keepdims=True)
+    return (largest > 0) & (sums * reach < y_q.scale[0] / 2)
+
+
+def zero_dead_channels(state: QState, op: ir.Op, values: np.ndarray, axis: Optional[int]) -> np.ndarray:
+    """``values`` with the :func:`dead_channels` zeroed, each such layer reported in ``state.warnings``."""
+    dead = dead_channels(state, op, values, axis)
+    if not dead.any():
+        return values
+    kept = values.copy()
+    if axis is None:
+        kept[...] = 0.0
+        what = "all its weights"
+    else:
+        index = [slice(None)] * values.ndim
+        index[axis] = np.flatnonzero(dead)
+        kept[tuple(index)] = 0.0
+        what = f"{int(dead.sum())} of {dead.size} output channels ({channel_list(np.flatnonzero(dead))})"
+    state.warnings.append(f"{op.name}: {what} zeroed: their weights (largest |w| {np.abs(values - kept).max():.3g}) "
+                          f"cannot move the output by half a step for any input")
+    return kept
+
+
+def channel_list(indices: np.ndarray, limit: int = 12) -> str:
+    """Channel numbers as ranges, ``0-3, 7, 9-12``; at most ``limit`` ranges, then how many channels more."""
+    runs: list[list[int]] = []
+    for i in (int(v) for v in indices):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:limit])
+    rest = sum(b - a + 1 for a, b in runs[limit:])
+    return text + (f" and {rest} more" if rest else "")
 
 
 # ---- Q-formats per tensor or per channel -------------------------------------------------------------------------

@@ -4,6 +4,7 @@ Once every tensor has its scale and zero point, each layer gets the TFLite-style
 take: offsets, Q31 multipliers and shifts from :func:`~nnscons.fixedpoint.quantize_multiplier`, activation clamps.
 A Q-format tensor is scale ``2^-n``, zero point 0, so the Q schemes get these too (their own fields, the
 shifts of the legacy kernels, come from :mod:`.qlayers`). ``LAYER_RULES`` is the registry: one rule per op kind.
+Every multiplier goes through :mod:`.bounds` (shift range, and what a left shift of the largest sum can do).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 from .. import ir
 from ..errors import NnsconsError
 from ..fixedpoint import quantize_multiplier
+from . import bounds
 from .common import QState, dtype_range, quantize_value
 
 LayerRule = Callable[[QState, ir.Op], dict[str, Any]]
@@ -62,6 +64,18 @@ def _act_range(state: QState, op: ir.Op, low: Optional[float], high: Optional[fl
     return {"act_min": act_min, "act_max": act_max}
 
 
+def _centred(state: QState, op: ir.Op, name: str) -> tuple[int, int]:
+    """The smallest and largest ``q - zero point`` a per-tensor quantized tensor's type holds."""
+    _, zero_point = _sz(state, op, name)
+    qmin, qmax = dtype_range(state.tq[name].dtype)
+    return qmin - zero_point, qmax - zero_point
+
+
+def _magnitude(state: QState, op: ir.Op, name: str) -> int:
+    """The largest ``|q - zero point|`` a per-tensor quantized tensor's type holds."""
+    return max(abs(v) for v in _centred(state, op, name))
+
+
 def _fused(state: QState, op: ir.Op) -> dict[str, int]:
     activation = op.attrs.get("activation", "none")
     if activation not in ir.ACTIVATION_RANGES:
@@ -82,11 +96,18 @@ def weighted(state: QState, op: ir.Op) -> dict[str, Any]:
     channels = state.graph.tensors[w].shape[0 if op.type == "conv2d" else -1]
     if op.type != "fully_connected" and len(w_scales) == 1:
         w_scales = w_scales * channels                 # conv kernels always take per-channel parameters
+    wide = bounds.wide_accumulator(state, op)
     multipliers, shifts = [], []
-    for s_w in w_scales:
-        m, s = quantize_multiplier(s_in * s_w / s_out)
+    for c, s_w in enumerate(w_scales):
+        where = f"output channel {c}'s multiplier" if len(w_scales) > 1 else "the multiplier"
+        m, s = bounds.multiplier(op, s_in * s_w / s_out, f"{where} (input scale {s_in:.3g} x weight scale "
+                                                         f"{s_w:.3g} / output scale {s_out:.3g})", wide)
         multipliers.append(m)
         shifts.append(s)
+    largest = None if wide else bounds.reach(state, op)
+    if largest is not None:
+        multipliers = bounds.requantization(state, op, multipliers, shifts,
+                                            largest if len(shifts) > 1 else largest.max(initial=0), abs(zp_out))
     entry: dict[str, Any] = {
         "input_offset": -zp_in, "output_offset": zp_out, "filter_offset": -int(wq.zero_point[0]),
         "multiplier": multipliers, "shift": shifts, "per_channel": len(w_scales) > 1,
@@ -105,9 +126,12 @@ def add_sub(state: QState, op: ir.Op) -> dict[str, Any]:
     s_out, zp_out = _sz(state, op, op.outputs[0])
     left_shift = _ADD_LEFT_SHIFT[state.bits]
     twice_max = 2.0 * max(s1, s2)
-    m1, sh1 = quantize_multiplier(s1 / twice_max)
-    m2, sh2 = quantize_multiplier(s2 / twice_max)
-    mo, sho = quantize_multiplier(twice_max / ((1 << left_shift) * s_out))
+    m1, sh1 = bounds.multiplier(op, s1 / twice_max, "input 1's multiplier")
+    m2, sh2 = bounds.multiplier(op, s2 / twice_max, "input 2's multiplier")
+    mo, sho = bounds.multiplier(op, twice_max / ((1 << left_shift) * s_out), "the output multiplier")
+    aligned = [bounds.requantized_reach(tuple(v << left_shift for v in _centred(state, op, x)), m, sh)
+               for x, m, sh in ((op.inputs[0], m1, sh1), (op.inputs[1], m2, sh2))]
+    [mo] = bounds.requantization(state, op, [mo], [sho], np.int64(sum(aligned)), abs(zp_out))
     entry: dict[str, Any] = {
         "left_shift": left_shift, "input1_offset": -zp1, "input2_offset": -zp2, "output_offset": zp_out,
         "input1_multiplier": m1, "input1_shift": sh1, "input2_multiplier": m2, "input2_shift": sh2,
@@ -120,7 +144,9 @@ def add_sub(state: QState, op: ir.Op) -> dict[str, Any]:
 def mul(state: QState, op: ir.Op) -> dict[str, Any]:
     (s1, zp1), (s2, zp2) = _sz(state, op, op.inputs[0]), _sz(state, op, op.inputs[1])
     s_out, zp_out = _sz(state, op, op.outputs[0])
-    mo, sho = quantize_multiplier(s1 * s2 / s_out)
+    mo, sho = bounds.multiplier(op, s1 * s2 / s_out, "the output multiplier")
+    product = _magnitude(state, op, op.inputs[0]) * _magnitude(state, op, op.inputs[1])
+    [mo] = bounds.requantization(state, op, [mo], [sho], np.int64(product), abs(zp_out))
     entry: dict[str, Any] = {"input1_offset": -zp1, "input2_offset": -zp2, "output_offset": zp_out,
                              "output_multiplier": mo, "output_shift": sho}
     entry.update(_fused(state, op))
@@ -136,8 +162,10 @@ def softmax(state: QState, op: ir.Op) -> dict[str, Any]:
         # the radius of the logit differences that still contribute: floor((2^5-1) * 2^(31-5) / 2^shift)
         radius = (((1 << _SOFTMAX_DIFF_INT_BITS) - 1) << (31 - _SOFTMAX_DIFF_INT_BITS)) >> left_shift
         return {"beta": beta, "input_multiplier": mult, "input_left_shift": left_shift, "diff_min": -radius}
-    # int16: logit differences are rescaled so that [-10, 0] maps onto [-65535, 0] (exp lookup table)
-    mult, shift = quantize_multiplier(s_in * beta / (10.0 / 65535.0))
+    # int16: logit differences are rescaled so that [-10, 0] maps onto [-65535, 0] (exp lookup table), then
+    # centred on the table by adding 32767
+    mult, shift = bounds.multiplier(op, s_in * beta / (10.0 / 65535.0), "the logit multiplier")
+    [mult] = bounds.requantization(state, op, [mult], [shift], np.int64(65535), 32767)
     return {"beta": beta, "input_multiplier": mult, "input_left_shift": shift}
 
 
@@ -166,7 +194,10 @@ def rescale(state: QState, op: ir.Op) -> dict[str, Any]:
     if not (state.tq[x].quantized and state.tq[y].quantized):
         return {}
     (s_in, zp_in), (s_out, zp_out) = _sz(state, op, x), _sz(state, op, y)
-    m, s = quantize_multiplier(s_in / s_out)
+    m, s = bounds.multiplier(op, s_in / s_out, "the multiplier")
+    if op.type == "mean":      # a generated loop requantizes the sum over the averaged axes
+        count = int(np.prod([state.graph.tensors[x].shape[a] for a in op.attrs.get("axes", [])], dtype=np.int64))
+        [m] = bounds.requantization(state, op, [m], [s], np.int64(_magnitude(state, op, x) * count), abs(zp_out))
     return {"input_offset": -zp_in, "output_offset": zp_out, "multiplier": m, "shift": s}
 
 
@@ -179,11 +210,12 @@ def leaky_relu(state: QState, op: ir.Op) -> dict[str, Any]:
         return {}
     (s_in, zp_in), (s_out, zp_out) = _sz(state, op, x), _sz(state, op, y)
     alpha = float(op.attrs.get("alpha", 0.0))
-    m, s = quantize_multiplier(float(np.float32(s_in) / np.float32(s_out)))
+    m, s = bounds.multiplier(op, float(np.float32(s_in) / np.float32(s_out)), "the multiplier")
     entry: dict[str, Any] = {"input_offset": -zp_in, "output_offset": zp_out, "multiplier": m, "shift": s,
                              "alpha": alpha}
     if alpha >= 0:
-        m_alpha, s_alpha = quantize_multiplier(float(np.float32(s_in) * np.float32(alpha) / np.float32(s_out)))
+        m_alpha, s_alpha = bounds.multiplier(op, float(np.float32(s_in) * np.float32(alpha) / np.float32(s_out)),
+                                             "the alpha multiplier")
         entry.update({"alpha_multiplier": m_alpha, "alpha_shift": s_alpha})
     return entry
 

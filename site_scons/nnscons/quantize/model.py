@@ -39,6 +39,9 @@ def _model_tensor(tensor: ir.Tensor, role: str) -> TensorQ:
     """A tensor's own quantization; a per-tensor integer activation records the real range its integers span."""
     q = tensor.quant
     entry = TensorQ(role=role, dtype=tensor.dtype, bits=np.dtype(tensor.dtype).itemsize * 8)
+    problem = ir.scale_problem(q.scale) if q is not None else None
+    if problem:
+        raise NnsconsError(None, f"quant=model: tensor {tensor.name} has an invalid {problem}")
     if q is not None:
         entry.scale = [float(s) for s in q.scale]
         entry.zero_point = [int(z) for z in q.zero_point]

@@ -17,7 +17,8 @@ from .. import ir
 from .. import ranges as rg
 from ..errors import NnsconsError
 from ..ranges import q_frac_bits
-from .common import Q_BITS, Frac, QState, TensorQ, Words, add_fracs, axis_scales, to_int, word_dtype
+from .common import (Q_BITS, Frac, QState, TensorQ, Words, add_fracs, axis_scales, to_int, word_dtype,
+                     zero_dead_channels)
 
 QLayerRule = Callable[[QState, ir.Op], dict[str, Any]]
 
@@ -45,10 +46,11 @@ def group_format(state: QState, root: str, lo: float, hi: float) -> int:
 def quantize_weights(state: QState, op: ir.Op) -> None:
     """Weight formats from their values alone (``fw_values``; :mod:`.headroom` may lower them later)."""
     w = op.inputs[1]
-    values = state.real[w]
     bits = state.words.weight_bits
     dtype = "int8" if bits == 8 else "int16"
-    axis = _channel_axis(state, op, values)
+    axis = _channel_axis(state, op, state.real[w])
+    # dead channels become zeros (an all-zero channel takes the tensor's format): the headroom rules read these
+    values = state.real[w] = zero_dead_channels(state, op, state.real[w], axis)
     frac: Frac
     if axis is None:
         frac = q_frac_bits(float(np.max(np.abs(values))) if values.size else 0.0, bits)

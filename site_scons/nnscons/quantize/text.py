@@ -38,6 +38,8 @@ def render_text(graph: ir.Graph, tables: dict[str, Any], ranges: Optional[rg.Ran
     tensors = tables["tensors"]
     lines = [f"nnscons quantization table: scheme {scheme} (requested {tables['requested']}), range "
              f"{tables['range']}, {tables['word_bits']}-bit activations, model {tables['model_quantized']}", ""]
+    if tables.get("warnings"):
+        lines += [f"warning: {text}" for text in tables["warnings"]] + [""]
     lines += columns.legend(tables)
     lines.append("")
     rows = [["layer", "type", "input", "weight", "bias", "output", *columns.header]]

@@ -1,12 +1,17 @@
 /*
- * nnscons host test binary: runs a generated network on every input of a .npy file.
+ * nnscons host test binary: runs a generated network on every input of a .npy or .npz file.
  *
- *     <name>_test IN.npy OUT.npy
+ *     <name>_test IN.npy OUT.npy        a network with one input and one output
+ *     <name>_test IN.npz OUT.npz        any network: IN holds x0, x1, ... (one array per network input, in order),
+ *                                       OUT receives y0, y1, ... (one per network output)
  *
- * IN holds N inputs, shape [N, *input_shape[1:]] (the generated network's NHWC shape), in the network input's
- * integer type, or float32, which is quantized with the input's scale and zero point. OUT receives the N outputs,
- * shape [N, *output_shape[1:]], in the network output's integer type. Exit status 0 on success; 1 with one line on
- * stderr for bad input; 2 for bad usage.
+ * Input k holds N inputs, shape [N, *input_shape[1:]] (the generated network's NHWC shape), in the network
+ * input's integer type, or float32, which is quantized with the input's scale and zero point; every input holds
+ * the same N. Output k receives the N outputs, shape [N, *output_shape[1:]], in the network output's integer
+ * type. IN is read as .npy or .npz by its content, OUT is written as .npz when its name ends in ".npz". An .npz
+ * is read as numpy's savez writes it (stored members; compressed ones are refused). Exit status 0 on success; 1
+ * with one line on stderr for bad input (a file whose header does not fit its size, a wrong shape or type, a
+ * missing or unexpected member); 2 for bad usage.
  *
  * The file is generic: it is compiled once per model with -DNNSCONS_MODEL_INFO=<name>_info and
  * -include <name>.h, and reads everything it needs from that descriptor (see the generated header).
@@ -20,195 +25,24 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "nnscons_npz.h"
+
 #ifndef NNSCONS_MODEL_INFO
 #error "compile with -DNNSCONS_MODEL_INFO=<name>_info -include <name>.h"
 #endif
 
-#define NPY_MAGIC "\x93NUMPY"
-#define NPY_MAGIC_LEN 6
-#define NPY_MAX_HEADER 65536
-#define NPY_MAX_RANK 8
-
-static const char *program = "nnscons_test";
-
-static void fail(const char *file, const char *format, ...)
-{
-    va_list args;
-    fprintf(stderr, "%s: %s: ", program, file);
-    va_start(args, format);
-    vfprintf(stderr, format, args);
-    va_end(args);
-    fputc('\n', stderr);
-    exit(1);
-}
-
+/* One network input or output: its array, as read from IN or to be written to OUT. */
 typedef struct {
-    char kind;          /* 'i' signed integer, 'u' unsigned, 'f' float */
-    int item_size;
-    int rank;
-    long shape[NPY_MAX_RANK];
-} npy_header_t;
-
-/* Finds `'key':` in a numpy header dictionary and returns the text after the colon. */
-static const char *npy_field(const char *header, const char *key)
-{
-    char pattern[32];
-    const char *at;
-    snprintf(pattern, sizeof pattern, "'%s'", key);
-    at = strstr(header, pattern);
-    if (at == NULL) {
-        return NULL;
-    }
-    at = strchr(at + strlen(pattern), ':');
-    if (at == NULL) {
-        return NULL;
-    }
-    at++;
-    while (*at == ' ') {
-        at++;
-    }
-    return at;
-}
-
-static void parse_npy_header(const char *file, const char *header, npy_header_t *out)
-{
-    const char *descr = npy_field(header, "descr");
-    const char *order = npy_field(header, "fortran_order");
-    const char *shape = npy_field(header, "shape");
-    char byte_order;
-    if (descr == NULL || order == NULL || shape == NULL) {
-        fail(file, "not a .npy header (descr, fortran_order and shape expected)");
-    }
-    if (strncmp(order, "False", 5) != 0) {
-        fail(file, "Fortran-ordered arrays are not supported; save a C-contiguous array");
-    }
-    if (descr[0] != '\'' || strlen(descr) < 5) {
-        fail(file, "unreadable dtype in the .npy header");
-    }
-    byte_order = descr[1];
-    out->kind = descr[2];
-    out->item_size = atoi(descr + 3);
-    if (byte_order == '>' && out->item_size > 1) {
-        fail(file, "big-endian arrays are not supported");
-    }
-    if (shape[0] != '(') {
-        fail(file, "unreadable shape in the .npy header");
-    }
-    out->rank = 0;
-    shape++;
-    for (;;) {
-        char *end;
-        long dim;
-        while (*shape == ' ' || *shape == ',') {
-            shape++;
-        }
-        if (*shape == ')') {
-            break;
-        }
-        errno = 0;
-        dim = strtol(shape, &end, 10);
-        if (end == shape || errno != 0 || dim < 0 || out->rank == NPY_MAX_RANK) {
-            fail(file, "unreadable shape in the .npy header");
-        }
-        out->shape[out->rank++] = dim;
-        shape = end;
-    }
-}
-
-/* Reads a whole .npy file; returns the data and fills the header. */
-static void *read_npy(const char *file, npy_header_t *header, size_t *count)
-{
-    unsigned char prefix[NPY_MAGIC_LEN + 2];
-    unsigned char length_bytes[4];
-    size_t header_len, length_size, total = 1, bytes;
-    char *text;
-    void *data;
-    int i;
-    FILE *f = fopen(file, "rb");
-    if (f == NULL) {
-        fail(file, "%s", strerror(errno));
-    }
-    if (fread(prefix, 1, sizeof prefix, f) != sizeof prefix || memcmp(prefix, NPY_MAGIC, NPY_MAGIC_LEN) != 0) {
-        fail(file, "not a .npy file");
-    }
-    length_size = prefix[NPY_MAGIC_LEN] == 1 ? 2 : 4;
-    if (fread(length_bytes, 1, length_size, f) != length_size) {
-        fail(file, "truncated .npy header");
-    }
-    header_len = length_bytes[0] | ((size_t)length_bytes[1] << 8);
-    if (length_size == 4) {
-        header_len |= ((size_t)length_bytes[2] << 16) | ((size_t)length_bytes[3] << 24);
-    }
-    if (header_len == 0 || header_len > NPY_MAX_HEADER) {
-        fail(file, "bad .npy header length");
-    }
-    text = calloc(header_len + 1, 1);
-    if (text == NULL || fread(text, 1, header_len, f) != header_len) {
-        fail(file, "truncated .npy header");
-    }
-    parse_npy_header(file, text, header);
-    free(text);
-    for (i = 0; i < header->rank; i++) {
-        if (header->shape[i] != 0 && total > SIZE_MAX / 16 / (size_t)header->shape[i]) {
-            fail(file, "array too large");
-        }
-        total *= (size_t)header->shape[i];
-    }
-    bytes = total * (size_t)header->item_size;
-    data = malloc(bytes ? bytes : 1);
-    if (data == NULL) {
-        fail(file, "out of memory for %zu bytes", bytes);
-    }
-    if (fread(data, 1, bytes, f) != bytes) {
-        fail(file, "truncated .npy data: expected %zu bytes", bytes);
-    }
-    fclose(f);
-    *count = total;
-    return data;
-}
-
-static void write_npy(const char *file, const nnscons_io_info_t *io, long n, const void *data)
-{
-    char header[256];
-    char shape[160];
-    size_t used, padded, bytes = (size_t)n * io->size * io->element_size;
-    int i;
-    FILE *f;
-    used = (size_t)snprintf(shape, sizeof shape, "(%ld,", n);
-    for (i = 1; i < io->rank; i++) {
-        used += (size_t)snprintf(shape + used, sizeof shape - used, " %ld,", (long)io->shape[i]);
-    }
-    if (io->rank > 1) {
-        shape[used - 1] = ')';
-    } else {
-        snprintf(shape + used, sizeof shape - used, ")");
-    }
-    used = (size_t)snprintf(header, sizeof header, "{'descr': '%c%c%d', 'fortran_order': False, 'shape': %s, }",
-                            io->element_size == 1 ? '|' : '<', io->is_signed ? 'i' : 'u', io->element_size, shape);
-    /* magic (6) + version (2) + length (2) + header + newline, padded to a multiple of 64 */
-    padded = ((10 + used + 1 + 63) / 64) * 64 - 10;
-    f = fopen(file, "wb");
-    if (f == NULL) {
-        fail(file, "%s", strerror(errno));
-    }
-    fwrite(NPY_MAGIC "\x01\x00", 1, 8, f);
-    fputc((int)(padded & 0xff), f);
-    fputc((int)(padded >> 8), f);
-    fwrite(header, 1, used, f);
-    for (; used < padded - 1; used++) {
-        fputc(' ', f);
-    }
-    fputc('\n', f);
-    if (fwrite(data, 1, bytes, f) != bytes || fclose(f) != 0) {
-        fail(file, "write failed");
-    }
-}
+    char label[NPY_MAX_LABEL];      /* the file (and member) for messages */
+    npy_header_t header;
+    unsigned char *data;
+    size_t count;                   /* elements */
+} io_array_t;
 
 #ifdef NNSCONS_TRACE
 #define NNSCONS_TRACE_MAX_LAYERS 4096
@@ -225,12 +59,12 @@ static void trace_index(const char *dir, int first, uint32_t layer_index, const 
     snprintf(path, sizeof path, "%s/index.txt", dir);
     f = fopen(path, first ? "w" : "a");
     if (f == NULL) {
-        fail(path, "%s", strerror(errno));
+        npy_fail(path, "%s", strerror(errno));
     }
     fprintf(f, "%lu %s %lu %lu\n", (unsigned long)layer_index, layer_name, (unsigned long)element_size,
             (unsigned long)count);
     if (fclose(f) != 0) {
-        fail(path, "write failed");
+        npy_fail(path, "write failed");
     }
 }
 
@@ -248,7 +82,7 @@ void nnscons_trace(const char *model, uint32_t layer_index, const char *layer_na
         return;
     }
     if (layer_index >= NNSCONS_TRACE_MAX_LAYERS) {
-        fail(layer_name, "layer index %lu beyond the trace's %d layers", (unsigned long)layer_index,
+        npy_fail(layer_name, "layer index %lu beyond the trace's %d layers", (unsigned long)layer_index,
              NNSCONS_TRACE_MAX_LAYERS);
     }
     first = !trace_seen[layer_index];
@@ -258,14 +92,14 @@ void nnscons_trace(const char *model, uint32_t layer_index, const char *layer_na
         any_seen = 1;
     }
     if ((size_t)snprintf(path, sizeof path, "%s/%s.bin", dir, layer_name) >= sizeof path) {
-        fail(dir, "trace path too long");
+        npy_fail(dir, "trace path too long");
     }
     f = fopen(path, first ? "wb" : "ab");
     if (f == NULL) {
-        fail(path, "%s", strerror(errno));
+        npy_fail(path, "%s", strerror(errno));
     }
     if (fwrite(output, 1, bytes, f) != bytes || fclose(f) != 0) {
-        fail(path, "write failed");
+        npy_fail(path, "write failed");
     }
 }
 #endif
@@ -286,7 +120,7 @@ static void quantize(const char *file, const float *x, void *q, size_t count, co
         double scaled = (double)x[i] / (double)io->scale;
         long value;
         if (isnan(scaled)) {
-            fail(file, "input %zu is NaN", i);
+            npy_fail(file, "input %zu is NaN", i);
         }
         scaled = scaled < -1e9 ? -1e9 : scaled > 1e9 ? 1e9 : scaled; /* keep the conversion to long defined */
         value = saturate((long)(scaled < 0 ? scaled - 0.5 : scaled + 0.5) + io->zero_point, io);
@@ -311,61 +145,225 @@ static void check_shape(const char *file, const npy_header_t *header, const nnsc
             used += (size_t)snprintf(expected + used, sizeof expected - used, ", %ld", (long)io->shape[i]);
         }
         snprintf(expected + used, sizeof expected - used, "]");
-        fail(file, "shape does not fit the network input: expected %s", expected);
+        npy_fail(file, "shape does not fit the network input: expected %s", expected);
     }
+}
+
+/* "x0", "x0, x1" or "x0 ... x3": the members an .npz of `count` arrays named `letter` holds. */
+static const char *member_list(char letter, int count)
+{
+    static char text[64];
+    if (count == 1) {
+        snprintf(text, sizeof text, "%c0", letter);
+    } else if (count == 2) {
+        snprintf(text, sizeof text, "%c0, %c1", letter, letter);
+    } else {
+        snprintf(text, sizeof text, "%c0 ... %c%d", letter, letter, count - 1);
+    }
+    return text;
+}
+
+/* k when `name` is "x<k>.npy" (decimal, no leading zero), else -1. */
+static int member_index(const char *name)
+{
+    const char *at = name + 1;
+    long k = 0;
+    if (name[0] != 'x' || !(*at >= '0' && *at <= '9') || (at[0] == '0' && at[1] != '.')) {
+        return -1;
+    }
+    while (*at >= '0' && *at <= '9' && k < 1000) {
+        k = 10 * k + (*at++ - '0');
+    }
+    return strcmp(at, ".npy") == 0 && k < 1000 ? (int)k : -1;
+}
+
+/* The inputs of an .npz: exactly x0 ... x<n-1>, each a stored .npy member. */
+static void read_npz_inputs(FILE *f, const char *file, int n, io_array_t *arrays)
+{
+    zip_directory_t dir;
+    int i, *seen = calloc((size_t)n, sizeof *seen);
+    if (seen == NULL) {
+        npy_fail(file, "out of memory");
+    }
+    zip_read_directory(f, file, &dir);
+    for (i = 0; i < dir.count; i++) {
+        int k = member_index(dir.members[i].name);
+        npy_region_t region;
+        if (k < 0 || k >= n) {
+            npy_fail(file, "unexpected member %s (the network has %d input%s: %s)", dir.members[i].name, n,
+                 n == 1 ? "" : "s", member_list('x', n));
+        }
+        if (seen[k]++) {
+            npy_fail(file, "member %s appears twice", dir.members[i].name);
+        }
+        region = zip_member_region(f, file, &dir.members[i], arrays[k].label);
+        arrays[k].data = npy_read_array(&region, &arrays[k].header, &arrays[k].count);
+    }
+    for (i = 0; i < n; i++) {
+        if (!seen[i]) {
+            npy_fail(file, "no array x%d (the network has %d input%s: %s)", i, n, n == 1 ? "" : "s",
+                 member_list('x', n));
+        }
+    }
+    free(seen);
+    free(dir.members);
+}
+
+/* IN: a .npy (a network with one input) or an .npz (x0, x1, ...), told apart by their first bytes. */
+static void read_inputs(const char *file, int n, io_array_t *arrays)
+{
+    unsigned char magic[NPY_MAGIC_LEN] = {0};
+    FILE *f = fopen(file, "rb");
+    if (f == NULL) {
+        npy_fail(file, "%s", strerror(errno));
+    }
+    if (fread(magic, 1, sizeof magic, f) < 4) {
+        npy_fail(file, "neither a .npy nor an .npz file (too short)");
+    }
+    if (memcmp(magic, NPY_MAGIC, NPY_MAGIC_LEN) == 0) {
+        npy_region_t region;
+        if (n != 1) {
+            npy_fail(file, "the network has %d inputs: give an .npz holding %s", n, member_list('x', n));
+        }
+        snprintf(arrays[0].label, NPY_MAX_LABEL, "%s", file);
+        region.size = npy_file_size(f, file);           /* (and back to the start) */
+        region.f = f;
+        region.label = arrays[0].label;
+        region.offset = 0;
+        region.used = 0;
+        region.check_crc = 0;
+        region.expected_crc = region.crc = 0;
+        arrays[0].data = npy_read_array(&region, &arrays[0].header, &arrays[0].count);
+    } else if (memcmp(magic, "PK\x03\x04", 4) == 0 || memcmp(magic, "PK\x05\x06", 4) == 0) {
+        read_npz_inputs(f, file, n, arrays);
+    } else {
+        npy_fail(file, "neither a .npy nor an .npz file");
+    }
+    fclose(f);
+}
+
+/* Checks an input array against the network input and converts it to the input's integers (in place). */
+static void prepare_input(io_array_t *array, const nnscons_io_info_t *io)
+{
+    check_shape(array->label, &array->header, io);
+    if (array->header.kind == 'f' && array->header.item_size == 4) {
+        unsigned char *quantized = malloc(array->count * io->element_size + 1);
+        if (quantized == NULL) {
+            npy_fail(array->label, "out of memory");
+        }
+        quantize(array->label, (const float *)(void *)array->data, quantized, array->count, io);
+        free(array->data);
+        array->data = quantized;
+    } else if (array->header.kind != (io->is_signed ? 'i' : 'u') || array->header.item_size != io->element_size) {
+        npy_fail(array->label, "dtype does not fit the network input: expected %s%d or float32",
+             io->is_signed ? "int" : "uint", 8 * io->element_size);
+    }
+}
+
+static int ends_with(const char *text, const char *suffix)
+{
+    size_t n = strlen(text), k = strlen(suffix);
+    return n >= k && strcmp(text + n - k, suffix) == 0;
+}
+
+/* OUT: the outputs as a .npy (one output) or an .npz of y0, y1, ... (by OUT's name). */
+static void write_outputs(const char *file, const nnscons_model_info_t *model, long n, unsigned char **outputs)
+{
+    int k, count = model->n_outputs;
+    zip_out_member_t *members = calloc((size_t)count, sizeof *members);
+    if (members == NULL) {
+        npy_fail(file, "out of memory");
+    }
+    for (k = 0; k < count; k++) {
+        const nnscons_io_info_t *io = &model->outputs[k];
+        zip_out_member_t *m = &members[k];
+        snprintf(m->name, sizeof m->name, "y%d.npy", k);
+        m->header_len = npy_header_bytes(m->header, sizeof m->header, io->is_signed ? 'i' : 'u', io->element_size,
+                                         n, io->rank, io->shape);
+        if (m->header_len == 0) {
+            npy_fail(file, "output %d: shape too long for a .npy header", k);
+        }
+        m->data = outputs[k];
+        m->data_len = (size_t)n * io->size * io->element_size;
+        m->crc = npy_crc_update(npy_crc_update(0, m->header, m->header_len), m->data, m->data_len);
+    }
+    if (ends_with(file, ".npz")) {
+        zip_write(file, members, count);
+    } else {
+        npy_write(file, members[0].header, members[0].header_len, members[0].data, members[0].data_len);
+    }
+    free(members);
 }
 
 int main(int argc, char **argv)
 {
     const nnscons_model_info_t *model = &NNSCONS_MODEL_INFO;
-    const nnscons_io_info_t *in_io, *out_io;
-    npy_header_t header;
-    size_t count;
-    unsigned char *input, *output;
+    int n_in = model->n_inputs, n_out = model->n_outputs, k;
+    io_array_t *inputs;
+    unsigned char **outputs;
+    const void **in_ptrs;
+    void **out_ptrs;
     long n, i;
-    program = argv[0];
+    npy_program = argv[0];
     if (argc != 3) {
-        fprintf(stderr, "usage: %s IN.npy OUT.npy\n", program);
+        fprintf(stderr, "usage: %s IN.npy OUT.npy, or IN.npz OUT.npz (x0, x1, ... in; y0, y1, ... out)\n",
+                npy_program);
         return 2;
     }
-    if (model->n_inputs != 1 || model->n_outputs != 1) {
-        fprintf(stderr, "%s: the test binary supports networks with one input and one output\n", program);
+    if (n_out != 1 && !ends_with(argv[2], ".npz")) {
+        fprintf(stderr, "%s: %s: the network has %d outputs: name the output file *.npz (it receives %s)\n",
+                npy_program, argv[2], n_out, member_list('y', n_out));
         return 2;
     }
-    in_io = &model->inputs[0];
-    out_io = &model->outputs[0];
-    input = read_npy(argv[1], &header, &count);
-    check_shape(argv[1], &header, in_io);
-    n = header.shape[0];
-    if (header.kind == 'f' && header.item_size == 4) {
-        unsigned char *quantized = malloc((size_t)n * in_io->size * in_io->element_size + 1);
-        if (quantized == NULL) {
-            fail(argv[1], "out of memory");
+    inputs = calloc((size_t)n_in + 1, sizeof *inputs);
+    outputs = calloc((size_t)n_out + 1, sizeof *outputs);
+    in_ptrs = calloc((size_t)n_in + 1, sizeof *in_ptrs);
+    out_ptrs = calloc((size_t)n_out + 1, sizeof *out_ptrs);
+    if (inputs == NULL || outputs == NULL || in_ptrs == NULL || out_ptrs == NULL) {
+        npy_fail(argv[1], "out of memory");
+    }
+    read_inputs(argv[1], n_in, inputs);
+    for (k = 0; k < n_in; k++) {
+        prepare_input(&inputs[k], &model->inputs[k]);
+        if (inputs[k].header.shape[0] != inputs[0].header.shape[0]) {
+            npy_fail(inputs[k].label, "%ld samples, x0 has %ld: every input needs the same number",
+                 inputs[k].header.shape[0], inputs[0].header.shape[0]);
         }
-        quantize(argv[1], (const float *)(void *)input, quantized, count, in_io);
-        free(input);
-        input = quantized;
-    } else if (header.kind != (in_io->is_signed ? 'i' : 'u') || header.item_size != in_io->element_size) {
-        fail(argv[1], "dtype does not fit the network input: expected %s%d or float32",
-             in_io->is_signed ? "int" : "uint", 8 * in_io->element_size);
     }
-    output = malloc((size_t)n * out_io->size * out_io->element_size + 1);
-    if (output == NULL) {
-        fail(argv[2], "out of memory");
+    n = n_in ? inputs[0].header.shape[0] : 0;
+    for (k = 0; k < n_out; k++) {
+        size_t sample = (size_t)model->outputs[k].size * model->outputs[k].element_size;
+        if (sample != 0 && (size_t)n > SIZE_MAX / 2u / sample) {
+            npy_fail(argv[2], "outputs too large");
+        }
+        outputs[k] = malloc((size_t)n * sample + 1);
+        if (outputs[k] == NULL) {
+            npy_fail(argv[2], "out of memory for the outputs");
+        }
     }
     for (i = 0; i < n; i++) {
-        const void *inputs[1];
-        void *outputs[1];
         int status;
-        inputs[0] = input + (size_t)i * in_io->size * in_io->element_size;
-        outputs[0] = output + (size_t)i * out_io->size * out_io->element_size;
-        status = model->invoke(inputs, outputs);
+        for (k = 0; k < n_in; k++) {
+            in_ptrs[k] = inputs[k].data + (size_t)i * model->inputs[k].size * model->inputs[k].element_size;
+        }
+        for (k = 0; k < n_out; k++) {
+            out_ptrs[k] = outputs[k] + (size_t)i * model->outputs[k].size * model->outputs[k].element_size;
+        }
+        status = model->invoke(in_ptrs, (void *const *)out_ptrs);
         if (status != 0) {
-            fail(argv[1], "invoke failed with status %d on input %ld", status, i);
+            npy_fail(argv[1], "invoke failed with status %d on input %ld", status, i);
         }
     }
-    write_npy(argv[2], out_io, n, output);
-    free(input);
-    free(output);
+    write_outputs(argv[2], model, n, outputs);
+    for (k = 0; k < n_in; k++) {
+        free(inputs[k].data);
+    }
+    for (k = 0; k < n_out; k++) {
+        free(outputs[k]);
+    }
+    free(inputs);
+    free(outputs);
+    free(in_ptrs);
+    free(out_ptrs);
     return 0;
 }

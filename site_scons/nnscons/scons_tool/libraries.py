@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 from typing import Any, Iterator, Mapping, Optional, Union
 
+import SCons.Builder
 import SCons.Errors
 
 from ..kernel_build import kernel_build
 from .. import targets as nn_targets
 from ..errors import NnsconsError
+from .actions import stage_action
 from .chain import ModelNodes
 
 
@@ -98,9 +100,26 @@ def NnsconsLibrary(env, model_or_name: Union[str, ModelNodes], model: Optional[s
     cpppath = list(env.get("CPPPATH", [])) + cmsis_include(env)
     objects = [env.Object(os.path.join(build_dir, os.path.splitext(os.path.basename(str(c)))[0]), c,
                           CPPPATH=cpppath) for c in c_files]
+    target = env.get("NNSCONS_TARGET")
+    if target is not None and target.memory is not None:   # refuse a model too big before compiling its weights
+        env.Depends(objects, _fits_check(env, nodes, target, build_dir))
     result = ModelLibrary(env.StaticLibrary(os.path.join(build_dir, nodes.name), objects), nodes.header.dir, nodes)
     env.Dir(build_dir).attributes.nnscons_libraries = {**made, nodes.name: result}
     return result
+
+
+def _fits_check(env, nodes: ModelNodes, target: nn_targets.Target, build_dir: str):
+    """``<build_dir>/fits.txt``: the model's constants and arena against the target's memory (one line naming the
+    model when they cannot fit, before a compiler spends a minute on its weights)."""
+    def check(target_nodes, source, env):
+        from ..targets import check_fits, model_footprint
+        footprint = model_footprint(str(source[0]), str(source[1]))
+        check_fits(target, {nodes.name: footprint})
+        with open(str(target_nodes[0]), "w", encoding="utf-8") as f:
+            f.write(f"{nodes.name} fits {target.name}: constants {footprint.constants} B, arena {footprint.arena} B\n")
+    return env.NnsconsFits(os.path.join(build_dir, "fits.txt"),
+                           [nodes.outputs["qparams_npz"], nodes.plan, env.Value(f"{target.name} {target.memory}")],
+                           NNSCONS_FITS=check)
 
 
 def load_target(env, target: Union[str, nn_targets.Target]) -> nn_targets.Target:
@@ -127,11 +146,22 @@ def NnsconsTargetEnv(env, target: Union[str, nn_targets.Target], opt: Optional[s
     if sanitize:
         cflags = target.cflags + target.warnings + target.sanitize_flags
         linkflags += target.sanitize_flags
+    # {root} in a flag: the top folder, where SCons runs the compilers, kept out of the signatures ($( $)) so
+    # checkouts in different folders still share a cache
+    cflags, linkflags, sanitize_flags = (nn_targets.expand_root(flags, env.Dir("#").abspath, ("$(", "$)"))
+                                         for flags in (cflags, linkflags, target.sanitize_flags))
     return env.Clone(CC=target.cc, LINK=target.cc, AR=target.ar, RANLIB=target.ranlib, CCFLAGS=cflags,
                      LINKFLAGS=linkflags, LIBS=target.libs, NNSCONS_WARNINGS=target.warnings, NNSCONS_TARGET=target,
-                     NNSCONS_SANITIZE_FLAGS=list(target.sanitize_flags) if sanitize else [])
+                     NNSCONS_SANITIZE_FLAGS=sanitize_flags if sanitize else [])
+
+
+def _run_fits(target, source, env) -> None:
+    env["NNSCONS_FITS"](target, source, env)
 
 
 def add_methods(env) -> None:
+    env.Append(BUILDERS={"NnsconsFits": SCons.Builder.Builder(
+        action=stage_action("fits", _run_fits, "$NNSCONS_FITSCOMSTR"))})
+    env.SetDefault(NNSCONS_FITSCOMSTR="nnscons fits      $TARGET")
     for method in (NnsconsKernels, NnsconsLibrary, NnsconsTargetEnv):
         env.AddMethod(method, method.__name__)

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import SCons.Action
 import SCons.Errors
 import SCons.Script
+import SCons.Util
 
 from .. import overview
 from ..errors import NnsconsError
@@ -38,6 +39,7 @@ def _summary_rows(chains: Sequence[Any], reports: Sequence[Any]) -> tuple[list[d
     import os
 
     from .. import fileio
+    reports = SCons.Util.flatten(list(reports))     # builders return node lists
     names = [c.name for c in chains] + [str(n).replace("\\", "/").split("/")[-2] for n in reports
                                         if str(n).endswith("unbuildable")]
     reasons = failure_reasons(names)

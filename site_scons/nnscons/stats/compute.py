@@ -34,9 +34,14 @@ def compute_stats(graph: ir.Graph, params: dict[str, np.ndarray], inputs: dict[s
             batch = {name: x[start:start + chunk] for name, x in inputs.items()}
             for name, values in batch.items():
                 result.add(name, values)
-            for _op, produced in reference.iterate(graph, params, batch):
-                for name, values in produced.items():
-                    result.add(name, values)
+            with np.errstate(over="ignore", invalid="ignore"):     # an overflow is refused below, by name
+                for op, produced in reference.iterate(graph, params, batch):
+                    for name, values in produced.items():
+                        if not np.isfinite(values).all():
+                            raise NnsconsError(None, f"stats: the float network overflows float32 on the "
+                                                     f"calibration set: {op.name} ({ir.c_comment(op.label)}) "
+                                                     f"gives inf or NaN (are its weights sane?)")
+                        result.add(name, values)
             n = len(next(iter(batch.values())))
             result.samples += n
             bar.update(n)

@@ -46,6 +46,8 @@ def prepare(path: str, model: onnx.ModelProto) -> Prepared:
         except Exception as e:
             raise NnsconsError(path, f"initializer '{ir.c_comment(tensor.name)}' is unreadable "
                                      f"({first_line(e)})") from None
+        if consts[tensor.name].dtype.kind == "f" and not np.isfinite(consts[tensor.name]).all():
+            raise NnsconsError(path, f"initializer '{ir.c_comment(tensor.name)}' holds NaN or infinity")
     inputs = [vi.name for vi in graph.input if vi.name not in consts]
     outputs = [vi.name for vi in graph.output]
     nodes = decode_nodes(model)

@@ -5,6 +5,7 @@ opened. The ONNX type constants the other modules share live here too.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from onnx import helper
 
 from ... import ir
 from ...errors import NnsconsError
+from .. import MAX_MODEL_BYTES, check_model_size
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 FLOAT = onnx.TensorProto.FLOAT
@@ -60,9 +62,11 @@ def first_line(exc: BaseException) -> str:
 def load_model(path: str) -> onnx.ModelProto:
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            check_model_size(path, os.fstat(f.fileno()).st_size)   # before reading: a huge file is never read
+            data = f.read(MAX_MODEL_BYTES + 1)                      # bounded: the file may grow meanwhile
     except OSError as e:
         raise NnsconsError(path, f"cannot read the model: {e.strerror or e}") from None
+    check_model_size(path, len(data))
     try:
         model = onnx.ModelProto.FromString(data)
     except Exception:  # protobuf raises DecodeError (and occasionally others) on corrupt input
@@ -70,11 +74,60 @@ def load_model(path: str) -> onnx.ModelProto:
                                  "(truncated or corrupt?)") from None
     if not data or not model.HasField("graph") or not model.graph.node or not model.graph.output:
         raise NnsconsError(path, "not an ONNX model: it holds no graph (empty, truncated or not an .onnx file)")
+    _check_text(path, model)
+    _check_attributes(path, model)
     for tensor in model.graph.initializer:
         if tensor.data_location == onnx.TensorProto.EXTERNAL:
             raise NnsconsError(path, f"initializer '{ir.c_comment(tensor.name)}' is stored in an external data "
                                      "file; save the model with its weights inside the .onnx file")
     return model
+
+
+def _check_text(path: str, message: Any) -> None:
+    """Every string field (names, op types, doc strings) of the protobuf is text: protobuf hands a string field that
+    is not valid UTF-8 over as bytes, which no later step expects."""
+    for field, value in message.ListFields():
+        repeated = field.is_repeated if hasattr(field, "is_repeated") else field.label == field.LABEL_REPEATED
+        values = value if repeated else [value]
+        if field.type == field.TYPE_MESSAGE:
+            for item in values:
+                _check_text(path, item)
+        elif field.type == field.TYPE_STRING and not all(isinstance(item, str) for item in values):
+            raise NnsconsError(path, f"not an ONNX model: its {field.containing_type.name}.{field.name} holds "
+                                     "bytes that are not UTF-8 text (corrupt file?)")
+
+
+def _check_attributes(path: str, model: onnx.ModelProto) -> None:
+    """Every attribute of a node of the default domain has a value, of the type the operator's ONNX schema gives
+    it: the converters read ``pads`` as a list of integers, not whatever a damaged file declares."""
+    opset = next((int(entry.version) for entry in model.opset_import if entry.domain in DEFAULT_DOMAINS), 0)
+    for index, node in enumerate(model.graph.node):
+        schema = None
+        if opset > 0 and node.domain in DEFAULT_DOMAINS:
+            try:
+                schema = onnx.defs.get_schema(node.op_type, opset, "")
+            except Exception:   # an unknown operator: refused, by name, with the supported ones
+                schema = None
+        for attribute in node.attribute:
+            where = f"node #{index} ({ir.c_comment(node.op_type)}): attribute '{ir.c_comment(attribute.name)}'"
+            expected = schema.attributes.get(attribute.name) if schema is not None else None
+            if expected is not None and int(expected.type) != int(attribute.type):
+                raise NnsconsError(path, f"{where} is of type {_type_name(attribute.type)}, the operator takes "
+                                         f"{_type_name(expected.type)} (corrupt file?)")
+            try:
+                value = helper.get_attribute_value(attribute)
+            except Exception:
+                value = None
+            if value is None:
+                raise NnsconsError(path, f"{where} has no value of its type {_type_name(attribute.type)} "
+                                         "(corrupt file?)")
+
+
+def _type_name(attribute_type: int) -> str:
+    try:
+        return onnx.AttributeProto.AttributeType.Name(int(attribute_type))
+    except ValueError:
+        return f"#{int(attribute_type)}"
 
 
 def default_opset(path: str, model: onnx.ModelProto) -> int:

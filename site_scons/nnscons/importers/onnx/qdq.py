@@ -43,8 +43,9 @@ def qdq_params(ctx: Context, node: Node) -> tuple[np.ndarray, np.ndarray, str, O
     axis = None
     if scale_data.size > 1:
         axis = int(node.attrs.get("axis", 1))
-    if np.any(scale_data <= 0) or not np.all(np.isfinite(scale_data)):
-        raise fail(ctx, node, "quantization scale must be positive and finite")
+    problem = ir.scale_problem(np.ravel(scale.data))
+    if problem:
+        raise fail(ctx, node, f"invalid {problem}")
     return scale_data, zero_point, zero_point.dtype.name, axis
 
 

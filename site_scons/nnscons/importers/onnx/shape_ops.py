@@ -23,6 +23,8 @@ def convert_reshape(ctx: Context, pos: int, node: Node) -> None:
         raise fail(ctx, node, "reshaping a quantized constant is not supported")
     value = value_of(ctx, node, x)
     in_shape, out_shape = shape_of(ctx, node, x), shape_of(ctx, node, out)
+    if np.prod(in_shape, dtype=np.int64) != np.prod(out_shape, dtype=np.int64):
+        raise fail(ctx, node, f"reshaping {in_shape} to {out_shape} changes the number of elements")
     if value.order is not None:
         if in_shape != out_shape:
             reject_flattened(ctx, node, x, value)

@@ -7,12 +7,14 @@ it loop for long), and any exception an accessor raises on a damaged file become
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Optional
 
 import tflite
 from tflite.utils import BUILTIN_OPCODE2NAME
 
 from ...errors import NnsconsError
+from .. import MAX_MODEL_BYTES, check_model_size
 from .records import ModelRec, OpRec, QuantRec, TensorRec
 
 # ---- TFLite schema facts ---------------------------------------------------------------------------------------
@@ -48,11 +50,21 @@ _OPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 
 def read_file(path: str) -> bytes:
+    """The file's bytes, read only once its first bytes are a TFLite header and its size is within
+    :data:`~nnscons.importers.MAX_MODEL_BYTES`."""
     try:
         with open(path, "rb") as f:
-            return f.read()
+            head = f.read(8)
+            if not head:
+                raise NnsconsError(path, "empty file, not a TFLite model")
+            if head[4:8] != _FILE_IDENTIFIER:
+                raise NnsconsError(path, "not a TFLite model (no 'TFL3' flatbuffer identifier at byte 4)")
+            check_model_size(path, os.fstat(f.fileno()).st_size)
+            rest = f.read(MAX_MODEL_BYTES + 1 - len(head))      # bounded: the file may grow meanwhile
     except OSError as exc:
         raise NnsconsError(path, f"cannot read the model: {exc.strerror or exc}") from None
+    check_model_size(path, len(head) + len(rest))
+    return head + rest
 
 
 def decode(path: str, data: bytes) -> ModelRec:

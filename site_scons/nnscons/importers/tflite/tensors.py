@@ -123,8 +123,9 @@ def tensor_quant(ctx: ConversionContext, rec: TensorRec, shape: list[int], dtype
     scales, zero_points = q.scale, q.zero_point or [0] * len(q.scale)
     if len(zero_points) != len(scales):
         raise ctx.fail(f"{describe(rec)} has {len(scales)} quantization scales but {len(zero_points)} zero points")
-    if not all(math.isfinite(s) and s > 0 for s in scales):
-        raise ctx.fail(f"{describe(rec)} has an invalid quantization scale (not finite and positive)")
+    problem = ir.scale_problem(scales)
+    if problem:
+        raise ctx.fail(f"{describe(rec)} has an invalid {problem}")
     if dtype in QUANTIZED_DTYPES:
         info = np.iinfo(dtype)
         if not all(info.min <= z <= info.max for z in zero_points):
