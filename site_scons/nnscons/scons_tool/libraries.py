@@ -66,9 +66,9 @@ def NnsconsKernels(env, cmsis: Optional[str] = None, build_dir: Optional[str] = 
         dropped |= set(env.get("NNSCONS_SANITIZE_FLAGS", []))
     flags = {"CCFLAGS": [f for f in env["CCFLAGS"] if f not in dropped]} if dropped else {}
     include = [root.Dir(os.path.relpath(d, build.root)) for d in build.include_dirs]
-    objects = [env.Object(os.path.join(build_dir, "obj", build.object_stem(f)),
-                          root.File(os.path.relpath(f, build.root)), CPPPATH=include, **flags)
-               for f in build.sources]
+    kenv = env.Clone(CPPPATH=include, **flags)      # one environment for every kernel (cheaper than overrides)
+    objects = [kenv.Object(os.path.join(build_dir, "obj", build.object_stem(f)),
+                           root.File(os.path.relpath(f, build.root))) for f in build.sources]
     library = env.StaticLibrary(os.path.join(build_dir, "cmsisnn"), objects)
     library[0].attributes.nnscons_sanitized = build.sanitized and bool(env.get("NNSCONS_SANITIZE_FLAGS"))
     anchor.attributes.nnscons_kernels = library
