@@ -223,4 +223,4 @@ def test_the_command_line_runs_chosen_configurations(tmp_path: Path, tools: expe
     assert (out / "q7-minmax-s8" / "src" / "digits_cnn_model.c").is_file()
     bad = subprocess.run([sys.executable, "-m", "nnscons.experiments", str(ROOT / "models" / "digits_cnn"),
                           "--out", str(out), "--config", "q9/minmax"], cwd=SITE, capture_output=True, text=True)
-    assert bad.returncode == 1 and "q9" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "q9" in bad.stderr and "Traceback" not in bad.stderr

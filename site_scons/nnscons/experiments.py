@@ -321,10 +321,19 @@ def format_experiments(result: dict[str, Any]) -> str:
 
 
 # ---- command line (nnscons experiments MODEL_DIR) -----------------------------------------------------------------------------
+def _config_argument(text: str) -> Config:
+    """A ``--config`` value; a bad one is a usage error (exit status 2), not a model's."""
+    try:
+        return Config.parse(text)
+    except NnsconsError as e:
+        raise argparse.ArgumentTypeError(e.message) from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_dir", help="a model folder (models/<name>) with model.tflite|onnx and calib.npz")
     parser.add_argument("--out", default=None, help="output folder (default build/experiments/<name>)")
     parser.add_argument("--config", action="append", default=None, metavar="QUANT/RANGE[/API[/SOFTMAX]]",
+                        type=_config_argument,
                         help="a configuration to run instead of the default set (repeatable), e.g. "
                              "q7/percentile:80, q15/minmax/legacy or q15/minmax/legacy/calibrated")
     parser.add_argument("--no-search", action="store_true", help="leave out range=search")
@@ -338,7 +347,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main_from_args(args: argparse.Namespace) -> int:
     folder = project.find_model(args.model_dir)
     out_root = args.out or os.path.join("build", "experiments", folder.name)
-    configs = ([Config.parse(c) for c in args.config] if args.config
+    configs = (list(args.config) if args.config
                else default_configs(search=not args.no_search, legacy=not args.no_legacy))
     prepared = prepare(folder, out_root)
     tools = default_tools(os.path.dirname(os.path.abspath(out_root)), kernels=args.kernels)

@@ -82,11 +82,14 @@ def macro_int(value: int) -> str:
     return f"({text})" if text.startswith("-") else text
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def c_float(value: float) -> str:
     """A float literal that reads back as the same float32 (9 significant digits)."""
+    if not math.isfinite(value) or abs(value) > FLOAT32_MAX:    # checked before the cast, which would warn
+        raise NnsconsError(None, f"codegen: cannot write {value} into C as a float (beyond float32)")
     value = float(np.float32(value))
-    if not math.isfinite(value):
-        raise NnsconsError(None, f"codegen: cannot write the non-finite number {value} into C")
     text = f"{value:.9g}"
     if not any(ch in text for ch in ".en"):
         text += ".0"
