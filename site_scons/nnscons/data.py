@@ -20,16 +20,19 @@ from . import ir
 from .errors import NnsconsError
 
 
-def model_input_shape(graph: ir.Graph, name: str) -> list[int]:
-    """An input's shape in the model's own layout (the inverse of the import permutation)."""
-    shape = graph.tensors[name].shape
-    perm = graph.input_perm.get(name)
+def _own_layout(shape: list[int], perm: Optional[list[int]]) -> list[int]:
+    """A shape in the model's own layout: the inverse of the import permutation ``perm`` (none: unchanged)."""
     if not perm:
         return list(shape)
     own = [0] * len(shape)
     for ir_axis, own_axis in enumerate(perm):
         own[own_axis] = shape[ir_axis]
     return own
+
+
+def model_input_shape(graph: ir.Graph, name: str) -> list[int]:
+    """An input's shape in the model's own layout (the inverse of the import permutation)."""
+    return _own_layout(graph.tensors[name].shape, graph.input_perm.get(name))
 
 
 def input_keys(graph: ir.Graph) -> list[str]:
@@ -100,14 +103,7 @@ def output_keys(graph: ir.Graph) -> list[str]:
 
 def model_output_shape(graph: ir.Graph, name: str) -> list[int]:
     """An output's shape in the model's own layout (the inverse of the import permutation)."""
-    shape = graph.tensors[name].shape
-    perm = graph.output_perm.get(name)
-    if not perm:
-        return list(shape)
-    own = [0] * len(shape)
-    for ir_axis, own_axis in enumerate(perm):
-        own[own_axis] = shape[ir_axis]
-    return own
+    return _own_layout(graph.tensors[name].shape, graph.output_perm.get(name))
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 import numpy as np
 
@@ -226,6 +226,29 @@ def dequantize(q: np.ndarray, scale: Any, zero_point: Any, axis: Optional[int] =
     else:
         scale, zero_point = scale[0], zero_point[0]
     return scale * (np.asarray(q).astype(np.float64) - zero_point)
+
+
+def absorbed_conversions(graph: Graph, tensors: Mapping[str, Any]) -> tuple[list[str], list[str], list[Op]]:
+    """The generated network's inputs and outputs, in order, and the ops its C API's conversion helpers absorb: a
+    ``quantize`` reading a float graph input (its output becomes the network input) and a ``dequantize`` writing a
+    float graph output (its input becomes the network output). ``tensors``: the quantization table's entries (a
+    tensor the table gives an integer type is not float). One rule for code generation and the checks."""
+    def is_float(name: str) -> bool:
+        entry = tensors.get(name)
+        return graph.tensors[name].dtype == "float32" and (entry is None or entry["dtype"] == "float32")
+
+    inputs, outputs, absorbed = list(graph.inputs), list(graph.outputs), []
+    for op in graph.ops:
+        source = op.inputs[0] if op.inputs else ""
+        target = op.outputs[0] if op.outputs else ""
+        if (op.type == "quantize" and source in inputs and is_float(source)
+                and len(graph.consumers(source)) == 1 and source not in outputs):
+            inputs[inputs.index(source)] = target
+            absorbed.append(op)
+        elif op.type == "dequantize" and target in outputs and is_float(target) and not graph.consumers(target):
+            outputs[outputs.index(target)] = source
+            absorbed.append(op)
+    return inputs, outputs, absorbed
 
 
 def save(graph: Graph, params: dict[str, np.ndarray], graph_path: str | os.PathLike,

@@ -40,27 +40,10 @@ class NetworkTensor:
         return self.size * np.dtype(self.dtype).itemsize
 
 
-def _is_float(graph: ir.Graph, tensors: Mapping[str, Any], name: str) -> bool:
-    entry = tensors.get(name)
-    dtype = entry["dtype"] if entry is not None else graph.tensors[name].dtype
-    return graph.tensors[name].dtype == "float32" and dtype == "float32"
-
-
 def network_names(graph: ir.Graph, qtable: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """The tensors the generated network reads and writes, in order: a ``quantize`` reading a float graph input
-    and a ``dequantize`` writing a float graph output belong to the C API's conversion helpers, so their other
-    side is the network's. The same rule as code generation's (``codegen.model.lower``)."""
-    tensors = qtable.get("tensors", {})
-    inputs, outputs = list(graph.inputs), list(graph.outputs)
-    for op in graph.ops:
-        source = op.inputs[0] if op.inputs else ""
-        target = op.outputs[0] if op.outputs else ""
-        if (op.type == "quantize" and source in inputs and _is_float(graph, tensors, source)
-                and len(graph.consumers(source)) == 1 and source not in outputs):
-            inputs[inputs.index(source)] = target
-        elif (op.type == "dequantize" and target in outputs and _is_float(graph, tensors, target)
-              and not graph.consumers(target)):
-            outputs[outputs.index(target)] = source
+    """The tensors the generated network reads and writes, in order (``ir.absorbed_conversions``: the rule code
+    generation follows)."""
+    inputs, outputs, _ = ir.absorbed_conversions(graph, qtable.get("tensors", {}))
     return inputs, outputs
 
 

@@ -308,28 +308,10 @@ def plan_json(model: Model) -> dict[str, Any]:
 
 
 # ---- absorbing float conversions at the edges --------------------------------------------------------------------
-def _is_float(graph: ir.Graph, tensors: dict[str, Any], name: str) -> bool:
-    entry = tensors.get(name)
-    dtype = entry["dtype"] if entry is not None else graph.tensors[name].dtype
-    return graph.tensors[name].dtype == "float32" and dtype == "float32"
-
-
 def lower(graph: ir.Graph, tensors: dict[str, Any]) -> Lowered:
     """Drop a ``quantize`` that reads a float graph input (its output becomes the network input) and a
     ``dequantize`` that writes a float graph output (its input becomes the network output)."""
-    inputs, outputs, ops, absorbed = list(graph.inputs), list(graph.outputs), [], []
-    for op in graph.ops:
-        source = op.inputs[0] if op.inputs else ""
-        target = op.outputs[0] if op.outputs else ""
-        if (op.type == "quantize" and source in inputs and _is_float(graph, tensors, source)
-                and len(graph.consumers(source)) == 1 and source not in outputs):
-            inputs[inputs.index(source)] = target
-            absorbed.append(op)
-        elif (op.type == "dequantize" and target in outputs and _is_float(graph, tensors, target)
-              and not graph.consumers(target)):
-            outputs[outputs.index(target)] = source
-            absorbed.append(op)
-        else:
-            ops.append(op)
+    inputs, outputs, absorbed = ir.absorbed_conversions(graph, tensors)
+    ops = [op for op in graph.ops if not any(op is a for a in absorbed)]
     lowered = replace(graph, ops=ops, inputs=inputs, outputs=outputs)
     return Lowered(lowered, absorbed)
