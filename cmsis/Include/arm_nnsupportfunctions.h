@@ -25,6 +25,15 @@
 #define NNSCONS_DSP 0
 #endif
 
+/* Helium (MVE, integer vectors: Cortex-M55/M85), used through arm_mve.h: the kernels' vector paths. A Helium core
+ * also has the DSP extension, so a kernel without a vector path keeps its DSP one. */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#define NNSCONS_MVE 1
+#include <arm_mve.h>
+#else
+#define NNSCONS_MVE 0
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -302,6 +311,62 @@ static inline void arm_nn_store4_s8(int8_t *out, int32_t r0, int32_t r1, int32_t
 {
     const uint32_t word = arm_nn_pack4_s8(r0, r1, r2, r3, act_min4, act_max4);
     memcpy(out, &word, sizeof(word));
+}
+#endif
+
+#if NNSCONS_MVE
+/**
+ * arm_nn_requantize on four lanes, the same integers: the left part of the shift (wrapping, as the scalar
+ * arm_nn_shift_left_wrap), the rounding doubling high multiply (VQRDMULH; it saturates only for INT32_MIN *
+ * INT32_MIN, which no multiplier of QuantizeMultiplier's range [2^30, 2^31) or 0 reaches), then the divide by
+ * 2^e rounding ties away from zero: VRSHL rounds ties up, so a negative value is first lowered by one (the
+ * saturating add keeps INT32_MIN exact). Shifts in -31..30 (quantize/bounds.py).
+ */
+static inline int32x4_t arm_nn_requantize_mve(int32x4_t val, int32x4_t multiplier, int32x4_t shift)
+{
+#if defined(CMSIS_NN_USE_SINGLE_ROUNDING)
+    int32_t lane[4];
+    int32_t m[4];
+    int32_t s[4];
+    int32_t i;
+    vst1q_s32(lane, val);
+    vst1q_s32(m, multiplier);
+    vst1q_s32(s, shift);
+    for (i = 0; i < 4; i++)
+    {
+        lane[i] = arm_nn_requantize(lane[i], m[i], s[i]);
+    }
+    return vld1q_s32(lane);
+#else
+    const int32x4_t zero = vdupq_n_s32(0);
+    const int32x4_t left = vmaxq_s32(shift, zero);
+    const int32x4_t right = vminq_s32(shift, zero); /* -e */
+    const int32x4_t high = vqrdmulhq_s32(vshlq_s32(val, left), multiplier);
+    /* -1 where the value is negative and e > 0: the sign bit of (value & -e) */
+    const int32x4_t fixup = vshrq_n_s32(vandq_s32(high, right), 31);
+    return vrshlq_s32(vqaddq_s32(high, fixup), right);
+#endif
+}
+
+/** arm_nn_requantize_mve with one multiplier and shift for all four lanes (per-tensor requantization). */
+static inline int32x4_t arm_nn_requantize_mve_n(int32x4_t val, int32_t multiplier, int32_t shift)
+{
+    return arm_nn_requantize_mve(val, vdupq_n_s32(multiplier), vdupq_n_s32(shift));
+}
+
+/** Sixteen s8 outputs from four int32x4 vectors of requantized values (output offset included), saturated to
+ * int8 and clamped to the activation bounds, in lane order. */
+static inline int8x16_t arm_nn_narrow16_s8(int32x4_t r0, int32x4_t r1, int32x4_t r2, int32x4_t r3, int32_t act_min,
+                                           int32_t act_max)
+{
+    const int32x4_t lo = vdupq_n_s32(act_min);
+    const int32x4_t hi = vdupq_n_s32(act_max);
+    int8_t bytes[16];
+    vstrbq_s32(bytes, vminq_s32(vmaxq_s32(r0, lo), hi));
+    vstrbq_s32(bytes + 4, vminq_s32(vmaxq_s32(r1, lo), hi));
+    vstrbq_s32(bytes + 8, vminq_s32(vmaxq_s32(r2, lo), hi));
+    vstrbq_s32(bytes + 12, vminq_s32(vmaxq_s32(r3, lo), hi));
+    return vld1q_s8(bytes);
 }
 #endif
 
