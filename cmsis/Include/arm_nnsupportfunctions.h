@@ -682,6 +682,18 @@ static inline int32_t arm_nn_rounded_average(int32_t sum, int32_t count)
     return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
 }
 
+/* ----------------------------------------------------------------------------------------------------------------
+ * Helium (MVE) kernels shared by the public entry points
+ * -------------------------------------------------------------------------------------------------------------- */
+#if NNSCONS_MVE
+/* MVE: convolutions */
+
+/* MVE: depthwise convolutions */
+
+/* MVE: fully connected, pooling, elementwise, softmax */
+
+#endif
+
 #ifdef __cplusplus
 }
 #endif
