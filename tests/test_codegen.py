@@ -520,7 +520,8 @@ def test_header_describes_the_network(kws: tuple[ir.Graph, dict[str, np.ndarray]
     model_c = files["kws_model.c"]
     assert model_c.count("status = arm_convolve_wrapper_s8(") == 5
     assert model_c.count("status = arm_depthwise_conv_wrapper_s8(") == 4
-    assert model_c.count("if (status != ARM_CMSIS_NN_SUCCESS)") == 5 + 4 + 1 + 2   # + avgpool, FC, vector sum
+    assert model_c.count("if (status != ARM_CMSIS_NN_SUCCESS)") == 5 + 4 + 1 + 1   # + avgpool, FC
+    assert "arm_vector_sum_s8" not in model_c                    # the FC's kernel sums are constants
     assert "malloc" not in model_c and "malloc" not in files["kws_weights.c"]
     assert re.search(r"^const int8_t kws_conv2d_0_weights\[2560\] NNSCONS_CONST_ALIGN = \{$",
                      files["kws_weights.c"], re.M)
@@ -783,3 +784,33 @@ def test_q7_softmax_output_is_q0_7(tmp_path: Path, cmsis_archive: Path) -> None:
         np.testing.assert_array_equal(y.reshape(2, 10), np.minimum((s8 + 129) >> 1, 127))
         p = np.exp(x / 32.0) / np.exp(x / 32.0).sum(axis=1, keepdims=True)
         assert np.abs(y.reshape(2, 10) / 128.0 - p).max() <= 1.5 / 128
+
+
+def _c_array(source: str, name: str, dtype: type) -> np.ndarray:
+    body = re.search(rf"{name}\[\d+\][^=]*= \{{(.*?)\}};", source, re.S)
+    assert body, name
+    return np.array([int(v) for v in body.group(1).replace("\n", " ").split(",") if v.strip()], dtype=dtype)
+
+
+def test_fc_kernel_sums_are_what_arm_vector_sum_s8_computes(kws: tuple[ir.Graph, dict[str, np.ndarray]]) -> None:
+    """The fully connected layer's kernel sums, emitted as constants for Helium builds, equal the library's
+    arm_vector_sum_s8 on the layer's own weights, bias and input offset (what the generated code used to compute
+    on every inference)."""
+    graph, params = kws
+    files = generate("kws", graph, params)
+    weights_c, model_c = files["kws_weights.c"], files["kws_model.c"]
+    (layer,) = re.findall(r"const int32_t (kws_\w+)_kernel_sums\[", weights_c)
+    sums = _c_array(weights_c, f"{layer}_kernel_sums", np.int32)
+    weights = _c_array(weights_c, f"{layer}_weights", np.int8)
+    bias = _c_array(weights_c, f"{layer}_bias", np.int32)
+    call = model_c[:model_c.index(f"(void *){layer}_kernel_sums")]
+    input_offset = int(re.findall(r"\.input_offset = (-?\d+)", call)[-1])
+    assert input_offset != 0
+    rows = sums.size
+    expected = np.zeros(rows, dtype=np.int32)
+    lib = ch.load_library()
+    assert lib.arm_vector_sum_s8(ch.ptr(expected, ctypes.c_int32), weights.size // rows, rows,
+                                 ch.ptr(weights, ctypes.c_int8), input_offset, 0,
+                                 ch.ptr(bias, ctypes.c_int32)) == 0
+    np.testing.assert_array_equal(sums, expected)
+    assert "status = arm_fully_connected_s8(&fc_ctx" in model_c

@@ -298,8 +298,11 @@ def _fc_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Ke
         size = convolve_wrapper_s8_buffer_size if suffix == "s8" else convolve_wrapper_s16_buffer_size
         return Kernel("conv", f"arm_convolve_wrapper_{suffix}", suffix, _sizes(size, g), g)
     f = fc_filter_dims(graph, op)
-    size = fully_connected_s8_buffer_size if suffix == "s8" else fully_connected_s16_buffer_size
-    return Kernel("fc", f"arm_fully_connected_{suffix}", suffix, _sizes(size, f), f)
+    if suffix == "s8":
+        # the MVE scratch (arm_fully_connected_s8_get_buffer_size_mve) holds the kernel sums, which the generated
+        # code instead passes as a constant array computed at generation time: no scratch on any build
+        return Kernel("fc", "arm_fully_connected_s8", suffix, {features: 0 for features in FEATURE_SETS}, f)
+    return Kernel("fc", f"arm_fully_connected_{suffix}", suffix, _sizes(fully_connected_s16_buffer_size, f), f)
 
 
 def _avgpool_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Kernel:

@@ -109,9 +109,31 @@ def layer_fc(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel)
            "input_offset": q["input_offset"], "output_offset": q["output_offset"],
            "filter_offset": q.get("filter_offset", 0), "act_min": q["act_min"], "act_max": q["act_max"],
            "input_dims": (batches, 1, 1, f.n), "filter_dims": f.as_tuple(), "bias_dims": (1, 1, 1, f.c),
-           "output_dims": (batches, 1, 1, f.c), "kernel_sums": kernel.scratch["mve"] > 0}
+           "output_dims": (batches, 1, 1, f.c)}
     ctx.update(_bias(model, op, q, kernel, prefix, f.c))
+    ctx["kernel_sums"] = _kernel_sums(model, op, q, weights, prefix) if kernel.suffix == "s8" else None
     return ctx
+
+
+def _kernel_sums(model: Model, op: ir.Op, q: dict[str, Any], weights: np.ndarray, prefix: str) -> str:
+    """The constant array Helium builds of ``arm_fully_connected_s8`` read from ``ctx->buf``: per output row,
+    ``arm_vector_sum_s8``'s bias + input_offset * (sum of the row + cols * filter_offset), in int32 arithmetic
+    (wrapping as the kernels' sums do), so that no inference computes it."""
+    rows = weights.reshape(weights.shape[0], -1).astype(np.int64)
+    sums = np.zeros(rows.shape[0], np.int64)
+    if q.get("bias"):
+        sums += model.qparam(op, q["bias"]).astype(np.int64).reshape(-1)
+    input_offset = int(q["input_offset"])
+    if input_offset:
+        row_sums = rows.sum(axis=1) + rows.shape[1] * int(q.get("filter_offset", 0))
+        sums += input_offset * _wrap_int32(row_sums)
+    return model.constant(f"{op.name}.kernel_sums", f"{prefix}_kernel_sums", "int32_t", _wrap_int32(sums),
+                          [f"{op.name}: kernel sums for Helium builds (arm_vector_sum_s8 of the weights: bias + "
+                           f"input offset {input_offset} x row sum), {rows.shape[0]} rows"])
+
+
+def _wrap_int32(values: np.ndarray) -> np.ndarray:
+    return ((values.astype(np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int64)
 
 
 # ---- pooling, softmax ----------------------------------------------------------------------------------------------
