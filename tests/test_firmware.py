@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnscons import fileio, firmware, ir, options, pipeline, project, targets
+from nnscons import fileio, firmware, importers, ir, options, pipeline, project, targets
+from nnscons.firmware import profile
+from nnscons.firmware.html import render_html
 from nnscons.errors import NnsconsError
 
 pytestmark = pytest.mark.slow   # Cortex-M builds in QEMU
@@ -215,6 +217,27 @@ def test_output_without_a_clean_end_is_an_error() -> None:
     assert run.clock_hz == 25_000_000 and run.of("a")[0].output == "ff" and run.stack == {"a": 64}
 
 
+def test_profile_lines_become_layers_with_kernel_types_and_shares() -> None:
+    text = ("nnscons start models=1 clock_hz=25000000\n"
+            "nnscons layer model=a index=1 name=fc ticks=10 instructions=400\n"
+            "nnscons layer model=a index=0 name=conv ticks=40 instructions=1600\n"
+            "nnscons model=a input=0 ticks=50 instructions=2000 output=00\nnnscons done\n")
+    run = firmware.parse_output("fw.elf", text, 0)
+    graph, _ = importers.import_model(ROOT / "models" / "kws_dscnn_int8" / "model.tflite")
+    layers = profile.layer_rows(graph, run.layers["a"])
+    assert [(l["index"], l["kernel"], l["macs"], l["share"]) for l in layers] == \
+        [(0, "conv im2col", 25 * 5 * 64 * 10 * 4, 0.8), (1, "depthwise", 25 * 5 * 64 * 9, 0.2)]
+    assert layers[0]["per_mac"] == round(1600 / (25 * 5 * 64 * 10 * 4), 3)
+    types = profile.by_kernel_type(layers)
+    assert list(types) == ["conv im2col", "depthwise"] and types["depthwise"]["instructions"] == 400
+    html = render_html({"target": "m4", "machine": "mps2-an386", "clock_hz": 25_000_000, "options": {"opt": "O2"},
+                        "image": {"flash": 1, "ram": 2}, "kernels": {"code": 3, "rodata": 4},
+                        "models": {"a<b>": {"inputs": 1, "instructions": {"mean": 2000}, "arena": 16, "stack": 8,
+                                            "image": {"code": 1, "rodata": 2, "data": 0, "bss": 0},
+                                            "layers": layers, "kernel_types": types}}})
+    assert "a&lt;b&gt;" in html and "80.0%" in html and "conv im2col" in html
+
+
 def test_missing_emulator_is_one_clear_line(tmp_path: Path) -> None:
     folder = tmp_path / "board"
     shutil.copytree(ROOT / "targets" / "m4", folder)
@@ -331,6 +354,15 @@ def test_generated_models_on_m4_and_m55_match_the_host_binary(tmp_path: Path) ->
         for model in ("hello_world_int8", "kws_dscnn_int8"):
             check = fileio.read_json(tmp_path / "build" / target / model / "firmware_check.json")
             assert check["identical"] and check["inputs"] == 16
+    # The per-layer profile (the traced image's first inference): every kws layer, adding up to the inference
+    for target in ("m4", "m55"):
+        kws = fileio.read_json(tmp_path / "build" / target / "report.json")["models"]["kws_dscnn_int8"]
+        assert [layer["index"] for layer in kws["layers"]] == list(range(13))
+        assert abs(sum(layer["instructions"] for layer in kws["layers"]) - kws["instructions_per_input"][0]) \
+            < 0.01 * kws["instructions_per_input"][0]
+        assert kws["kernel_types"]["conv 1x1"]["macs"] == 4 * 25 * 5 * 64 * 64
+        assert sum(layer["share"] for layer in kws["layers"]) == pytest.approx(1.0, abs=1e-3)
+        assert "depthwise_conv2d_1" in (tmp_path / "build" / target / "report.html").read_text()
     # The Helium build needs a bigger scratch buffer than the DSP one (generated sizes follow -mcpu)
     m4 = fileio.read_json(tmp_path / "build" / "m4" / "report.json")["models"]["kws_dscnn_int8"]
     m55 = fileio.read_json(tmp_path / "build" / "m55" / "report.json")["models"]["kws_dscnn_int8"]

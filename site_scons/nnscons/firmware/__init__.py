@@ -20,6 +20,9 @@ runner ``runtime/nnscons_firmware_main.c``. This package writes what the runner 
   sizes (from the generated header); for the image the section sizes (``arm-none-eabi-size -A``). No timings, no
   absolute paths: the report is deterministic. (:mod:`.sizes` reads the image, :mod:`.report` writes the report
   and the printed summary rows.)
+* The profile: a second image, the models compiled with ``-DNNSCONS_TRACE``, prints each layer's instructions
+  for the first input; the report gets them per layer (kernel type, MACs, share) and per kernel type
+  (:mod:`.profile`), and ``build/<target>/report.html`` shows the report as a page (:mod:`.html`).
 * The firmware check: the output bytes of every inference equal the host binary's on the same inputs
   (:mod:`.check`).
 """

@@ -3,8 +3,9 @@
 
 ``qemu-system-arm -machine M -icount shift=0 -semihosting ... -kernel firmware.elf`` with a timeout; the runner
 (``runtime/nnscons_firmware_main.c``) prints one ``nnscons model=... input=... ticks=... instructions=...
-output=<hex>`` line per inference and ``nnscons done``. A fault, an error line, a non-zero exit or a timeout is
-one error line (an :class:`~nnscons.errors.NnsconsError`).
+output=<hex>`` line per inference (a profile image also ``nnscons layer ...`` lines: :mod:`.profile`) and
+``nnscons done``. A fault, an error line, a non-zero exit or a timeout is one error line (an
+:class:`~nnscons.errors.NnsconsError`).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class FirmwareRun:
     inferences: list[Inference] = field(default_factory=list)
     stack: dict[str, int] = field(default_factory=dict)    # model -> deepest stack while it ran (bytes)
     arena: dict[str, int] = field(default_factory=dict)    # model -> arena size as compiled (bytes)
+    layers: dict[str, list[dict[str, int]]] = field(default_factory=dict)  # model -> index, name, instructions
 
     def of(self, model: str) -> list[Inference]:
         return [i for i in self.inferences if i.model == model]
@@ -100,6 +102,9 @@ def parse_output(elf: str, text: str, status: int = 0, where: str = "firmware") 
             run.clock_hz = int(fields["clock_hz"])
         elif word == "done":
             done = True
+        elif word == "layer":
+            run.layers.setdefault(fields["model"], []).append(
+                {"index": int(fields["index"]), "name": fields["name"], "instructions": int(fields["instructions"])})
         elif "input" in fields:
             run.inferences.append(Inference(fields["model"], int(fields["input"]), int(fields["ticks"]),
                                             int(fields["instructions"]), fields["output"]))

@@ -3,7 +3,8 @@
 
 The report holds, per model, the instructions per inference, the outputs, the stack depth measured while it ran,
 its code, weights and RAM in the image (from the linker map), the arena and scratch sizes (from the generated
-header); for the image the section sizes. No timings, no absolute paths: the report is deterministic.
+header), and from the profile image the instructions of each layer with its share (:mod:`.profile`); for the image
+the section sizes. No timings, no absolute paths: the report is deterministic. ``report.html`` shows the same.
 """
 from __future__ import annotations
 
@@ -11,19 +12,24 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from .. import fileio
+from .. import fileio, ir
 from ..errors import NnsconsError
 from ..targets import Target
-from .qemu import run_firmware
+from . import profile
+from .html import render_html
+from .qemu import FirmwareRun, run_firmware
 from .sizes import (FLASH_SECTIONS, RAM_SECTIONS, activation_arena_size, map_contributions, model_sizes,
                     section_sizes)
 
 
 def run_stage(target: Target, elf: str, map_file: str, models: Mapping[str, Mapping[str, str]],
-              kernel_lib: str, report_json: str, options: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
-    """Run the image and write ``report.json``. ``models``: per model name, its ``library`` (lib<name>.a),
-    ``inputs`` (object of <name>_inputs.c) and ``header`` (<name>.h)."""
+              kernel_lib: str, report_json: str, options: Optional[Mapping[str, str]] = None,
+              profile_elf: Optional[str] = None, report_html: Optional[str] = None) -> dict[str, Any]:
+    """Run the image and write ``report.json`` (and ``report_html``). ``models``: per model name, its ``library``
+    (lib<name>.a), ``inputs`` (object of <name>_inputs.c), ``header`` (<name>.h) and ``graph`` (graph.json, for
+    the profile). ``profile_elf``: the same image with the models traced; its per-layer counts go in the report."""
     run = run_firmware(elf, target)
+    profiled = run_firmware(profile_elf, target) if profile_elf else None
     sections = section_sizes(elf, _tool(target, "size"))
     contributions = map_contributions(map_file)
     report: dict[str, Any] = {
@@ -54,9 +60,24 @@ def run_stage(target: Target, elf: str, map_file: str, models: Mapping[str, Mapp
         if activations is not None and entry["arena"] is not None:
             entry["activations"] = activations
             entry["scratch"] = entry["arena"] - activations
+        if profiled is not None:
+            entry.update(_profile(profile_elf or "", name, files["graph"], profiled, inferences[0].output))
         report["models"][name] = entry
     fileio.write_json(report_json, report)
+    if report_html:
+        fileio.write_text(report_html, render_html(report))
     return report
+
+
+def _profile(elf: str, name: str, graph_json: str, profiled: FirmwareRun, output: str) -> dict[str, Any]:
+    """``layers`` (per layer: kernel type, MACs, instructions, share) and ``kernel_types`` of one model, from the
+    profile image's run, whose first inference must give the same outputs as the image's."""
+    runs = profiled.of(name)
+    if not runs or runs[0].output != output:
+        raise NnsconsError(elf, f"{name}: the profile image's outputs differ from the firmware's (rebuild both)")
+    graph = ir.Graph.from_json(fileio.read_json(graph_json))
+    layers = profile.layer_rows(graph, profiled.layers.get(name, []))
+    return {"layers": layers, "kernel_types": profile.by_kernel_type(layers)}
 
 
 def _tool(target: Target, name: str) -> str:

@@ -14,6 +14,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 RUNTIME_DIR = PACKAGE_DIR / "runtime"          # C sources compiled with the generated code (test main, firmware)
 TEMPLATE_DIR = PACKAGE_DIR / "templates"
 REPORT_TEMPLATES = ("report.html.j2",)         # report_html's, not code generation's
+FIRMWARE_TEMPLATES = ("firmware_report.html.j2",)   # the firmware report's
 
 _COMMON = ("__init__.py", "errors.py", "fileio.py", "cnames.py", "ir.py", "pipeline")
 # Entries are module files ("stats.py") or packages ("importers": every .py file under importers/).
@@ -45,7 +46,7 @@ def module_files(entry: str) -> list[Path]:
 
 
 def stage_sources(stage: str) -> list[str]:
-    """Absolute paths of the files a stage's output depends on (its modules; for codegen also the templates)."""
+    """Absolute paths of the files a stage's output depends on (its modules and the templates it renders)."""
     return list(_stage_sources(stage))
 
 
@@ -53,7 +54,10 @@ def stage_sources(stage: str) -> list[str]:
 def _stage_sources(stage: str) -> tuple[str, ...]:
     files = [str(f) for m in STAGE_MODULES[stage] for f in module_files(m)]
     if stage == "codegen":
-        files += sorted(str(p) for p in TEMPLATE_DIR.glob("*.j2") if p.name not in REPORT_TEMPLATES)
+        files += sorted(str(p) for p in TEMPLATE_DIR.glob("*.j2")
+                        if p.name not in REPORT_TEMPLATES + FIRMWARE_TEMPLATES)
     if stage == "report_html":
         files += [str(TEMPLATE_DIR / t) for t in REPORT_TEMPLATES]
+    if stage == "firmware":
+        files += [str(TEMPLATE_DIR / t) for t in FIRMWARE_TEMPLATES]
     return tuple(files)

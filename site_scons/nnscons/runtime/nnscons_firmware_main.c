@@ -8,6 +8,10 @@
  *     nnscons model=kws inputs=16 stack=1184 arena=23104
  *     nnscons done
  *
+ * Built with -DNNSCONS_TRACE (the profile image), it also prints per layer of each model's first inference
+ *
+ *     nnscons layer model=kws index=3 name=depthwise_conv2d_1 ticks=22400 instructions=896000
+ *
  * `instructions` is ticks * 1e9 / clock_hz: what QEMU executed with -icount shift=0 (see nnscons_cortex_m.c);
  * `output` is the bytes of the outputs, in order, as hex; `stack` is the deepest the stack went (bytes, from its
  * top, so the runner's own frames are included) during the model's inferences; `arena` is the model's arena as
@@ -76,6 +80,43 @@ static uint32_t io_bytes(const nnscons_io_info_t *io, uint8_t count)
     }
     return total;
 }
+
+#ifdef NNSCONS_TRACE
+/* The profile image (the models compiled with -DNNSCONS_TRACE): after each layer of a model's first inference the
+ * generated code calls nnscons_trace, which prints `nnscons layer model=M index=I name=N ticks=T instructions=K`,
+ * the count since the previous layer ended (or the inference began). Printing is not counted: the next layer's
+ * count starts at the tick edge after it (nnscons_counter_sync). */
+static uint64_t layer_start;
+static int profiling;
+
+void nnscons_trace(const char *model, uint32_t layer_index, const char *layer_name, const void *output,
+                   uint32_t element_size, uint32_t count)
+{
+    const uint64_t ticks = nnscons_counter_ticks() - layer_start;
+    (void)output;
+    (void)element_size;
+    (void)count;
+    if (profiling) {
+        printf("nnscons layer model=%s index=%lu name=%s", model, (unsigned long)layer_index, layer_name);
+        print_u64(" ticks=", ticks);
+        print_u64(" instructions=", ticks * 1000000000u / (uint64_t)NNSCONS_CLOCK_HZ);
+        fputs("\n", stdout);
+    }
+    layer_start = nnscons_counter_sync();
+}
+
+static void profile_begin(uint32_t sample, uint64_t start)
+{
+    profiling = sample == 0u;
+    layer_start = start;
+}
+#else
+static void profile_begin(uint32_t sample, uint64_t start)
+{
+    (void)sample;
+    (void)start;
+}
+#endif
 
 static int fail(const char *model, const char *message)
 {
@@ -155,6 +196,7 @@ static int run_model(const nnscons_firmware_model_t *entry)
         }
         nnscons_stack_paint();
         start = nnscons_counter_sync();
+        profile_begin(sample, start);
         status = model->invoke(inputs, outputs);
         ticks = nnscons_counter_ticks() - start;
         stack = nnscons_stack_peak();

@@ -4,7 +4,8 @@ Thin, like the rest of the tool: every action calls one function of :mod:`nnscon
 
     build/<name>/firmware/<name>_inputs.c, inputs.npz      NnsconsFirmwareInputs (once per model, every target)
     build/T/firmware.elf, firmware.map                     NnsconsFirmware (startup, runner, models, kernels)
-    build/T/report.json                                    NnsconsFirmwareRun (QEMU; instructions, sizes)
+    build/T/profile/firmware.elf                           NnsconsFirmware again, the models compiled with NNSCONS_TRACE
+    build/T/report.json, report.html                       NnsconsFirmwareRun (QEMU; instructions, per layer, sizes)
     build/T/<name>/firmware_check.json                     NnsconsFirmwareCheck (output bytes == host binary's)
 
 Generated sources compiled by several targets get explicit per-target object paths. Every generated node depends on
@@ -32,13 +33,14 @@ def _stage_action(stage: str, run: Callable[[list, list, Any], None], comstr: st
 
 @dataclass
 class FirmwareModel:
-    """One model of an image: its library for this target, its embedded inputs (a generated C file) and its
-    generated header (for the arena and scratch sizes in the report)."""
+    """One model of an image: its library for this target, its embedded inputs (a generated C file), its
+    generated header (for the arena and scratch sizes in the report) and its graph.json (for the profile)."""
 
     name: str
     library: Any
     inputs_c: Any
     header: Any
+    graph: Any = None
     inputs_object: Any = None   # set by NnsconsFirmware
 
 
@@ -96,18 +98,22 @@ def _run_firmware(target, source, env) -> None:
     from .. import firmware
     tgt = targets.load_target(spec["target_dir"])
     firmware.run_stage(tgt, str(source[0]), str(source[1]), spec["models"], spec["kernels"], str(target[0]),
-                       spec["options"])
+                       spec["options"], profile_elf=spec["profile"], report_html=str(target[1]))
 
 
 def NnsconsFirmwareRun(env, target: targets.Target, image, models: Sequence[FirmwareModel], kernel_lib,
-                       build_dir: str, options: Optional[Mapping[str, str]] = None):
-    """Run the image in the target's emulator: ``build/<target>/report.json``. Reruns when the image, the
-    target's settings or a model header change."""
+                       build_dir: str, options: Optional[Mapping[str, str]] = None, profile_image=None):
+    """Run the image in the target's emulator: ``build/<target>/report.json`` and ``report.html``; with
+    ``profile_image`` (the image of NnsconsFirmware over models compiled with NNSCONS_TRACE) also each layer's
+    instructions. Reruns when an image, the target's settings or a model's header or graph change."""
     spec = {"target_dir": target.directory, "kernels": str(kernel_lib[0]), "options": dict(options or {}),
+            "profile": str(profile_image[0]) if profile_image else None,
             "models": {m.name: {"library": str(m.library[0]), "inputs": str(m.inputs_object[0]),
-                                "header": str(m.header)} for m in models}}
-    sources = [image[0], image[1], os.path.join(target.directory, "target.toml")] + [m.header for m in models]
-    return env.NnsFirmwareReport(os.path.join(build_dir, "report.json"),
+                                "header": str(m.header), "graph": str(m.graph)} for m in models}}
+    sources = [image[0], image[1], os.path.join(target.directory, "target.toml")]
+    sources += [m.header for m in models] + [m.graph for m in models if m.graph is not None]
+    sources += [profile_image[0]] if profile_image else []
+    return env.NnsFirmwareReport([os.path.join(build_dir, "report.json"), os.path.join(build_dir, "report.html")],
                                  sources + [env.Value(json.dumps(spec, sort_keys=True))])
 
 
