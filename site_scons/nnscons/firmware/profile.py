@@ -49,7 +49,7 @@ def layer_macs(graph: ir.Graph, op: ir.Op) -> int:
 
 def layer_rows(graph: ir.Graph, counts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The profile of one model: per traced layer (``index``, ``name``, ``instructions``) its op type, kernel type,
-    MACs, instructions per MAC and share of the layers' total, in graph order."""
+    MACs, output values, instructions per MAC and share of the layers' total, in graph order."""
     rows = sorted(counts, key=lambda c: int(c["index"]))
     total = sum(int(c["instructions"]) for c in rows) or 1
     profile = []
@@ -61,19 +61,22 @@ def layer_rows(graph: ir.Graph, counts: Iterable[Mapping[str, Any]]) -> list[dic
         macs = layer_macs(graph, op)
         instructions = int(c["instructions"])
         profile.append({"index": index, "name": op.name, "op": op.type, "kernel": kernel_type(graph, op),
-                        "macs": macs, "instructions": instructions,
+                        "macs": macs, "outputs": int(graph.tensors[op.outputs[0]].size), "instructions": instructions,
                         "per_mac": round(instructions / macs, 3) if macs else None,
                         "share": round(instructions / total, 4)})
     return profile
 
 
 def by_kernel_type(layers: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Layers summed by kernel type: instructions, MACs, instructions per MAC (where there are MACs), layers."""
-    totals: dict[str, dict[str, Any]] = defaultdict(lambda: {"instructions": 0, "macs": 0, "layers": 0})
+    """Layers summed by kernel type: instructions, MACs, output values, layers, and instructions per MAC (where
+    there are MACs)."""
+    totals: dict[str, dict[str, Any]] = defaultdict(lambda: {"instructions": 0, "macs": 0, "outputs": 0,
+                                                             "layers": 0})
     for layer in layers:
         t = totals[layer["kernel"]]
         t["instructions"] += int(layer["instructions"])
         t["macs"] += int(layer["macs"])
+        t["outputs"] += int(layer["outputs"])
         t["layers"] += 1
     for t in totals.values():
         t["per_mac"] = round(t["instructions"] / t["macs"], 3) if t["macs"] else None
