@@ -521,7 +521,7 @@ def test_header_describes_the_network(kws: tuple[ir.Graph, dict[str, np.ndarray]
     assert model_c.count("status = arm_convolve_wrapper_s8(") == 5
     assert model_c.count("status = arm_depthwise_conv_wrapper_s8(") == 4
     assert model_c.count("if (status != ARM_CMSIS_NN_SUCCESS)") == 5 + 4 + 1 + 1   # + avgpool, FC
-    assert "arm_vector_sum_s8" not in model_c                    # the FC's kernel sums are constants
+    assert "status = arm_vector_sum_s8" not in model_c           # the FC's kernel sums are constants
     assert "malloc" not in model_c and "malloc" not in files["kws_weights.c"]
     assert re.search(r"^const int8_t kws_conv2d_0_weights\[2560\] NNSCONS_CONST_ALIGN = \{$",
                      files["kws_weights.c"], re.M)
@@ -792,25 +792,36 @@ def _c_array(source: str, name: str, dtype: type) -> np.ndarray:
     return np.array([int(v) for v in body.group(1).replace("\n", " ").split(",") if v.strip()], dtype=dtype)
 
 
-def test_fc_kernel_sums_are_what_arm_vector_sum_s8_computes(kws: tuple[ir.Graph, dict[str, np.ndarray]]) -> None:
-    """The fully connected layer's kernel sums, emitted as constants for Helium builds, equal the library's
-    arm_vector_sum_s8 on the layer's own weights, bias and input offset (what the generated code used to compute
-    on every inference)."""
+def test_folded_biases_are_what_arm_vector_sum_s8_computes(kws: tuple[ir.Graph, dict[str, np.ndarray]]) -> None:
+    """Layers that never read padding (kws: the four 1x1 convolutions and the fully connected layer) get the input
+    offset folded into the bias at generation time: their bias array equals the library's arm_vector_sum_s8 of the
+    layer's weights with the original bias and input offset, and the call has input offset 0. On Helium builds the
+    fully connected layer's context points at that array (the kernel sums), so no inference computes a sum. The
+    padded layers keep their offset and bias."""
     graph, params = kws
-    files = generate("kws", graph, params)
+    tables, qparams = qtable_for(graph, params)
+    files = codegen.generate("kws", graph, tables, qparams, "s8", "kws-test-hash")
     weights_c, model_c = files["kws_weights.c"], files["kws_model.c"]
-    (layer,) = re.findall(r"const int32_t (kws_\w+)_kernel_sums\[", weights_c)
-    sums = _c_array(weights_c, f"{layer}_kernel_sums", np.int32)
-    weights = _c_array(weights_c, f"{layer}_weights", np.int8)
-    bias = _c_array(weights_c, f"{layer}_bias", np.int32)
-    call = model_c[:model_c.index(f"(void *){layer}_kernel_sums")]
-    input_offset = int(re.findall(r"\.input_offset = (-?\d+)", call)[-1])
-    assert input_offset != 0
-    rows = sums.size
-    expected = np.zeros(rows, dtype=np.int32)
+    folded = sorted(re.findall(r"input offset 128 folded into the bias.*?\n.*?\n", model_c, re.S))
+    assert len(folded) == 5 and model_c.count(".input_offset = 0,") == 5
     lib = ch.load_library()
-    assert lib.arm_vector_sum_s8(ch.ptr(expected, ctypes.c_int32), weights.size // rows, rows,
-                                 ch.ptr(weights, ctypes.c_int8), input_offset, 0,
-                                 ch.ptr(bias, ctypes.c_int32)) == 0
-    np.testing.assert_array_equal(sums, expected)
-    assert "status = arm_fully_connected_s8(&fc_ctx" in model_c
+    compared = 0
+    for op in graph.ops:
+        layer = tables["layers"].get(op.name, {})
+        if op.type not in ("conv2d", "fully_connected") or not layer.get("bias"):
+            continue
+        bias = _c_array(weights_c, f"kws_{op.name}_bias", np.int32)
+        original = np.asarray(qparams[layer["bias"]], np.int32)
+        weights = np.asarray(qparams[op.inputs[1]], np.int8)
+        rows = bias.size
+        one_by_one = op.type == "fully_connected" or weights.shape[1:3] == (1, 1)
+        if not one_by_one:
+            np.testing.assert_array_equal(bias, original)
+            continue
+        expected = np.zeros(rows, dtype=np.int32)
+        assert lib.arm_vector_sum_s8(ch.ptr(expected, ctypes.c_int32), weights.size // rows, rows,
+                                     ch.ptr(np.ascontiguousarray(weights), ctypes.c_int8), layer["input_offset"], 0,
+                                     ch.ptr(original, ctypes.c_int32)) == 0
+        np.testing.assert_array_equal(bias, expected)
+        compared += 1
+    assert compared == 5 and ".buf = (void *)kws_fully_connected_11_bias," in model_c

@@ -88,6 +88,7 @@ def build_layer(model: Model, op: ir.Op) -> dict[str, Any]:
         raise NnsconsError(None, f"codegen: layer {op.name}: the s8 backend has no code for kernel kind "
                                  f"{kernel.kind!r}")
     ctx.update(builder(model, op, q, kernel))
+    ctx["comment"] += ctx.pop("notes", [])
     return ctx
 
 

@@ -49,8 +49,43 @@ def _weighted_common(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels
     check_offsets(op, kernel, q["input_offset"], q["output_offset"])
     ctx = {"weights": w_name, "multiplier": mult, "shift": shift, "act_min": q["act_min"],
            "act_max": q["act_max"], "input_offset": q["input_offset"], "output_offset": q["output_offset"]}
-    ctx.update(_bias(model, op, q, kernel, prefix, channels))
+    if _can_fold(q, kernel) and _every_window_inside(kernel.geometry):
+        ctx.update(_folded_bias(model, op, q, weights, prefix))
+    else:
+        ctx.update(_bias(model, op, q, kernel, prefix, channels))
     return ctx
+
+
+def _can_fold(q: dict[str, Any], kernel: kernels.Kernel) -> bool:
+    """An s8 layer with an input offset and a bias (if any) in the accumulator's format already."""
+    return kernel.suffix == "s8" and bool(q["input_offset"]) and not q.get("bias_shift")
+
+
+def _every_window_inside(g: kernels.ConvGeometry) -> bool:
+    """No output position of the convolution reads padding (then the input offset can be folded)."""
+    if g.padding != (0, 0):
+        return False
+    reach_h = (g.output.h - 1) * g.stride[0] + (g.filter.h - 1) * g.dilation[0] + 1
+    reach_w = (g.output.w - 1) * g.stride[1] + (g.filter.w - 1) * g.dilation[1] + 1
+    return reach_h <= g.input.h and reach_w <= g.input.w
+
+
+def _folded_bias(model: Model, op: ir.Op, q: dict[str, Any], weights: np.ndarray, prefix: str) -> dict[str, Any]:
+    """The input offset folded into the bias, for a layer that never reads padding: sum((x + o) * w) + b equals
+    sum(x * w) + (b + o * sum(w)) in int32 arithmetic, whatever wraps, so the kernel gets input offset 0 and
+    computes no offset term (nor, on Helium, a sum of the weights) per inference. The weights' output channel is
+    their first axis, or the last for a depthwise layer's 1HWC."""
+    offset = int(q["input_offset"])
+    per_output = weights.reshape(-1, weights.shape[-1]).T if op.type == "depthwise_conv2d" \
+        else weights.reshape(weights.shape[0], -1)
+    sums = per_output.astype(np.int64).sum(axis=1) + per_output.shape[1] * int(q.get("filter_offset", 0))
+    bias = model.qparam(op, q["bias"]).astype(np.int64).reshape(-1) if q.get("bias") else np.zeros_like(sums)
+    values = _wrap_int32(bias + offset * sums)
+    name = model.constant(f"{op.name}.folded_bias", f"{prefix}_bias", "int32_t", values,
+                          [f"{op.name} bias with the input offset folded in: bias + {offset} x (sum of the output "
+                           f"channel's weights), as int32_t"])
+    return {"bias": name, "bias_is_int32": True, "bias_length": int(values.size), "input_offset": 0,
+            "notes": [f"  input offset {offset} folded into the bias (no window reads padding)"]}
 
 
 def _bias(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel, prefix: str,
@@ -109,27 +144,20 @@ def layer_fc(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel)
            "input_offset": q["input_offset"], "output_offset": q["output_offset"],
            "filter_offset": q.get("filter_offset", 0), "act_min": q["act_min"], "act_max": q["act_max"],
            "input_dims": (batches, 1, 1, f.n), "filter_dims": f.as_tuple(), "bias_dims": (1, 1, 1, f.c),
-           "output_dims": (batches, 1, 1, f.c)}
-    ctx.update(_bias(model, op, q, kernel, prefix, f.c))
-    ctx["kernel_sums"] = _kernel_sums(model, op, q, weights, prefix) if kernel.suffix == "s8" else None
+           "output_dims": (batches, 1, 1, f.c), "kernel_sums": None}
+    if kernel.suffix != "s8":
+        ctx.update(_bias(model, op, q, kernel, prefix, f.c))
+        return ctx
+    if _can_fold(q, kernel):
+        ctx.update(_folded_bias(model, op, q, weights, prefix))
+    else:
+        ctx.update(_bias(model, op, q, kernel, prefix, f.c))
+    # Helium builds of arm_fully_connected_s8 read arm_vector_sum_s8's sums from ctx->buf: with the input offset
+    # folded (or zero) they are the bias itself
+    ctx["kernel_sums"] = ctx["bias"] if ctx["bias"] != "NULL" else model.constant(
+        f"{op.name}.kernel_sums", f"{prefix}_kernel_sums", "int32_t", np.zeros(f.c, np.int64),
+        [f"{op.name}: kernel sums for Helium builds (no bias, no input offset: zeros)"])
     return ctx
-
-
-def _kernel_sums(model: Model, op: ir.Op, q: dict[str, Any], weights: np.ndarray, prefix: str) -> str:
-    """The constant array Helium builds of ``arm_fully_connected_s8`` read from ``ctx->buf``: per output row,
-    ``arm_vector_sum_s8``'s bias + input_offset * (sum of the row + cols * filter_offset), in int32 arithmetic
-    (wrapping as the kernels' sums do), so that no inference computes it."""
-    rows = weights.reshape(weights.shape[0], -1).astype(np.int64)
-    sums = np.zeros(rows.shape[0], np.int64)
-    if q.get("bias"):
-        sums += model.qparam(op, q["bias"]).astype(np.int64).reshape(-1)
-    input_offset = int(q["input_offset"])
-    if input_offset:
-        row_sums = rows.sum(axis=1) + rows.shape[1] * int(q.get("filter_offset", 0))
-        sums += input_offset * _wrap_int32(row_sums)
-    return model.constant(f"{op.name}.kernel_sums", f"{prefix}_kernel_sums", "int32_t", _wrap_int32(sums),
-                          [f"{op.name}: kernel sums for Helium builds (arm_vector_sum_s8 of the weights: bias + "
-                           f"input offset {input_offset} x row sum), {rows.shape[0]} rows"])
 
 
 def _wrap_int32(values: np.ndarray) -> np.ndarray:
