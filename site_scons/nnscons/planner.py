@@ -15,8 +15,10 @@ bytes only if their lifetimes do not overlap:
 * Placement is greedy: buffers in order of decreasing size, each at the lowest 16-byte-aligned offset that does
   not overlap any already placed buffer whose lifetime overlaps its own.
 
-Kernel scratch memory is not part of this plan: code generation appends it after the activation arena.
-``plan.json`` lists the buffers and the activation arena size.
+Kernel scratch memory is planned after the activations (:func:`place_scratch`): a layer's scratch buffer lives
+only while its layer runs, so it goes, per feature set (its size depends on the kernels' code paths), at the
+lowest aligned offset where no activation live at that layer is; the arena grows past the activations only when
+no such gap is large enough. ``plan.json`` lists the buffers, the activation arena size and each layer's scratch.
 """
 from __future__ import annotations
 
@@ -156,3 +158,31 @@ def _place(buffers: list[Buffer]) -> None:
             offset = max(offset, align(other.offset + other.size))
         buffer.offset = offset
         placed.append(buffer)
+
+
+# ---- kernel scratch ----------------------------------------------------------------------------------------------
+@dataclass
+class Scratch:
+    """One layer's scratch buffer in one feature set's arena."""
+
+    layer: str
+    op_index: int
+    size: int
+    offset: int
+
+
+def place_scratch(plan: Plan, requests: list[tuple[str, int, int]]) -> tuple[list[Scratch], int]:
+    """Each ``(layer, op_index, size)`` scratch buffer at the lowest aligned offset that no buffer live at its op
+    occupies; and the arena size with them (at least the activations')."""
+    placed = []
+    end = plan.arena_size
+    for layer, index, size in requests:
+        live = sorted((b for b in plan.buffers if b.first <= index <= b.last), key=lambda b: b.offset)
+        offset = 0
+        for other in live:
+            if offset + size <= other.offset:
+                break
+            offset = max(offset, align(other.offset + other.size))
+        placed.append(Scratch(layer, index, size, offset))
+        end = max(end, align(offset + size))
+    return placed, end

@@ -46,7 +46,8 @@ class Model:
     op_index: dict[str, int]           # op name -> its position in graph.json
     pointers: dict[str, str]           # tensor -> the name of its pointer into the arena
     kernels: dict[str, Kernel] = field(default_factory=dict)       # op name -> kernel (the backend's choice)
-    scratch: dict[str, int] = field(default_factory=dict)          # bytes after the activations, per feature set
+    scratch: dict[str, int] = field(default_factory=dict)          # bytes past the activations, per feature set
+    scratch_at: dict[str, dict[str, planner.Scratch]] = field(default_factory=dict)   # feature set -> layer ->
     inputs: list[IO] = field(default_factory=list)
     outputs: list[IO] = field(default_factory=list)
     arrays: list[Array] = field(default_factory=list)
@@ -242,6 +243,7 @@ def shared_context(model: Model, layers: list[dict[str, Any]], dsp_check: str) -
     return {
         **io_signatures(model),
         "dsp_check": dsp_check, "scratch_branches": scratch_branches(model.scratch, dsp_check),
+        "scratch_layers": scratch_layer_branches(model, dsp_check),
         "name": model.name, "NAME": model.name.upper(), "hash": c_string(model.hash_text),
         "source_file": ir.c_comment(model.source.source_file) or "(unnamed)",
         "scheme": ir.c_comment(model.qtable.get("scheme", "")),
@@ -267,12 +269,29 @@ def io_signatures(model: Model) -> dict[str, list[str]]:
 
 
 def scratch_branches(scratch: dict[str, int], dsp_check: str) -> list[dict[str, Any]]:
-    """The header's choice of the scratch size by feature set (Helium first, as CMSIS-NN chooses its code paths,
-    then the DSP extension, then pure C) with no two branches alike: ``directive`` (``#if``/``#elif``/``#else``,
-    empty for a size that does not depend on the build) and ``size``. The last branch is the ``#else``."""
-    mve, dsp, c = (scratch[f] for f in ("mve", "dsp", "c"))
+    """The header's choice of the scratch size by feature set: :func:`feature_branches` with ``size``."""
+    return [{"directive": b["directive"], "size": b["value"]} for b in feature_branches(scratch, dsp_check)]
+
+
+def scratch_layer_branches(model: Model, dsp_check: str) -> list[dict[str, Any]]:
+    """model.c's placement of the layers' scratch buffers by feature set: :func:`feature_branches` whose value is
+    the list of ``(layer, offset, size)`` (size 0 where a build needs none), in layer order."""
+    order = {op.name: i for i, op in enumerate(model.graph.ops)}
+    names = sorted({name for placed in model.scratch_at.values() for name in placed}, key=order.__getitem__)
+    if not names:
+        return []
+    values = {f: tuple((n, placed[n].offset, placed[n].size) if n in placed else (n, 0, 0) for n in names)
+              for f, placed in model.scratch_at.items()}
+    return feature_branches(values, dsp_check)
+
+
+def feature_branches(values: dict[str, Any], dsp_check: str) -> list[dict[str, Any]]:
+    """A choice by feature set (Helium first, as CMSIS-NN chooses its code paths, then the DSP extension, then
+    pure C) with no two branches alike: ``directive`` (``#if``/``#elif``/``#else``, empty for a value that does not
+    depend on the build) and ``value``. The last branch is the ``#else``."""
+    mve, dsp, c = (values[f] for f in ("mve", "dsp", "c"))
     if mve == dsp == c:
-        return [{"directive": "", "size": c}]
+        return [{"directive": "", "value": c}]
     if mve == dsp:
         tests = [(_combine(f"({MVE_CHECK})", "||", f"({dsp_check})"), dsp)]
     elif dsp == c:
@@ -281,9 +300,9 @@ def scratch_branches(scratch: dict[str, int], dsp_check: str) -> list[dict[str, 
         tests = [(_combine(f"!({MVE_CHECK})", "&&", f"({dsp_check})"), dsp)]
     else:
         tests = [(MVE_CHECK, mve), (dsp_check, dsp)]
-    branches = [{"directive": ("#if " if k == 0 else "#elif ") + test, "size": size}
-                for k, (test, size) in enumerate(tests)]
-    return branches + [{"directive": "#else", "size": c}]
+    branches = [{"directive": ("#if " if k == 0 else "#elif ") + test, "value": value}
+                for k, (test, value) in enumerate(tests)]
+    return branches + [{"directive": "#else", "value": c}]
 
 
 def _combine(first: str, operator: str, second: str) -> str:
@@ -302,6 +321,8 @@ def plan_json(model: Model) -> dict[str, Any]:
     """``plan.json``: the arena plan, the scratch per feature set and every buffer's pointer."""
     d = model.plan.to_json()
     d["scratch"] = dict(model.scratch)
+    d["layer_scratch"] = {f: [{"layer": s.layer, "op": s.op_index, "offset": s.offset, "size": s.size}
+                              for s in placed.values()] for f, placed in sorted(model.scratch_at.items())}
     d["model"] = model.name
     d["pointers"] = {t: model.pointers[t] for t in sorted(model.plan.by_tensor) if t in model.pointers}
     return d

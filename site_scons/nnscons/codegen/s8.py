@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import ir, kernels
+from .. import ir, kernels, planner
 from ..errors import NnsconsError
 from . import s8_layers, s8_loops
 from .common import TEMPLATES, Generated
@@ -50,7 +50,7 @@ def build(name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict[str,
     is the legacy backend's option: unused here)."""
     model = open_model(name, graph, qtable, qparams, hash_text)
     model.kernels = {op.name: choose_kernel(model, op) for op in model.graph.ops}
-    model.scratch = scratch_sizes(model)
+    plan_scratch(model)
     place_io(model)
     layers = [build_layer(model, op) for op in model.graph.ops]
     return Generated(TEMPLATES, context(model, layers), plan_json(model))
@@ -72,9 +72,15 @@ def choose_kernel(model: Model, op: ir.Op) -> kernels.Kernel:
     return kernel
 
 
-def scratch_sizes(model: Model) -> dict[str, int]:
-    """Bytes of kernel scratch after the activations, per feature set: the largest any layer needs."""
-    return {f: max((k.scratch[f] for k in model.kernels.values()), default=0) for f in kernels.FEATURE_SETS}
+def plan_scratch(model: Model) -> None:
+    """Each layer's scratch buffer placed in the arena per feature set (:func:`nnscons.planner.place_scratch`), and
+    the bytes the arena needs beyond the activations for them (``model.scratch``)."""
+    for features in kernels.FEATURE_SETS:
+        requests = [(op.name, index, model.kernels[op.name].scratch[features])
+                    for index, op in enumerate(model.graph.ops) if model.kernels[op.name].scratch[features] > 0]
+        placed, end = planner.place_scratch(model.plan, requests)
+        model.scratch[features] = end - model.plan.arena_size
+        model.scratch_at[features] = {s.layer: s for s in placed}
 
 
 def build_layer(model: Model, op: ir.Op) -> dict[str, Any]:
@@ -89,6 +95,7 @@ def build_layer(model: Model, op: ir.Op) -> dict[str, Any]:
                                  f"{kernel.kind!r}")
     ctx.update(builder(model, op, q, kernel))
     ctx["comment"] += ctx.pop("notes", [])
+    ctx["scratch"] = any(op.name in placed for placed in model.scratch_at.values())
     return ctx
 
 
