@@ -688,9 +688,243 @@ static inline int32_t arm_nn_rounded_average(int32_t sum, int32_t count)
 #if NNSCONS_MVE
 /* MVE: convolutions */
 
+/** Output channels whose starting sums a Helium s8 convolution keeps at once (on the stack: 4 bytes each). */
+#define ARM_NN_CONV_MVE_BLOCK 64
+
+/** A block of output channels of a Helium s8 convolution's matrix product: weight rows, starting sums (bias +
+ * input_offset * sum of the weight row, modulo 2^32) and requantization. */
+typedef struct
+{
+    const int8_t *filter;       /* the block's first weight row; rows of row_size values */
+    int32_t row_size;
+    int32_t channels;           /* 1..ARM_NN_CONV_MVE_BLOCK */
+    const int32_t *multiplier;  /* the block's first channel's */
+    const int32_t *shift;
+    int32_t output_offset;
+    int32_t act_min;
+    int32_t act_max;
+    int32_t start[ARM_NN_CONV_MVE_BLOCK];
+} arm_nn_conv_mve_block;
+
+/** The block of ``channels`` output channels from ``first_channel`` on. */
+void arm_nn_conv_mve_block_init(arm_nn_conv_mve_block *block,
+                                const int8_t *filter,
+                                int32_t row_size,
+                                int32_t first_channel,
+                                int32_t channels,
+                                const int32_t *bias,
+                                const cmsis_nn_per_channel_quant_params *quant_params,
+                                const cmsis_nn_conv_params *conv_params);
+
+/** Output positions arm_nn_conv_mve_rows_s8 computes at once. */
+#define ARM_NN_CONV_MVE_ROWS 3
+
+/** The block's outputs of ``count`` (1..3) positions whose int8 rows of row_size values are rows[0..count-1]
+ * (rows[count..2]: any readable rows, results dropped): position p's first output at out + p * out_step. */
+void arm_nn_conv_mve_rows_s8(const arm_nn_conv_mve_block *block,
+                             const int8_t *const rows[ARM_NN_CONV_MVE_ROWS],
+                             int32_t count,
+                             int8_t *out,
+                             int32_t out_step);
+
+/** arm_nn_conv_generic_s8 on Helium for a caller whose ``column`` holds ``size`` bytes (ctx->size; 0 when the
+ * caller does not state it: then what arm_nn_conv_generic_s8 assumes). A buffer too small for any path's columns
+ * is not used (the receptive fields are then read in place). */
+arm_cmsis_nn_status arm_nn_conv_mve_s8(int8_t *column,
+                                       int32_t size,
+                                       const cmsis_nn_conv_params *conv_params,
+                                       const cmsis_nn_per_channel_quant_params *quant_params,
+                                       const cmsis_nn_dims *input_dims,
+                                       const int8_t *input_data,
+                                       const cmsis_nn_dims *filter_dims,
+                                       const int8_t *filter_data,
+                                       const int32_t *bias_data,
+                                       const cmsis_nn_dims *output_dims,
+                                       int8_t *output_data);
+
+/** s8 1x1 convolution on Helium (no padding, one group, any stride, batches), input pixels read in place. */
+arm_cmsis_nn_status arm_nn_conv_1x1_mve_s8(const cmsis_nn_conv_params *conv_params,
+                                           const cmsis_nn_per_channel_quant_params *quant_params,
+                                           const cmsis_nn_dims *input_dims,
+                                           const int8_t *input_data,
+                                           const int8_t *filter_data,
+                                           const int32_t *bias_data,
+                                           const cmsis_nn_dims *output_dims,
+                                           int8_t *output_data);
+
+/** s8 convolution on Helium (one group; any kernel, stride, padding, dilation, batches) through im2col columns in
+ * ``columns`` (ARM_NN_CONV_MVE_ROWS * KH*KW*C_IN bytes, any alignment); the input offset must be in -127..128. */
+arm_cmsis_nn_status arm_nn_conv_im2col_mve_s8(int8_t *columns,
+                                              const cmsis_nn_conv_params *conv_params,
+                                              const cmsis_nn_per_channel_quant_params *quant_params,
+                                              const cmsis_nn_dims *input_dims,
+                                              const int8_t *input_data,
+                                              const cmsis_nn_dims *filter_dims,
+                                              const int8_t *filter_data,
+                                              const int32_t *bias_data,
+                                              const cmsis_nn_dims *output_dims,
+                                              int8_t *output_data);
+
 /* MVE: depthwise convolutions */
 
+/** s8 depthwise convolution, any channel multiplier, kernel, stride, padding, dilation and batch count: blocks of
+ * sixteen output channels in vectors. ctx (may be NULL): a scratch buffer of ctx->size bytes holds its working data
+ * (arm_nn_dw_mve_work) when large enough, else the stack does. Then the arguments of
+ * arm_nn_depthwise_conv_generic_s8. */
+arm_cmsis_nn_status arm_nn_depthwise_conv_mve_s8(const cmsis_nn_context *ctx,
+                                                 const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                 const cmsis_nn_per_channel_quant_params *quant_params,
+                                                 const cmsis_nn_dims *input_dims,
+                                                 const int8_t *input_data,
+                                                 const cmsis_nn_dims *filter_dims,
+                                                 const int8_t *filter_data,
+                                                 const int32_t *bias_data,
+                                                 const cmsis_nn_dims *output_dims,
+                                                 int8_t *output_data);
+
+/** Whether arm_nn_depthwise_conv_rows_mve_s8 takes the layer: a channel multiplier that is a multiple of 4 (output
+ * channels sharing an input channel, four at a time), a kernel 4 to 16 taps wide, 16-bit gather offsets. */
+static inline bool arm_nn_dw_rows_mve_fits(const cmsis_nn_dw_conv_params *dw_conv_params, int32_t in_c,
+                                           const cmsis_nn_dims *filter_dims)
+{
+    return dw_conv_params->ch_mult > 0 && dw_conv_params->ch_mult % 4 == 0 && filter_dims->w >= 4 &&
+        filter_dims->w <= 16 && dw_conv_params->dilation.w >= 1 && dw_conv_params->dilation.h >= 1 &&
+        arm_nn_offset_fits_s16(dw_conv_params->input_offset) &&
+        7 * dw_conv_params->dilation.w * in_c <= 0xFFFF && 7 * in_c * dw_conv_params->ch_mult <= 0xFFFF;
+}
+
+/** s8 depthwise convolution for layers arm_nn_dw_rows_mve_fits takes: a kernel row of an input channel serves four
+ * output channels (the arguments of arm_nn_depthwise_conv_generic_s8). */
+arm_cmsis_nn_status arm_nn_depthwise_conv_rows_mve_s8(const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                      const cmsis_nn_per_channel_quant_params *quant_params,
+                                                      const cmsis_nn_dims *input_dims,
+                                                      const int8_t *input_data,
+                                                      const cmsis_nn_dims *filter_dims,
+                                                      const int8_t *filter_data,
+                                                      const int32_t *bias_data,
+                                                      const cmsis_nn_dims *output_dims,
+                                                      int8_t *output_data);
+
+#define ARM_NN_DW_MVE_BLOCK 16
+#define ARM_NN_DW_MVE_CHUNK 7 /* output positions whose sums wait for their requantization together */
+
+/** A depthwise layer's shapes and constants as arm_nn_depthwise_conv_mve_s8's loops use them. */
+typedef struct
+{
+    int32_t batches, in_h, in_w, in_c, out_c, ch_mult, k_h, k_w, out_h, out_w;
+    int32_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+    int32_t x_col;    /* input bytes from one tap to the next along a row */
+    int32_t x_row;    /* input bytes from one tap row to the next */
+    int32_t w_row;    /* filter bytes from one tap row to the next */
+    int32_t ox_first; /* output columns [ox_first, ox_end) have every tap column inside the input */
+    int32_t ox_end;
+    int32_t input_offset, output_offset, act_min, act_max;
+} arm_nn_dw_mve_geometry;
+
+/** What a block of ``count`` (16, 8, or fewer than 8) output channels shares over the layer. Per-channel values
+ * are in the order of the sums' vectors (even channels of the first eight, odd ones, then the same for the next
+ * eight); channels beyond ``count`` hold zeros. */
+typedef struct
+{
+    int8_t w3x3[9 * ARM_NN_DW_MVE_BLOCK];   /* a 3x3 filter's taps, one after the other */
+    uint16_t index[ARM_NN_DW_MVE_BLOCK];    /* multiplier above 1: input channel of each, from in_channel */
+    int16_t offset[8];                      /* input_offset in eight int16 lanes */
+    int32_t start[ARM_NN_DW_MVE_BLOCK];     /* bias + input_offset * the sum of the channel's weights */
+    int32_t bias[ARM_NN_DW_MVE_BLOCK];
+    int32_t multiplier[ARM_NN_DW_MVE_BLOCK];
+    int32_t shift[ARM_NN_DW_MVE_BLOCK];
+    mve_pred16_t lanes;                     /* the channels that exist (a block of fewer than 8) */
+    int32_t count;
+    int32_t channel;                        /* first output channel */
+    int32_t in_channel;                     /* its input channel */
+} arm_nn_dw_mve_block;
+
+/** The working data of arm_nn_depthwise_conv_mve_s8 (912 bytes: in the 960-byte scratch of a depthwise layer with
+ * one input channel, as in micro_speech). */
+typedef struct
+{
+    arm_nn_dw_mve_block block;
+    int32_t sums[ARM_NN_DW_MVE_CHUNK][ARM_NN_DW_MVE_BLOCK];
+} arm_nn_dw_mve_work;
+
+/** Every output of the block of channels in ``work`` (arm_nn_depthwise_conv_blocks_mve_s8.c). */
+void arm_nn_dw_mve_block_outputs(arm_nn_dw_mve_work *work, const arm_nn_dw_mve_geometry *g, const int8_t *input,
+                                 const int8_t *filter, int8_t *output);
+
 /* MVE: fully connected, pooling, elementwise, softmax */
+/**
+ * arm_nn_requantize_mve_n with the per-tensor constants as scalars (general-purpose registers, so that a loop's
+ * vector registers stay free), set up once by arm_nn_requant_mve_init: the left shift, VQRDMULH by the
+ * multiplier, then the rounding divide by 2^e with ties away from zero as a negative value lowered by one
+ * (round_fix = 1 when e > 0) before VRSHL. The lowering cannot wrap: VQRDMULH never returns INT32_MIN (the
+ * doubled product is at least -2^63 + 2^32, and INT32_MIN * INT32_MIN saturates upwards).
+ * With CMSIS_NN_USE_SINGLE_ROUNDING: left is 0 and ``right`` the whole shift, for arm_nn_requantize_mve_n.
+ */
+typedef struct
+{
+    int32_t left;      /* left shift, >= 0 */
+    int32_t multiplier;
+    int32_t round_fix; /* 1 when a right shift follows, else 0 */
+    int32_t right;     /* -e, <= 0 */
+} arm_nn_requant_mve;
+
+static inline arm_nn_requant_mve arm_nn_requant_mve_init(int32_t multiplier, int32_t shift)
+{
+    arm_nn_requant_mve rq;
+    rq.multiplier = multiplier;
+    rq.round_fix = shift < 0 ? 1 : 0;
+#if defined(CMSIS_NN_USE_SINGLE_ROUNDING)
+    rq.left = 0;
+    rq.right = shift;
+#else
+    rq.left = shift > 0 ? shift : 0;
+    rq.right = shift < 0 ? shift : 0;
+#endif
+    return rq;
+}
+
+/** The requantization of a value already shifted left by the ``left`` of arm_nn_requant_mve_init (wrapping), so
+ * that a caller can merge that shift with one of its own. */
+static inline int32x4_t arm_nn_requantize_shifted_mve_s(int32x4_t shifted, int32_t multiplier, int32_t round_fix,
+                                                        int32_t right)
+{
+#if defined(CMSIS_NN_USE_SINGLE_ROUNDING)
+    (void)round_fix;
+    return arm_nn_requantize_mve_n(shifted, multiplier, right);
+#else
+    const int32x4_t high = vqrdmulhq_n_s32(shifted, multiplier);
+    return vrshlq_n_s32(vmlaq_n_s32(high, vshrq_n_s32(high, 31), round_fix), right);
+#endif
+}
+
+/** arm_fully_connected_s8 on Helium: ``kernel_sums`` C_OUT values of arm_vector_sum_s8 (bias folded in, bias_data
+ * then unused) or NULL (bias and offsets folded in on the fly). */
+void arm_nn_fully_connected_mve_s8(const cmsis_nn_fc_params *fc_params,
+                                   const cmsis_nn_per_tensor_quant_params *quant_params,
+                                   int32_t batches,
+                                   const int8_t *input_data,
+                                   int32_t depth,
+                                   const int8_t *filter_data,
+                                   const int32_t *kernel_sums,
+                                   const int32_t *bias_data,
+                                   int32_t out_c,
+                                   int8_t *output_data);
+
+/** arm_max_pool_s8 / arm_avgpool_s8 on Helium, the same outputs and statuses; ARM_CMSIS_NN_NO_IMPL_ERROR, with
+ * nothing written, for what they leave to the plain loops: activation bounds that are not int8 values in order,
+ * and (average) windows wider than 256 or of more than 4095 taps. */
+arm_cmsis_nn_status arm_nn_max_pool_mve_s8(const cmsis_nn_pool_params *pool_params,
+                                           const cmsis_nn_dims *input_dims,
+                                           const int8_t *src,
+                                           const cmsis_nn_dims *filter_dims,
+                                           const cmsis_nn_dims *output_dims,
+                                           int8_t *dst);
+arm_cmsis_nn_status arm_nn_avgpool_mve_s8(const cmsis_nn_pool_params *pool_params,
+                                          const cmsis_nn_dims *input_dims,
+                                          const int8_t *input_data,
+                                          const cmsis_nn_dims *filter_dims,
+                                          const cmsis_nn_dims *output_dims,
+                                          int8_t *output_data);
 
 #endif
 

@@ -29,7 +29,13 @@ arm_cmsis_nn_status arm_convolve_1_x_n_s8(const cmsis_nn_context *ctx,
     {
         return ARM_CMSIS_NN_ARG_ERROR;
     }
+#if NNSCONS_MVE
+    /* Helium: the scratch is used only if the size the caller states (if it does) holds the columns */
+    return arm_nn_conv_mve_s8((int8_t *)ctx->buf, ctx->size, conv_params, quant_params, input_dims, input_data,
+                              filter_dims, filter_data, bias_data, output_dims, output_data);
+#else
     return arm_nn_conv_generic_s8(
         (int8_t *)ctx->buf,
         conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data, output_dims, output_data);
+#endif
 }

@@ -19,6 +19,10 @@
  * With the DSP extension and one group, a convolution with that scratch goes to arm_nn_conv_im2col_dsp_s8 (int16
  * columns, two output positions by two output channels at a time) and a 1x1 convolution without it to
  * arm_nn_conv_1x1_dsp_s8.
+ *
+ * With Helium (MVE) and one group, those go first (arm_nn_conv_mve_s8) to arm_nn_conv_1x1_mve_s8 (a 1x1 convolution
+ * without padding, input read in place) and arm_nn_conv_im2col_mve_s8 (int8 columns, three output positions by
+ * two output channels at a time), when the scratch holds their columns.
  */
 #include <string.h>
 
@@ -117,16 +121,17 @@ static int8_t conv_output_s8(int32_t acc, int32_t oc, const cmsis_nn_conv_params
                             conv_params->activation.max);
 }
 
-arm_cmsis_nn_status arm_nn_conv_generic_s8(int8_t *column,
-                                           const cmsis_nn_conv_params *conv_params,
-                                           const cmsis_nn_per_channel_quant_params *quant_params,
-                                           const cmsis_nn_dims *input_dims,
-                                           const int8_t *input_data,
-                                           const cmsis_nn_dims *filter_dims,
-                                           const int8_t *filter_data,
-                                           const int32_t *bias_data,
-                                           const cmsis_nn_dims *output_dims,
-                                           int8_t *output_data)
+/** arm_nn_conv_generic_s8 without the Helium paths. */
+static arm_cmsis_nn_status conv_portable_s8(int8_t *column,
+                                            const cmsis_nn_conv_params *conv_params,
+                                            const cmsis_nn_per_channel_quant_params *quant_params,
+                                            const cmsis_nn_dims *input_dims,
+                                            const int8_t *input_data,
+                                            const cmsis_nn_dims *filter_dims,
+                                            const int8_t *filter_data,
+                                            const int32_t *bias_data,
+                                            const cmsis_nn_dims *output_dims,
+                                            int8_t *output_data)
 {
     const int32_t in_c = input_dims->c;
     const int32_t k_c = filter_dims->c;
@@ -222,4 +227,68 @@ arm_cmsis_nn_status arm_nn_conv_generic_s8(int8_t *column,
         }
     }
     return ARM_CMSIS_NN_SUCCESS;
+}
+
+#if NNSCONS_MVE
+arm_cmsis_nn_status arm_nn_conv_mve_s8(int8_t *column,
+                                       int32_t size,
+                                       const cmsis_nn_conv_params *conv_params,
+                                       const cmsis_nn_per_channel_quant_params *quant_params,
+                                       const cmsis_nn_dims *input_dims,
+                                       const int8_t *input_data,
+                                       const cmsis_nn_dims *filter_dims,
+                                       const int8_t *filter_data,
+                                       const int32_t *bias_data,
+                                       const cmsis_nn_dims *output_dims,
+                                       int8_t *output_data)
+{
+    const int32_t row_size = filter_dims->h * filter_dims->w * input_dims->c;
+    /* what arm_nn_conv_generic_s8's column holds: two int16 columns */
+    const int32_t portable_size = 4 * arm_nn_align(row_size, 4);
+    const int32_t offset = conv_params->input_offset;
+    const bool one_group = filter_dims->c == input_dims->c && filter_dims->c > 0;
+
+    if (column == NULL)
+    {
+        size = 0;
+    }
+    else if (size <= 0)
+    {
+        size = portable_size; /* not stated: the caller sized it with a getter, every one of which gives this */
+    }
+    if (one_group && filter_dims->h == 1 && filter_dims->w == 1 && conv_params->padding.h == 0 &&
+        conv_params->padding.w == 0)
+    {
+        return arm_nn_conv_1x1_mve_s8(conv_params, quant_params, input_dims, input_data, filter_data, bias_data,
+                                      output_dims, output_data);
+    }
+    if (one_group && size >= ARM_NN_CONV_MVE_ROWS * row_size && offset >= -INT8_MAX && offset <= -INT8_MIN)
+    {
+        return arm_nn_conv_im2col_mve_s8(column, conv_params, quant_params, input_dims, input_data,
+                                         filter_dims, filter_data, bias_data, output_dims, output_data);
+    }
+    /* a buffer smaller than the portable path's column: read the receptive fields in place */
+    return conv_portable_s8(size >= portable_size ? column : NULL, conv_params, quant_params, input_dims,
+                            input_data, filter_dims, filter_data, bias_data, output_dims, output_data);
+}
+#endif
+
+arm_cmsis_nn_status arm_nn_conv_generic_s8(int8_t *column,
+                                           const cmsis_nn_conv_params *conv_params,
+                                           const cmsis_nn_per_channel_quant_params *quant_params,
+                                           const cmsis_nn_dims *input_dims,
+                                           const int8_t *input_data,
+                                           const cmsis_nn_dims *filter_dims,
+                                           const int8_t *filter_data,
+                                           const int32_t *bias_data,
+                                           const cmsis_nn_dims *output_dims,
+                                           int8_t *output_data)
+{
+#if NNSCONS_MVE
+    return arm_nn_conv_mve_s8(column, 0, conv_params, quant_params, input_dims, input_data, filter_dims,
+                              filter_data, bias_data, output_dims, output_data);
+#else
+    return conv_portable_s8(column, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data,
+                            bias_data, output_dims, output_data);
+#endif
 }
