@@ -13,13 +13,15 @@
  * so the padding costs nothing in the inner loop. The last block overlaps the previous one when the channel count
  * is not a multiple of 4 (the overlapping channels are written twice with the same values); fewer than four
  * channels, or an input offset the int16 lanes cannot hold, take the generic kernel.
+ *
+ * With Helium (MVE), every shape takes arm_nn_depthwise_conv_mve_s8 (blocks of sixteen channels in vectors).
  */
 #include <string.h>
 
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
 
-#if NNSCONS_DSP
+#if NNSCONS_DSP && !NNSCONS_MVE
 
 /**
  * Everything four neighbouring channels c..c+3 share over the layer. The 3x3 filter taps sit in the middle of a
@@ -173,7 +175,10 @@ arm_cmsis_nn_status arm_depthwise_conv_3x3_s8(const cmsis_nn_context *ctx,
     {
         return ARM_CMSIS_NN_ARG_ERROR;
     }
-#if NNSCONS_DSP
+#if NNSCONS_MVE
+    return arm_nn_depthwise_conv_mve_s8(ctx, dw_conv_params, quant_params, input_dims, input_data, filter_dims,
+                                        filter_data, bias_data, output_dims, output_data);
+#elif NNSCONS_DSP
     if (input_dims->c >= 4 && arm_nn_offset_fits_s16(dw_conv_params->input_offset) &&
         dw_conv_params->dilation.w == 1 && dw_conv_params->dilation.h == 1 &&
         dw_grid_covers(dw_conv_params, input_dims, output_dims))

@@ -4,6 +4,9 @@
 /*
  * arm_depthwise_conv_s8: the general s8 depthwise convolution (any channel multiplier, stride, padding,
  * dilation and batch count).
+ *
+ * With Helium (MVE): arm_nn_depthwise_conv_mve_s8 (blocks of sixteen output channels in vectors, a gather load for
+ * the input channel of each when the multiplier is above 1). Otherwise the generic kernel.
  */
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
@@ -22,6 +25,11 @@ arm_cmsis_nn_status arm_depthwise_conv_s8(const cmsis_nn_context *ctx,
 {
     (void)ctx;
     (void)bias_dims;
+#if NNSCONS_MVE
+    return arm_nn_depthwise_conv_mve_s8(ctx, dw_conv_params, quant_params, input_dims, input_data, filter_dims,
+                                        filter_data, bias_data, output_dims, output_data);
+#else
     return arm_nn_depthwise_conv_generic_s8(dw_conv_params, quant_params, input_dims, input_data, filter_dims,
                                             filter_data, bias_data, output_dims, output_data);
+#endif
 }

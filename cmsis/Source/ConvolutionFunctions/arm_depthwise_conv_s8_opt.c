@@ -3,6 +3,9 @@
 
 /*
  * arm_depthwise_conv_s8_opt: s8 depthwise convolution with channel multiplier 1 (C_OUT == C_IN).
+ *
+ * With Helium (MVE): arm_nn_depthwise_conv_mve_s8 (blocks of sixteen channels in vectors; no scratch).
+ * Otherwise the generic kernel (with the DSP extension, its four-channel blocks).
  */
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
@@ -25,6 +28,11 @@ arm_cmsis_nn_status arm_depthwise_conv_s8_opt(const cmsis_nn_context *ctx,
     {
         return ARM_CMSIS_NN_ARG_ERROR;
     }
+#if NNSCONS_MVE
+    return arm_nn_depthwise_conv_mve_s8(ctx, dw_conv_params, quant_params, input_dims, input_data, filter_dims,
+                                        filter_data, bias_data, output_dims, output_data);
+#else
     return arm_nn_depthwise_conv_generic_s8(dw_conv_params, quant_params, input_dims, input_data, filter_dims,
                                             filter_data, bias_data, output_dims, output_data);
+#endif
 }
