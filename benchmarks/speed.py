@@ -4,6 +4,7 @@
     ./dev python benchmarks/speed.py                   # builds and runs m0, m4, m7, m33, m55 (scons ... run)
     ./dev python benchmarks/speed.py --targets m4,m55 --no-build    # only reads build/<target>/report.json
     ./dev python benchmarks/speed.py cmsis_nn=/path/to/CMSIS-NN     # extra scons arguments are passed on
+    ./dev python benchmarks/speed.py --no-build --before ../old/build   # beside an earlier checkout's reports
 
 Prints three tables from build/<target>/report.json (instruction counts are exact: QEMU -icount shift=0):
 1. per model and target, instructions per inference and per multiply-accumulate (MACs of the conv, depthwise and
@@ -46,10 +47,10 @@ def build(targets: list[str], scons_args: list[str]) -> None:
     subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
-def load_reports(targets: list[str]) -> dict[str, dict]:
+def load_reports(build_dir: Path, targets: list[str]) -> dict[str, dict]:
     reports = {}
     for t in targets:
-        path = ROOT / "build" / t / "report.json"
+        path = build_dir / t / "report.json"
         if not path.is_file():
             raise SystemExit(f"speed.py: {path}: missing (build it: scons target={t} run)")
         reports[t] = fileio.read_json(path)
@@ -60,7 +61,7 @@ def model_macs(model: dict) -> int:
     return sum(layer["macs"] for layer in model.get("layers", []))
 
 
-def per_model_rows(reports: dict[str, dict]) -> list[dict]:
+def per_model_rows(reports: dict[str, dict], before: dict[str, dict]) -> list[dict]:
     names = sorted({name for r in reports.values() for name in r["models"]})
     rows = []
     for name in names:
@@ -72,6 +73,9 @@ def per_model_rows(reports: dict[str, dict]) -> list[dict]:
             instructions = model["instructions"]["mean"]
             macs = model_macs(model)
             row["MACs"] = f"{macs:,}"
+            earlier = before.get(t, {}).get("models", {}).get(name)
+            if earlier is not None:
+                row[f"{t} before"] = f"{earlier['instructions']['mean']:,}"
             row[t] = f"{instructions:,}"
             row[f"{t}/MAC"] = f"{instructions / macs:.2f}" if macs else "-"
         rows.append(row)
@@ -96,7 +100,7 @@ def per_kernel_rows(reports: dict[str, dict]) -> list[dict]:
     return rows
 
 
-def against_arm_rows(reports: dict[str, dict]) -> tuple[list[dict], dict[str, list[float]]]:
+def against_arm_rows(reports: dict[str, dict], before: dict[str, dict]) -> tuple[list[dict], dict[str, list[float]]]:
     rows, ratios = [], {}
     for name, arm in ARM_V7.items():
         row = {"model": name}
@@ -107,6 +111,9 @@ def against_arm_rows(reports: dict[str, dict]) -> tuple[list[dict], dict[str, li
             ours = model["instructions"]["mean"]
             ratio = ours / arm[t]
             ratios.setdefault(t, []).append(ratio)
+            earlier = before.get(t, {}).get("models", {}).get(name)
+            if earlier is not None:
+                row[f"{t} before"] = f"{earlier['instructions']['mean']:,}"
             row[f"{t} nnscons"] = f"{ours:,}"
             row[f"{t} Arm v7"] = f"{arm[t]:,}"
             row[f"{t} ratio"] = f"{ratio:.2f}"
@@ -125,18 +132,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated targets (default: all five)")
     parser.add_argument("--no-build", action="store_true", help="only read the existing reports")
+    parser.add_argument("--before", type=Path, help="the build folder of another checkout (an earlier commit) to "
+                                                    "compare with: its <target>/report.json")
     args, scons_args = parser.parse_known_args()
     targets = [t for t in args.targets.split(",") if t]
     if not args.no_build:
         build(targets, scons_args)
-    reports = load_reports(targets)
+    reports = load_reports(ROOT / "build", targets)
+    before = load_reports(args.before, targets) if args.before else {}
     print("Instructions per inference and per MAC (first table), per kernel type (second), against Arm CMSIS-NN "
           "v7.0.0 (third)\n")
-    rows = per_model_rows(reports)
+    rows = per_model_rows(reports, before)
     print(overview.format_table(rows, columns_of(rows)) + "\n")
     rows = per_kernel_rows(reports)
     print(overview.format_table(rows, columns_of(rows)) + "\n")
-    rows, ratios = against_arm_rows(reports)
+    rows, ratios = against_arm_rows(reports, before)
     if ratios:
         print(overview.format_table(rows, columns_of(rows)))
         for t, values in ratios.items():

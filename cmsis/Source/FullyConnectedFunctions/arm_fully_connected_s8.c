@@ -5,7 +5,8 @@
  * arm_fully_connected_s8: for each of input_dims->n batches, out[o] = clamp(requantize(bias[o] +
  * sum_i (in[i] + input_offset) * (w[o][i] + filter_offset)) + output_offset), with filter_dims->n inputs per
  * batch and output_dims->c outputs; the weights are row-major [C_OUT][C_IN].
- * In this pure-C build ctx->buf is not used (Arm's MVE build expects arm_vector_sum_s8 results there).
+ * On Helium (arm_fully_connected_mve_s8.c) ctx->buf, when given, holds the C_OUT kernel sums of arm_vector_sum_s8
+ * (bias folded in) as in Arm's MVE build; elsewhere ctx is not used.
  */
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
@@ -37,7 +38,21 @@ static int8_t fc_output_s8(int32_t acc, int32_t o, const cmsis_nn_fc_params *fc_
                             fc_params->activation.max);
 }
 
-#if NNSCONS_DSP
+#if NNSCONS_MVE
+/** The kernel sums in ctx->buf when it holds C_OUT of them (a size of 0 is trusted, as Arm's library does), else
+ * NULL. */
+static const int32_t *fc_kernel_sums(const cmsis_nn_context *ctx, int32_t out_c)
+{
+    if (ctx == NULL || ctx->buf == NULL || ((uintptr_t)ctx->buf & 3u) != 0u || ctx->size < 0 ||
+        (ctx->size > 0 && ctx->size < out_c * (int32_t)sizeof(int32_t)))
+    {
+        return NULL;
+    }
+    return (const int32_t *)ctx->buf;
+}
+#endif
+
+#if NNSCONS_DSP && !NNSCONS_MVE
 /**
  * With the DSP extension: two weight rows per pass over the input, one word (4 values) of the input and of each row
  * per step, sign-extended into pairs of int16 lanes (the input offset added to the input's lanes) and four dual
@@ -137,7 +152,14 @@ arm_cmsis_nn_status arm_fully_connected_s8(const cmsis_nn_context *ctx,
 
     (void)ctx;
     (void)bias_dims;
-#if NNSCONS_DSP
+#if NNSCONS_MVE
+    if (depth >= 0 && fc_params->activation.min <= fc_params->activation.max) /* the vector clamp: the plain one */
+    {
+        arm_nn_fully_connected_mve_s8(fc_params, quant_params, input_dims->n, input_data, depth, filter_data,
+                                      fc_kernel_sums(ctx, out_c), bias_data, out_c, output_data);
+        return ARM_CMSIS_NN_SUCCESS;
+    }
+#elif NNSCONS_DSP
     if (fc_params->filter_offset == 0 && arm_nn_offset_fits_s16(fc_params->input_offset))
     {
         fc_dsp_s8(fc_params, quant_params, input_dims->n, input_data, depth, filter_data, bias_data, out_c,

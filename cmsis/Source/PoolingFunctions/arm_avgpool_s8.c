@@ -3,7 +3,8 @@
 
 /*
  * arm_avgpool_s8: average over the valid (non-padded) taps of each window, rounded to nearest with ties away
- * from zero, then clamped to the activation range. Input and output share scale and zero point.
+ * from zero, then clamped to the activation range. Input and output share scale and zero point. On Helium:
+ * arm_pool_mve_s8.c (no scratch memory).
  */
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
@@ -26,6 +27,16 @@ arm_cmsis_nn_status arm_avgpool_s8(const cmsis_nn_context *ctx,
     {
         return ARM_CMSIS_NN_ARG_ERROR;
     }
+#if NNSCONS_MVE
+    {
+        const arm_cmsis_nn_status status =
+            arm_nn_avgpool_mve_s8(pool_params, input_dims, input_data, filter_dims, output_dims, output_data);
+        if (status != ARM_CMSIS_NN_NO_IMPL_ERROR)
+        {
+            return status;
+        }
+    }
+#endif
     for (b = 0; b < input_dims->n; b++)
     {
         const int8_t *batch_in = input_data + b * in_h * in_w * channels;

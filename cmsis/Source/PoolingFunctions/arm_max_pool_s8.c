@@ -3,6 +3,7 @@
 
 /*
  * arm_max_pool_s8: maximum over the valid (non-padded) taps of each window, clamped to the activation range.
+ * On Helium: arm_pool_mve_s8.c.
  */
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
@@ -25,6 +26,16 @@ arm_cmsis_nn_status arm_max_pool_s8(const cmsis_nn_context *ctx,
     {
         return ARM_CMSIS_NN_ARG_ERROR;
     }
+#if NNSCONS_MVE
+    {
+        const arm_cmsis_nn_status status =
+            arm_nn_max_pool_mve_s8(pool_params, input_dims, src, filter_dims, output_dims, dst);
+        if (status != ARM_CMSIS_NN_NO_IMPL_ERROR)
+        {
+            return status;
+        }
+    }
+#endif
     for (b = 0; b < input_dims->n; b++)
     {
         const int8_t *batch_in = src + b * in_h * in_w * channels;
