@@ -89,13 +89,14 @@ def per_kernel_rows(reports: dict[str, dict]) -> list[dict]:
         for model in report["models"].values():
             for kind, figures in model.get("kernel_types", {}).items():
                 for key in totals[kind]:
-                    totals[kind][key] += figures[key]
+                    totals[kind][key] += figures.get(key, 0)
         row = {"target": t}
         for kind, figures in totals.items():
             if figures["layers"] == 0 or kind == "other":
                 continue
             row[kind] = (f"{figures['instructions'] / figures['macs']:.2f}/MAC" if figures["macs"]
-                         else f"{figures['instructions'] / max(figures['outputs'], 1):.1f}/output")
+                         else f"{figures['instructions'] / figures['outputs']:.1f}/output" if figures["outputs"]
+                         else f"{figures['instructions'] // figures['layers']:,}/layer")
         rows.append(row)
     return rows
 
@@ -146,6 +147,9 @@ def main() -> int:
     print(overview.format_table(rows, columns_of(rows)) + "\n")
     rows = per_kernel_rows(reports)
     print(overview.format_table(rows, columns_of(rows)) + "\n")
+    if any("kernel_types" in m for r in before.values() for m in r["models"].values()):
+        rows = per_kernel_rows(before)
+        print("before:\n" + overview.format_table(rows, columns_of(rows)) + "\n")
     rows, ratios = against_arm_rows(reports, before)
     if ratios:
         print(overview.format_table(rows, columns_of(rows)))
