@@ -835,4 +835,4 @@ def test_folded_biases_are_what_arm_vector_sum_s8_computes(kws: tuple[ir.Graph, 
                                      ch.ptr(original, ctypes.c_int32)) == 0
         np.testing.assert_array_equal(bias, expected)
         compared += 1
-    assert compared == 5 and ".buf = (void *)kws_fully_connected_11_bias," in model_c
+    assert compared == 5 and "ctx.buf = (void *)kws_fully_connected_11_bias;" in model_c
