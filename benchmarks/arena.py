@@ -4,9 +4,10 @@
     ./dev python benchmarks/arena.py
 
 Builds the example models' sources (scons), reads build/<name>/plan.json (activations planned from tensor
-lifetimes, plus the kernels' scratch for pure C, DSP and MVE builds), and asks TFLite Micro for its arena with
-``Interpreter.print_allocations()`` ("head" is its activation plan, "total" adds its runtime structures).
-Prints one table. TFLite Micro's figures are for this 64-bit host; on a 32-bit MCU its structures are smaller.
+lifetimes; each layer's kernel scratch placed in free space, the arena growing past the activations only where
+none is large enough) and prints each build's ARENA_SIZE: pure C (host, m0, m3), DSP (m4, m7, m33), Helium (m55),
+beside TFLite Micro's arena from ``Interpreter.print_allocations()`` ("head" is its activation plan, "total" adds
+its runtime structures; for this 64-bit host: on a 32-bit MCU its structures are smaller) and the ratios.
 """
 from __future__ import annotations
 
@@ -56,20 +57,21 @@ def main() -> int:
         if not plan_path.is_file():
             continue
         plan = json.loads(plan_path.read_text())
-        scratch = plan["scratch"]
+        activations, scratch = plan["activation_arena_size"], plan["scratch"]
         qtable = json.loads((ROOT / "build" / folder.name / "qtable.json").read_text())
-        row = {"model": folder.name, "scheme": qtable["scheme"],
-               "nnscons activations": plan["activation_arena_size"],
-               "scratch c/dsp/mve": f"{scratch['c']}/{scratch['dsp']}/{scratch['mve']}",
-               "nnscons arena (c)": plan["activation_arena_size"] + scratch["c"]}
+        arena = {features: activations + scratch[features] for features in ("c", "dsp", "mve")}
+        row = {"model": folder.name, "scheme": qtable["scheme"], "activations": activations,
+               "host/m0/m3 (c)": arena["c"], "m4/m7/m33 (dsp)": arena["dsp"], "m55 (mve)": arena["mve"]}
         if qtable["scheme"] == "model" and model.is_file():
             tflm = tflm_arena(model)
-            row["tflm head"] = tflm.get("head", "?")
-            row["tflm total"] = tflm.get("total", "?")
-            row["smaller"] = "yes" if row["nnscons arena (c)"] < tflm.get("total", 0) else "NO"
+            head, total = tflm.get("head"), tflm.get("total")
+            row.update({"tflm head": head or "?", "tflm total": total or "?"})
+            if head:
+                row["m4 / head"] = f"{arena['dsp'] / head:.2f}"
+                row["m55 / head"] = f"{arena['mve'] / head:.2f}"
         rows.append(row)
-    columns = ["model", "scheme", "nnscons activations", "scratch c/dsp/mve", "nnscons arena (c)", "tflm head",
-               "tflm total", "smaller"]
+    columns = ["model", "scheme", "activations", "host/m0/m3 (c)", "m4/m7/m33 (dsp)", "m55 (mve)", "tflm head",
+               "tflm total", "m4 / head", "m55 / head"]
     print(overview.format_table(rows, columns))
     return 0
 

@@ -162,16 +162,36 @@ def plan_picture(plan: dict[str, Any], layer_count: int) -> str:
         if size >= arena * 0.04:
             ax.text((x0 + x1) / 2, y0 + size / 2, f"{buffer['name']}\n{size} B", ha="center", va="center",
                     fontsize=7, clip_on=True)
+    top = _scratch_rectangles(ax, plan, Rectangle)
     ax.axhline(arena, color="#b00", linestyle="--", linewidth=1)
     ax.text(-0.5, arena, f" activation arena {arena} B", va="bottom", fontsize=7, color="#b00")
     ax.set_xlim(-0.6, max(layer_count, 1) - 0.4)
-    ax.set_ylim(0, arena * 1.08)
+    ax.set_ylim(0, max(arena, top) * 1.08)
     ax.set_xlabel("layer index (graph order)")
     ax.set_ylabel("arena offset (bytes)")
     ax.set_xticks(range(max(layer_count, 1)))
     ax.grid(True, axis="y", color="0.9", linewidth=0.5)
     fig.subplots_adjust(left=0.075, right=0.99, bottom=0.11, top=0.97)
     return png_data_uri(fig)
+
+
+# Each build's kernel scratch as a hatched rectangle in its third of the layer's column
+_SCRATCH_STYLE = {"c": ("0.35", -0.45), "dsp": ("#d62728", -0.15), "mve": ("#9467bd", 0.15)}
+
+
+def _scratch_rectangles(ax: Any, plan: dict[str, Any], rectangle: Any) -> int:
+    """Each layer's scratch buffer per build (plan.json ``layer_scratch``) where it is placed; the highest end."""
+    top = 0
+    for features, placed in sorted(plan.get("layer_scratch", {}).items()):
+        color, left = _SCRATCH_STYLE.get(features, ("0.5", -0.45))
+        for s in placed:
+            ax.add_patch(rectangle((s["op"] + left, s["offset"]), 0.3, s["size"], facecolor="none", edgecolor=color,
+                                   hatch="////", linewidth=0.8))
+            top = max(top, s["offset"] + s["size"])
+        ax.plot([], [], color=color, linewidth=4, label=f"scratch ({features})")
+    if top:
+        ax.legend(loc="upper right", fontsize=7)
+    return top
 
 
 def snr_picture(diagnostics: dict[str, Any]) -> Optional[str]:
