@@ -25,7 +25,7 @@ from tflite_micro import runtime
 import cmsis_host as ch
 import tflite_builder as tb
 from conftest import SHARED
-from nnscons import codegen, data, fileio, ir, kernels, planner, reference, stats
+from nnscons import codegen, data, fileio, ir, kernels, overlap, planner, reference, stats
 from nnscons import quantize as qz
 from nnscons import ranges as rg
 from nnscons.errors import NnsconsError
@@ -507,9 +507,10 @@ def test_header_describes_the_network(kws: tuple[ir.Graph, dict[str, np.ndarray]
     assert macros["KWS_INPUT_SHAPE"] == "{1, 49, 10, 1}" and macros["KWS_OUTPUT_RANK"] == "2"
     assert macros["KWS_INPUT_ZERO_POINT"] == "83" and macros["KWS_OUTPUT_ZERO_POINT"] == "(-128)"
     assert float(macros["KWS_INPUT_SCALE"].rstrip("f")) == pytest.approx(0.5847029, rel=1e-7)
-    assert macros["KWS_ACTIVATION_ARENA_SIZE"] == f"{plan['activation_arena_size']}u" == "16000u"
-    assert re.findall(r"#define KWS_SCRATCH_SIZE (\d+)u", header) == [str(plan["scratch"][f])
-                                                                      for f in ("mve", "dsp", "c")]
+    # two 8,000-byte activations at a time, but the depthwise and 1x1 layers write a few rows behind their input
+    assert macros["KWS_ACTIVATION_ARENA_SIZE"] == f"{plan['activation_arena_size']}u" == "10304u"
+    assert re.findall(r"#define KWS_SCRATCH_SIZE (\d+)u", header) == [str(plan["scratch"][f]) for f in ("mve", "c")]
+    assert plan["scratch"]["dsp"] == plan["scratch"]["c"]      # one #else branch for both
     assert "typedef int8_t kws_input_t;" in header and 'KWS_HASH "kws-test-hash"' in header
     net = Network("kws", write_sources(files, tmp_path), cmsis_archive)
     assert net.info.name == b"kws" and net.info.hash == b"kws-test-hash"
@@ -757,12 +758,12 @@ def test_codegen_sources_lists_the_templates() -> None:
 def test_plan_json_matches_the_arena(kws: tuple[ir.Graph, dict[str, np.ndarray]]) -> None:
     graph, params = kws
     plan = json.loads(generate("kws", graph, params)["plan.json"])
-    direct = planner.plan(graph, qtable_for(graph, params)[0])
+    qtable = qtable_for(graph, params)[0]
+    direct = planner.plan(graph, qtable, overlap.overlaps(graph, qtable))
     assert plan["activation_arena_size"] == direct.arena_size
     assert [b["offset"] for b in plan["buffers"]] == [b.offset for b in direct.buffers]
-    # past the activations: the 1x1 convolutions' DSP buffer and the Helium depthwise one meet a full arena (two
-    # 8,000-byte activations); the first convolution's pure-C buffer fits beside its 490-byte input
-    assert plan["scratch"] == {"c": 0, "dsp": 256, "mve": 4464}
+    # past the activations: only the Helium depthwise buffer (4,464 bytes) finds no gap large enough
+    assert plan["scratch"] == {"c": 0, "dsp": 0, "mve": 4464}
     # each layer's scratch is in bytes no activation live during that layer uses, inside the arena of its build
     for features, placed in plan["layer_scratch"].items():
         assert placed, features
@@ -836,3 +837,60 @@ def test_folded_biases_are_what_arm_vector_sum_s8_computes(kws: tuple[ir.Graph, 
         np.testing.assert_array_equal(bias, expected)
         compared += 1
     assert compared == 5 and "ctx.buf = (void *)kws_fully_connected_11_bias;" in model_c
+
+
+def test_overlapping_outputs_sit_their_lag_below_a_dying_input(kws: tuple[ir.Graph, dict[str, np.ndarray]]) -> None:
+    """kws with overlap=on: each depthwise output starts its row lag below its input (C = 64, W = 5, pad 1: (5 + 1)
+    * 64 = 384 bytes), each 1x1 output 3 * 64 = 192 bytes below; every other pair of buffers live at the same time
+    is disjoint; overlap=off gives the plan without overlaps (two 8,000-byte buffers at a time)."""
+    graph, params = kws
+    tables, qparams = qtable_for(graph, params)
+    plan = json.loads(codegen.generate("kws", graph, tables, qparams, "s8", "h")["plan.json"])
+    by_name = {b["name"]: b for b in plan["buffers"]}
+    lags = {b["name"]: (b["overlap"]["rule"], b["overlap"]["lag"]) for b in plan["buffers"] if "overlap" in b}
+    assert sorted(set(lags.values())) == [("pixel lag", 192), ("row lag", 384)] and len(lags) == 8
+    for name, (rule, lag) in lags.items():
+        b = by_name[name]
+        assert b["offset"] == by_name[b["overlap"]["over"]]["offset"] - lag, name
+    pairs = {(b["name"], b["overlap"]["over"]) for b in plan["buffers"] if "overlap" in b}
+    for a in plan["buffers"]:
+        for b in plan["buffers"]:
+            live_together = a["first_op"] <= b["last_op"] and b["first_op"] <= a["last_op"]
+            disjoint = a["offset"] + a["size"] <= b["offset"] or b["offset"] + b["size"] <= a["offset"]
+            if a is not b and live_together and (a["name"], b["name"]) not in pairs | {(y, x) for x, y in pairs}:
+                assert disjoint, (a["name"], b["name"])
+    off = json.loads(codegen.generate("kws", graph, tables, qparams, "s8", "h", overlap=False)["plan.json"])
+    assert off["activation_arena_size"] == 16000 and not any("overlap" in b for b in off["buffers"])
+    assert plan["activation_arena_size"] == 10304
+
+
+def test_overlap_rules_refuse_what_the_kernels_do_not_guarantee() -> None:
+    """No overlap for a 1x1 convolution that widens its channels, has more than 64 outputs or C_IN not a multiple of
+    4, a strided 1x1, a depthwise layer with a multiplier, a stride or C not a multiple of 4 (above 3), int16
+    activations, or an add that broadcasts (tests/test_overlap_kernels.py proves the lags on the kernels)."""
+    def conv(shape_in: list[int], weights: list[int], shape_out: list[int], op_type: str = "conv2d",
+             **attrs: Any) -> dict[int, overlap.Overlap]:
+        tensors = {"x": ir.Tensor("x", shape_in, "float32"), "w": ir.Tensor("w", weights, "int8", is_const=True),
+                   "y": ir.Tensor("y", shape_out, "float32")}
+        graph = ir.Graph(tensors, [ir.Op("op_0", op_type, ["x", "w"], ["y"], attrs)], ["x"], ["y"])
+        qtable = {"tensors": {"x": {"dtype": "int8"}, "y": {"dtype": "int8"}}}
+        return overlap.overlaps(graph, qtable)
+
+    assert conv([1, 4, 4, 32], [16, 1, 1, 32], [1, 4, 4, 16])[0].lag == 48
+    assert conv([1, 4, 4, 30], [16, 1, 1, 30], [1, 4, 4, 16]) == {}                   # DSP: no int16 columns
+    assert conv([1, 4, 4, 16], [32, 1, 1, 16], [1, 4, 4, 32]) == {}                   # widens
+    assert conv([1, 4, 4, 96], [80, 1, 1, 96], [1, 4, 4, 80]) == {}                   # more than 64 outputs
+    assert conv([1, 4, 4, 32], [16, 1, 1, 32], [1, 2, 2, 16], stride=[2, 2]) == {}
+    assert conv([1, 4, 4, 8], [1, 3, 3, 8], [1, 4, 4, 8], "depthwise_conv2d", pad=[1, 1, 1, 1])[0].lag == 48
+    assert conv([1, 4, 4, 6], [1, 3, 3, 6], [1, 4, 4, 6], "depthwise_conv2d", pad=[1, 1, 1, 1]) == {}
+    assert conv([1, 4, 4, 8], [1, 3, 3, 16], [1, 4, 4, 16], "depthwise_conv2d", pad=[1, 1, 1, 1],
+                multiplier=2) == {}
+    assert conv([1, 4, 4, 8], [1, 3, 3, 8], [1, 2, 2, 8], "depthwise_conv2d", pad=[1, 1, 1, 1], stride=[2, 2]) == {}
+    tensors = {"a": ir.Tensor("a", [1, 4, 4, 8], "float32"), "b": ir.Tensor("b", [1, 1, 1, 8], "float32"),
+               "y": ir.Tensor("y", [1, 4, 4, 8], "float32")}
+    graph = ir.Graph(tensors, [ir.Op("add_0", "add", ["a", "b"], ["y"], {})], ["a", "b"], ["y"])
+    int8 = {"tensors": {t: {"dtype": "int8"} for t in tensors}}
+    assert overlap.overlaps(graph, int8) == {}                                       # broadcasts b
+    graph.tensors["b"] = ir.Tensor("b", [1, 4, 4, 8], "float32")
+    assert overlap.overlaps(graph, int8)[0].lag == 0
+    assert overlap.overlaps(graph, {"tensors": {t: {"dtype": "int16"} for t in tensors}}) == {}

@@ -19,6 +19,10 @@
 #ifndef NNSCONS_ARM_NNFUNCTIONS_H
 #define NNSCONS_ARM_NNFUNCTIONS_H
 
+/* This is nnscons' own library: generated code planned with overlapping buffers (overlap=on) relies on the order in
+ * which its kernels read and write (site_scons/nnscons/overlap.py) and checks for this macro. */
+#define NNSCONS_BUNDLED_KERNELS 1
+
 #include "arm_nn_types.h"
 
 #ifdef __cplusplus

@@ -75,6 +75,12 @@ OPTIONS: tuple[Option, ...] = (
            "probabilities are sharper than float's) or calibrated (the logits shifted to round(log2(beta log2 e)) "
            "fractional bits: the probabilities closest to float's, but logits closer than half a unit tie)",
            _choice("legacy_softmax", LEGACY_SOFTMAX), ("codegen",)),
+    Option("overlap", "on",
+           "api=s8: plan a layer's output over the input bytes its kernel has already consumed where nnscons' "
+           "bundled kernels guarantee the order of their reads and writes (element-wise ops in place, 1x1 and "
+           "depthwise convolutions a few pixels or rows behind their input): on, or off for a CMSIS-NN other than "
+           "cmsis/ (automatic with cmsis_nn=; generated code refuses to compile against another library otherwise)",
+           _choice("overlap", ("on", "off")), ("codegen",)),
 )
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 

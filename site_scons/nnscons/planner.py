@@ -47,6 +47,7 @@ class Buffer:
     first: int                   # first op index the buffer is live at (0 for graph inputs)
     last: int                    # last op index the buffer is live at
     offset: int = -1
+    overlap: Optional[dict[str, Any]] = None    # placed over the buffer ``over`` it is made from: lag, rule
 
     def overlaps_in_time(self, other: "Buffer") -> bool:
         return self.first <= other.last and other.first <= self.last
@@ -55,8 +56,11 @@ class Buffer:
         return self.offset < other.offset + other.size and other.offset < self.offset + self.size
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "tensors": list(self.tensors), "offset": self.offset, "size": self.size,
-                "first_op": self.first, "last_op": self.last}
+        d = {"name": self.name, "tensors": list(self.tensors), "offset": self.offset, "size": self.size,
+             "first_op": self.first, "last_op": self.last}
+        if self.overlap:
+            d["overlap"] = dict(self.overlap)
+        return d
 
 
 @dataclass
@@ -86,10 +90,13 @@ def tensor_bytes(graph: ir.Graph, qtable: Optional[dict[str, Any]], name: str) -
     return tensor.size * np.dtype(dtype).itemsize
 
 
-def plan(graph: ir.Graph, qtable: Optional[dict[str, Any]] = None) -> Plan:
-    """The arena plan of a graph's activations (see the module docstring)."""
+def plan(graph: ir.Graph, qtable: Optional[dict[str, Any]] = None, overlaps: Optional[dict[int, Any]] = None) -> Plan:
+    """The arena plan of a graph's activations (see the module docstring). ``overlaps``: op index -> an
+    :class:`nnscons.overlap.Overlap` (``source`` tensor, ``lag`` bytes, ``rule``) for the layers whose output may
+    start ``lag`` bytes below their input, used where that input dies at the layer."""
     buffers = _buffers(graph, qtable)
-    _place(buffers)
+    units = _overlap_units(graph, buffers, overlaps or {})
+    _place_units(units)
     end = max((b.offset + b.size for b in buffers), default=0)
     result = Plan(buffers, align(end))
     for buffer in buffers:
@@ -143,21 +150,62 @@ def _buffers(graph: ir.Graph, qtable: Optional[dict[str, Any]]) -> list[Buffer]:
     return buffers
 
 
+# ---- overlapping outputs -----------------------------------------------------------------------------------------
+def _overlap_units(graph: ir.Graph, buffers: list[Buffer], overlaps: dict[int, Any]) -> list[list[tuple[Buffer, int]]]:
+    """The buffers in placement units: a buffer alone, or a chain of layers' inputs and outputs at fixed distances
+    (each output ``lag`` bytes below its input, which must die at that layer and not be a graph output)."""
+    owner = {name: b for b in buffers for name in b.tensors}
+    outputs = {id(owner[name]) for name in graph.outputs}
+    below: dict[int, tuple[Buffer, int, str]] = {}      # id(input buffer) -> (output buffer, lag, rule)
+    for index, o in sorted(overlaps.items()):
+        source, result = owner.get(o.source), owner.get(graph.ops[index].outputs[0])
+        if source is None or result is None or source is result or id(source) in outputs or source.last != index:
+            continue
+        if id(source) in below or any(result is r for r, _, _ in below.values()):
+            continue
+        below[id(source)] = (result, o.lag, o.rule)
+        result.overlap = {"over": source.name, "lag": o.lag, "rule": o.rule}
+    heads = [b for b in buffers if not any(b is r for r, _, _ in below.values())]
+    units = []
+    for head in heads:
+        unit, offset, buffer = [(head, 0)], 0, head
+        while id(buffer) in below:
+            buffer, lag, _ = below[id(buffer)]
+            offset -= lag
+            unit.append((buffer, offset))
+        lowest = min(rel for _, rel in unit)
+        units.append([(b, rel - lowest) for b, rel in unit])
+    return units
+
+
 # ---- placement ---------------------------------------------------------------------------------------------------
-def _place(buffers: list[Buffer]) -> None:
-    """Greedy: largest first (ties by creation order), lowest aligned offset free during the lifetime."""
-    order = sorted(range(len(buffers)), key=lambda i: (-buffers[i].size, buffers[i].first, i))
+def _place_units(units: list[list[tuple[Buffer, int]]]) -> None:
+    """Greedy: largest first (ties by creation order), each unit at the lowest aligned offset where every member is
+    free during its lifetime."""
+    def extent(unit: list[tuple[Buffer, int]]) -> int:
+        return max(rel + b.size for b, rel in unit)
+
+    order = sorted(range(len(units)), key=lambda i: (-extent(units[i]), units[i][0][0].first, i))
     placed: list[Buffer] = []
     for i in order:
-        buffer = buffers[i]
-        conflicts = sorted((b for b in placed if b.overlaps_in_time(buffer)), key=lambda b: b.offset)
-        offset = 0
-        for other in conflicts:
-            if offset + buffer.size <= other.offset:
-                break                                   # fits in the gap before this one
-            offset = max(offset, align(other.offset + other.size))
-        buffer.offset = offset
-        placed.append(buffer)
+        unit = units[i]
+        candidates = {0}
+        for member, rel in unit:
+            for other in placed:
+                if other.overlaps_in_time(member):
+                    candidates.add(max(0, align(other.offset + other.size - rel)))
+        for offset in sorted(candidates):
+            if all(_free(placed, member, offset + rel) for member, rel in unit):
+                break
+        for member, rel in unit:
+            member.offset = offset + rel
+            placed.append(member)
+
+
+def _free(placed: list[Buffer], buffer: Buffer, offset: int) -> bool:
+    """No placed buffer live at the same time as ``buffer`` uses its bytes if it starts at ``offset``."""
+    return all(not other.overlaps_in_time(buffer) or offset + buffer.size <= other.offset
+               or other.offset + other.size <= offset for other in placed)
 
 
 # ---- kernel scratch ----------------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ __all__ = ["APIS", "BACKENDS", "CODEGEN_TEMPLATES", "CTYPES", "MAX_RANK", "TEMPL
            "c_int", "c_string", "codegen_sources", "generate", "macro_int", "softmax_input_frac_bits",
            "softmax_s16_luts", "value_rows"]
 
-Backend = Callable[[str, ir.Graph, dict[str, Any], dict[str, np.ndarray], str, str], Generated]
+Backend = Callable[[str, ir.Graph, dict[str, Any], dict[str, np.ndarray], str, str, bool], Generated]
 
 # option api -> the backend that generates the code
 BACKENDS: dict[str, Backend] = {
@@ -70,14 +70,15 @@ APIS = tuple(BACKENDS)
 
 
 def generate(name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict[str, np.ndarray], api: str,
-             hash_text: str, legacy_softmax: str = "input") -> dict[str, str]:
+             hash_text: str, legacy_softmax: str = "input", overlap: bool = True) -> dict[str, str]:
     """The generated files, by file name: ``<name>.h``, ``<name>_model.c``, ``<name>_weights.c``, ``plan.json``.
-    ``api`` picks the backend: ``s8`` or ``legacy`` (which also takes the ``legacy_softmax`` option)."""
+    ``api`` picks the backend: ``s8`` (which also takes ``overlap``: plan outputs over consumed inputs, see
+    :mod:`nnscons.overlap`) or ``legacy`` (which also takes the ``legacy_softmax`` option)."""
     check_name(name)
     backend = BACKENDS.get(api)
     if backend is None:
         raise NnsconsError(None, f"api={api!r} is not one of {', '.join(APIS)}")
-    generated = backend(name, graph, qtable, qparams, hash_text, legacy_softmax)
+    generated = backend(name, graph, qtable, qparams, hash_text, legacy_softmax, overlap)
     env = environment()
     return {
         f"{name}.h": env.get_template(generated.templates["header"]).render(generated.context),

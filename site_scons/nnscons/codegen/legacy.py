@@ -108,8 +108,9 @@ LEGACY_LAYERS: dict[str, LegacyLayerBuilder] = {
 
 
 def build(name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict[str, np.ndarray], hash_text: str,
-          legacy_softmax: str = "input") -> Generated:
-    """The templates, their context and the arena plan of a q7/q15 network on the legacy functions."""
+          legacy_softmax: str = "input", overlap: bool = False) -> Generated:
+    """The templates, their context and the arena plan of a q7/q15 network on the legacy functions (``overlap``:
+    unused, the legacy kernels' orders are not proven: no layer's output overlaps its input)."""
     if legacy_softmax not in LEGACY_SOFTMAX:
         raise NnsconsError(None, f"legacy_softmax={legacy_softmax!r} is not one of {', '.join(LEGACY_SOFTMAX)}")
     scheme = qtable.get("scheme")

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import ir, planner
+from ..overlap import overlaps
 from ..errors import NnsconsError
 from ..kernels import FEATURE_SETS, Kernel
 from .common import CTYPES, IO, LINE_WIDTH, MAX_RANK, Array, c_string, shape_text
@@ -121,11 +122,13 @@ class Model:
 
 
 def open_model(name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict[str, np.ndarray],
-               hash_text: str) -> Model:
-    """The lowered graph with its arena plan and pointers; the backend adds kernels, scratch and I/O."""
+               hash_text: str, overlap: bool = False) -> Model:
+    """The lowered graph with its arena plan and pointers (``overlap``: with the outputs the bundled kernels may
+    write over their inputs so placed); the backend adds kernels, scratch and I/O."""
     lowered = lower(graph, qtable.get("tensors", {}))
     op_index = {op.name: index for index, op in enumerate(graph.ops)}
-    plan = planner.plan(lowered.graph, qtable)
+    rules = overlaps(lowered.graph, qtable) if overlap else None
+    plan = planner.plan(lowered.graph, qtable, rules)
     return Model(name, qtable, qparams, hash_text, graph, lowered, plan, op_index, pointer_names(lowered.graph))
 
 
@@ -159,8 +162,12 @@ def buffer_context(model: Model) -> tuple[list[dict[str, Any]], list[dict[str, A
     offsets, pointers = [], []
     for buffer in model.plan.buffers:
         macro = f"OFFSET_{model.pointers[buffer.name]}"
+        over = ""
+        if buffer.overlap:
+            over = f" (over {model.pointers[buffer.overlap['over']]}, {buffer.overlap['lag']} B below: " \
+                   f"{buffer.overlap['rule']})"
         offsets.append({"macro": macro, "offset": buffer.offset, "size": buffer.size,
-                        "tensors": ", ".join(buffer.tensors), "first": buffer.first, "last": buffer.last})
+                        "tensors": ", ".join(buffer.tensors) + over, "first": buffer.first, "last": buffer.last})
         for tensor in buffer.tensors:
             if tensor in used:
                 pointers.append({"name": model.pointers[tensor], "macro": macro,
@@ -250,6 +257,7 @@ def shared_context(model: Model, layers: list[dict[str, Any]], dsp_check: str) -
         "inputs": [vars(io) for io in model.inputs], "outputs": [vars(io) for io in model.outputs],
         "activation_arena_size": model.plan.arena_size, "scratch": model.scratch, "mve_check": MVE_CHECK,
         "offsets": offsets, "pointers": pointers, "layers": layers,
+        "overlapped": any(b.overlap for b in model.plan.buffers),
         "arrays": [a.context() for a in model.arrays],
         "absorbed": [absorbed_text(op) for op in model.lowered.absorbed],
         "max_rank": MAX_RANK,

@@ -45,10 +45,11 @@ S8_LAYERS: dict[str, LayerBuilder] = {
 
 
 def build(name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict[str, np.ndarray], hash_text: str,
-          legacy_softmax: str = "input") -> Generated:
+          legacy_softmax: str = "input", overlap: bool = True) -> Generated:
     """The templates, their context and the arena plan of a network on the s8/s16 kernels (``legacy_softmax``
-    is the legacy backend's option: unused here)."""
-    model = open_model(name, graph, qtable, qparams, hash_text)
+    is the legacy backend's option: unused here; ``overlap``: outputs planned over consumed inputs where the
+    bundled kernels allow it, :mod:`nnscons.overlap`)."""
+    model = open_model(name, graph, qtable, qparams, hash_text, overlap)
     model.kernels = {op.name: choose_kernel(model, op) for op in model.graph.ops}
     plan_scratch(model)
     place_io(model)
