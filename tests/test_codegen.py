@@ -881,6 +881,10 @@ def test_overlap_rules_refuse_what_the_kernels_do_not_guarantee() -> None:
     assert conv([1, 4, 4, 16], [32, 1, 1, 16], [1, 4, 4, 32]) == {}                   # widens
     assert conv([1, 4, 4, 96], [80, 1, 1, 96], [1, 4, 4, 80]) == {}                   # more than 64 outputs
     assert conv([1, 4, 4, 32], [16, 1, 1, 32], [1, 2, 2, 16], stride=[2, 2]) == {}
+    # a 3x3 convolution through im2col: the window's reach (W + 1 pixels) plus one pixel, of 16 output channels
+    assert conv([1, 8, 8, 16], [16, 3, 3, 16], [1, 8, 8, 16], pad=[1, 1, 1, 1])[0].lag == (9 + 1) * 16
+    assert conv([1, 8, 8, 16], [32, 3, 3, 16], [1, 8, 8, 32], pad=[1, 1, 1, 1]) == {}          # widens
+    assert conv([1, 8, 8, 16], [16, 3, 3, 16], [1, 4, 4, 16], pad=[0, 1, 0, 1], stride=[2, 2]) == {}
     assert conv([1, 4, 4, 8], [1, 3, 3, 8], [1, 4, 4, 8], "depthwise_conv2d", pad=[1, 1, 1, 1])[0].lag == 48
     assert conv([1, 4, 4, 6], [1, 3, 3, 6], [1, 4, 4, 6], "depthwise_conv2d", pad=[1, 1, 1, 1]) == {}
     assert conv([1, 4, 4, 8], [1, 3, 3, 16], [1, 4, 4, 16], "depthwise_conv2d", pad=[1, 1, 1, 1],

@@ -15,6 +15,11 @@ The rules (nnscons.overlap; D in bytes, L = pad_top * W + pad_left, align16 roun
   R3 depthwise, multiplier 1, stride 1, dilation 1, one batch, SAME size and, because the DSP builds loop over
      blocks of four channels whose last one overlaps the one before when C % 4 != 0, C % 4 == 0 or C < 4:
      D = the least multiple of lcm(C, 16) >= (L + 4) * C (the lead's); >= L * C is enough (``tight``).
+  R4 convolution through arm_convolve_s8 (kernel not 1x1; stride 1, dilation 1, one group, one batch, SAME size,
+     C_OUT <= C_IN, C_OUT <= 64, the generated scratch): D = align16(3 * C_OUT + L * C_IN) (the lead's); every
+     path gathers whole receptive fields before storing their outputs, so align16(L * C_OUT) is enough
+     (``tight``). Scratch mode ``small`` states a 1-byte buffer: Helium then reads the fields in place once per
+     output channel (needs (L + 1) * C_OUT - 1); a NULL buffer is refused (ARM_CMSIS_NN_ARG_ERROR) on every build.
 Each path's own least lag (``predicted``) follows from its order of reads and writes (see predicted_lag); the tests
 check that every scanned lag at or above it is safe, that the rules' lags are safe with the scratch buffer
 generated code gives, that each bound is tight (one step less corrupts some case on some build), and that the
@@ -46,7 +51,8 @@ from nnscons import firmware  # noqa: E402
 SEED = int(os.environ.get("OVERLAP_SEED", "13"))
 GUARD = 64                              # poisoned bytes at least before the output and after each input
 NAMES = ["host", *kc.CORTEX_M]
-SCRATCH_MODES = {"exact": 0, "roomy": 1, "null": 2}      # kernels_case.h's KC_SCRATCH_*; exact = generated code's
+SCRATCH_MODES = {"exact": 0, "roomy": 1, "null": 2,      # kernels_case.h's KC_SCRATCH_*; exact = generated code's
+                 "small": 3}                             # overlap_main.c's OV_SCRATCH_SMALL: ctx.size 1
 
 pytestmark = kc.pytestmark
 
@@ -56,7 +62,7 @@ pytestmark = kc.pytestmark
 class Trial:
     index: int                          # into the cases
     case: kc.Case
-    rule: str                           # R1, R2, R3
+    rule: str                           # R1 .. R4
     scratch: str = "exact"
     alias: bool = False                 # add/mul of a tensor with itself
     lags: list[int] = field(default_factory=list)
@@ -77,15 +83,18 @@ def rows_lag(c: kc.Case) -> int:
 
 
 def lead_lag(t: Trial) -> int:
-    """The lag of the rules as proposed."""
+    """The lag of the rules as site_scons/nnscons/overlap.py encodes them (R4 one pixel more than the tight lag:
+    safe also when a caller states a Helium scratch too small for the columns)."""
     c = t.case
     if t.rule == "R1":
         return 0
     if t.rule == "R2":
-        return align16(4 * c.output[3])
+        return align16(3 * c.output[3])
+    if t.rule == "R4":
+        return align16((rows_lag(c) + 1) * c.output[3])
     ch = c.input[3]
     step = ch * 16 // math.gcd(ch, 16)
-    return -(-(rows_lag(c) + 4) * ch // step) * step
+    return -(-rows_lag(c) * ch // step) * step
 
 
 def tight_lag(t: Trial) -> int:
@@ -95,6 +104,8 @@ def tight_lag(t: Trial) -> int:
         return 0
     if t.rule == "R2":
         return align16(3 * c.output[3])
+    if t.rule == "R4":
+        return align16(rows_lag(c) * c.output[3])
     ch = c.input[3]
     step = ch * 16 // math.gcd(ch, 16)
     return -(-rows_lag(c) * ch // step) * step
@@ -107,7 +118,40 @@ def condition_holds(t: Trial) -> bool:
         return c.input[3] % 4 == 0 or c.output[3] <= 2
     if t.rule == "R3":
         return c.input[3] % 4 == 0 or c.input[3] < 4
+    if t.rule == "R4":
+        return c.output[3] <= min(c.input[3], 64)
     return True
+
+
+def _last_reader(c: kc.Case, q: int) -> int:
+    """The last output pixel whose receptive field holds input pixel q (stride 1, SAME size)."""
+    (h, w), (top, left) = c.input[1:3], c.padding
+    y, x = divmod(q, w)
+    return min(y + top, h - 1) * w + min(x + left, w - 1)
+
+
+def _field_start(c: kc.Case, p: int) -> int:
+    """The first input pixel output pixel p's receptive field holds."""
+    w, (top, left) = c.input[2], c.padding
+    oy, ox = divmod(p, w)
+    return max(oy - top, 0) * w + max(ox - left, 0)
+
+
+def conv_lag(c: kc.Case, group: int) -> int:
+    """R4's least lag for a path that gathers the fields of ``group`` output pixels (0: reads each field in place
+    once per output channel) before storing their outputs: the bytes stored when m pixels are done must stay below
+    the first input pixel a later field still reads (and, in place, below the field being read again)."""
+    c_in, c_out, pixels = c.input[3], c.output[3], c.input[1] * c.input[2]
+    readers = [_last_reader(c, q) for q in range(pixels)]
+
+    def first_unread(m: int) -> Optional[int]:
+        return next((q for q in range(pixels) if readers[q] >= m), None)
+
+    ends = range(1, pixels) if group == 0 else range(group, pixels, group)
+    need = [m * c_out - q * c_in for m in ends if (q := first_unread(m)) is not None]
+    if group == 0 and c_out >= 2:
+        need += [p * c_out + c_out - 1 - _field_start(c, p) * c_in for p in range(pixels)]
+    return max([0, *need])
 
 
 def predicted_lag(features: str, t: Trial, scratch: int) -> Optional[int]:
@@ -121,6 +165,11 @@ def predicted_lag(features: str, t: Trial, scratch: int) -> Optional[int]:
     - 1x1, Helium: blocks of 64 channels outside; three pixels at a time, per four output channels their sums then
       their stores, the next four reading the three pixels again: min(P, 3) * C_OUT - (the last group's channels)
       (0 for C_OUT <= 4).
+    - convolution through arm_convolve_s8 (R4), every path: the fields of a group of output pixels gathered into
+      columns, then all their outputs stored, no input read again: plain C one pixel (gather_column_s8), DSP two
+      (arm_nn_conv_im2col_dsp_s8, int16 columns), Helium three (arm_nn_conv_im2col_mve_s8, blocks of 64 output
+      channels outside, hence one block); Helium with a scratch too small for three columns (``small``) reads each
+      field in place once per output channel (receptive_field_dot_s8): conv_lag.
     - depthwise, every path: output pixel p stored after its window is read (the Helium paths after up to 7
       positions' windows), into input pixel p - D / C's same channels, whose last reader is p: L * C for D a
       multiple of C; the DSP paths loop over blocks of four channels outside the pixels, the last block
@@ -129,6 +178,10 @@ def predicted_lag(features: str, t: Trial, scratch: int) -> Optional[int]:
     c = t.case
     if t.rule == "R1":
         return 0
+    if t.rule == "R4":
+        rows = c.filter[1] * c.filter[2] * c.input[3]
+        small = features == "mve" and scratch < 3 * rows
+        return conv_lag(c, 0 if small else {"c": 1, "dsp": 2, "mve": 3}[features])
     if t.rule == "R3":
         ch = c.input[3]
         if features == "dsp" and ch >= 4 and ch % 4 != 0:
@@ -174,6 +227,21 @@ def make_trials(seed: int = SEED) -> list[Trial]:
     for ch, k, hw in dw:
         m.depthwise(hw, ch, k=k, pad="same", **plain())
         rules.append("R3")
+    # R4: (C_IN, C_OUT, kernel, (H, W)), SAME padding (also even and 1xN kernels), then random ones; the last two
+    # break C_OUT <= C_IN
+    conv = [(4, 4, 3, (4, 5)), (8, 8, 3, (3, 7)), (16, 12, 3, (4, 9)), (24, 24, 3, (3, 11)), (32, 16, 3, (3, 13)),
+            (64, 64, 3, (3, 5)), (64, 40, 3, (3, 7)), (8, 3, 3, (4, 15)), (16, 1, 3, (3, 9)), (24, 5, 3, (3, 32)),
+            (4, 4, 5, (5, 7)), (8, 6, 5, (5, 5)), (16, 16, 5, (5, 9)), (24, 17, 5, (5, 7)), (32, 8, 5, (5, 11)),
+            (64, 64, 5, (5, 5)), (4, 2, 5, (6, 31)), (16, 16, 5, (5, 21)), (8, 8, (2, 2), (4, 7)),
+            (16, 12, (1, 3), (3, 9)), (8, 8, (3, 1), (5, 5)), (8, 16, 3, (3, 7)), (4, 8, 5, (5, 5))]
+    for _ in range(6):
+        c_in = int(r.choice([4, 8, 16, 24, 32, 64]))
+        k = int(r.choice([3, 5]))
+        hw = (int(r.integers(k, k + 2)), int(r.choice(range(5, 33, 2))))
+        conv.append((c_in, int(r.integers(1, c_in + 1)), k, hw))
+    for c_in, c_out, k, hw in conv:
+        m.conv(hw, c_in, c_out, k, pad="same", **plain())
+        rules.append("R4")
     # R1
     for size in (1, 3, 17, 64, 100):
         m.add(size, **plain())
@@ -183,7 +251,8 @@ def make_trials(seed: int = SEED) -> list[Trial]:
         rules.append("R1")
     trials = []
     for index, (rule, case) in enumerate(zip(rules, m.cases)):
-        modes = {"R1": ["exact"], "R2": ["exact", "null", "roomy"], "R3": ["exact", "null"]}[rule]
+        modes = {"R1": ["exact"], "R2": ["exact", "null", "roomy"], "R3": ["exact", "null"],
+                 "R4": ["exact", "small"] if index % 2 else ["exact"]}[rule]
         for mode in modes:
             trials.append(Trial(index, case, rule, mode))
         if rule == "R1" and case.input[3] in (17, 33):
@@ -194,6 +263,10 @@ def make_trials(seed: int = SEED) -> list[Trial]:
             t.lags = [0, 1, 16]
         elif t.rule == "R2":
             t.lags = list(range(lead + 1))
+        elif t.rule == "R4":
+            bounds = {conv_lag(t.case, group) for group in ((0, 1, 2, 3) if t.scratch == "small" else (1, 2, 3))}
+            t.lags = sorted({0, lead, tight, max(tight - 16, 0), *range(0, lead, max(16, align16(lead // 6)))}
+                            | {d for b in bounds for d in (b - 1, b, b + 1) if d >= 0})
         else:
             ch = t.case.input[3]
             t.lags = sorted(set(range(0, lead + 1, ch)) | {lead, tight} | ({lead + 1} if (lead + 1) % ch else set()))
@@ -380,22 +453,22 @@ def test_paths_follow_their_access_order(name: str, runs: tuple[list[Trial], dic
 
 def test_bounds_are_tight(runs: tuple[list[Trial], dict]) -> None:
     """One step below each bound corrupts some case: below every path's predicted lag (on each of the plain C, DSP
-    and Helium builds: its own bound), below the tight rules' lags (R2: 16 bytes less; R3: one lattice step less),
-    and in place for R2 and R3."""
+    and Helium builds: its own bound), below the tight rules' lags (R2, R4: 16 bytes less; R3: one lattice step
+    less), and in place for R2 to R4."""
     trials, results = runs
     runs_ = {n: r for n, r in results.items() if isinstance(r, Run)}
     missing = []
     for features in sorted({r.features for r in runs_.values()}):
-        for rule in ("R2", "R3"):
+        for rule in ("R2", "R3", "R4"):
             below = [(r, i, p - (t.case.input[3] if rule == "R3" else 1)) for r in runs_.values()
                      if r.features == features for i, t in enumerate(trials)
                      if t.rule == rule and (p := predicted_lag(features, t, r.refs[i][1]))]
             if below and all(safe(r, i, lag) for r, i, lag in below):      # (paths whose bound is 0 have none)
                 missing.append(f"{rule} on the {features} builds: no case corrupts one step below its path's bound")
-    for rule in ("R2", "R3"):
+    for rule in ("R2", "R3", "R4"):
         def below(t: Trial) -> int:
             ch = t.case.input[3]
-            return tight_lag(t) - (16 if rule == "R2" else ch * 16 // math.gcd(ch, 16))
+            return tight_lag(t) - (ch * 16 // math.gcd(ch, 16) if rule == "R3" else 16)
         for what, lag_of in (("one step below the tight lag", below), ("in place", lambda t: 0)):
             hits = [1 for r in runs_.values() for i, t in enumerate(trials) if t.rule == rule and t.scratch == "exact"
                     and condition_holds(t) and lag_of(t) >= 0 and (i, lag_of(t)) in r.placed
@@ -407,12 +480,13 @@ def test_bounds_are_tight(runs: tuple[list[Trial], dict]) -> None:
 
 def test_conditions_are_needed(runs: tuple[list[Trial], dict]) -> None:
     """On a DSP build the proposed lags corrupt the cases outside the extra conditions (R2: C_IN % 4 != 0 and
-    C_OUT > 2; R3: C % 4 != 0 and C > 4); and an R3 lag that is not a multiple of C corrupts some case."""
+    C_OUT > 2; R3: C % 4 != 0 and C > 4; R4: C_OUT > C_IN, on every build); and an R3 lag that is not a
+    multiple of C corrupts some case."""
     trials, results = runs
     dsp = [r for r in results.values() if isinstance(r, Run) and r.features == "dsp"]
     if not dsp:
         pytest.skip("no DSP build selected")
-    for rule in ("R2", "R3"):
+    for rule in ("R2", "R3", "R4"):
         outside = [i for i, t in enumerate(trials) if t.rule == rule and t.scratch == "exact"
                    and not condition_holds(t) and lead_lag(t) < np.prod(t.case.output)]    # overlapping at all
         assert outside, f"{rule}: no case outside the condition"

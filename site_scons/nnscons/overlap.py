@@ -23,6 +23,16 @@ such guarantee: option ``overlap=off`` (automatic with ``cmsis_nn=``) plans with
   and three pixels at a time inside, storing four output channels before the next four re-read the same three
   pixels (needs 3 * C_OUT less the last group's channels). An output pixel is no wider than an input one, so the
   first pixels bind: lag align16(3 * C_OUT) covers every path.
+* ``conv row lag`` (convolution through arm_convolve_wrapper_s8 that reaches arm_convolve_s8: kernel neither 1x1
+  nor 1xN on a one-row input; stride 1, dilation 1, one group, one batch, output as large as the input, C_OUT <=
+  C_IN, C_OUT <= 64): with L = pad_top * W + pad_left, input pixel q is last read by output pixel q + L. Every path
+  copies the receptive fields of a group of output pixels into the scratch before it stores any of their outputs
+  and reads no input again: plain C one pixel (an int8 column), DSP two (arm_nn_conv_im2col_dsp_s8's int16
+  columns), Helium three (arm_nn_conv_im2col_mve_s8, inside a loop over blocks of 64 output channels: one block,
+  hence C_OUT <= 64). When m pixels are done, their m * C_OUT output bytes must stay below the first input pixel
+  still to be read, max(0, m - L): m * C_OUT up to m = L, then L * C_IN - m * (C_IN - C_OUT), which C_OUT <= C_IN
+  keeps from growing; the plain loop's pixel L binds: L * C_OUT. Helium given a scratch smaller than three columns
+  reads the fields in place once per output channel and needs (L + 1) * C_OUT - 1: lag align16((L + 1) * C_OUT).
 * ``row lag`` (depthwise convolution through arm_depthwise_conv_wrapper_s8: multiplier 1, stride 1, dilation 1, one
   batch, output as large as the input, and C % 4 == 0 or C < 4): with L = pad_top * W + pad_left, input pixel q is
   last read by output pixel q + L, and every path stores an output pixel only after reading its window (plain C one
@@ -88,12 +98,26 @@ def _rule(graph: ir.Graph, op: ir.Op, qtable: Optional[dict[str, Any]]) -> Optio
 
 def _pointwise(graph: ir.Graph, op: ir.Op) -> Optional[tuple[str, int, str]]:
     g = conv_geometry(graph, op)
+    if (g.filter.h, g.filter.w) != (1, 1):
+        return _windowed(g, op.inputs[0])
     plain = (g.filter.h, g.filter.w, g.stride, g.padding, g.dilation) == (1, 1, (1, 1), (0, 0), (1, 1))
     if not plain or g.input.n != 1 or g.filter.c != g.input.c or not g.output.c <= min(g.input.c, MVE_CHANNEL_BLOCK):
         return None
     if g.input.c % DSP_CHANNEL_BLOCK != 0 and g.output.c > 2:
         return None
     return op.inputs[0], _align(PIXELS_BEFORE_STORE * g.output.c), "pixel lag"
+
+
+def _windowed(g: Any, source: str) -> Optional[tuple[str, int, str]]:
+    """A convolution through arm_convolve_s8 (the im2col paths), stride 1, as large an output as its input, no
+    wider: the ``conv row lag`` rule."""
+    same_size = (g.output.h, g.output.w) == (g.input.h, g.input.w)
+    if not same_size or g.input.n != 1 or g.stride != (1, 1) or g.dilation != (1, 1) or g.filter.c != g.input.c:
+        return None
+    if not g.output.c <= min(g.input.c, MVE_CHANNEL_BLOCK) or (g.input.h == 1 and g.filter.h == 1):
+        return None             # wider, or arm_convolve_1_x_n_s8's one-row input
+    reach = g.padding[0] * g.input.w + g.padding[1]
+    return source, _align((reach + 1) * g.output.c), "conv row lag"
 
 
 def _depthwise(graph: ir.Graph, op: ir.Op) -> Optional[tuple[str, int, str]]:
