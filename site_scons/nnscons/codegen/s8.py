@@ -51,7 +51,7 @@ def build(name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict[str,
     bundled kernels allow it, :mod:`nnscons.overlap`)."""
     model = open_model(name, graph, qtable, qparams, hash_text, overlap)
     model.kernels = {op.name: choose_kernel(model, op) for op in model.graph.ops}
-    plan_scratch(model)
+    plan_scratch(model, bundled=overlap)
     place_io(model)
     layers = [build_layer(model, op) for op in model.graph.ops]
     return Generated(TEMPLATES, context(model, layers), plan_json(model))
@@ -73,12 +73,16 @@ def choose_kernel(model: Model, op: ir.Op) -> kernels.Kernel:
     return kernel
 
 
-def plan_scratch(model: Model) -> None:
+def plan_scratch(model: Model, bundled: bool = False) -> None:
     """Each layer's scratch buffer placed in the arena per feature set (:func:`nnscons.planner.place_scratch`), and
-    the bytes the arena needs beyond the activations for them (``model.scratch``)."""
+    the bytes the arena needs beyond the activations for them (``model.scratch``). ``bundled``: the code runs on
+    nnscons' own kernels (overlap=on guarantees it), which need less than Arm's on some Helium paths."""
+    def size(kernel: kernels.Kernel, features: str) -> int:
+        return kernels.bundled_scratch(kernel, features) if bundled else kernel.scratch[features]
+
     for features in kernels.FEATURE_SETS:
-        requests = [(op.name, index, model.kernels[op.name].scratch[features])
-                    for index, op in enumerate(model.graph.ops) if model.kernels[op.name].scratch[features] > 0]
+        requests = [(op.name, index, size(model.kernels[op.name], features))
+                    for index, op in enumerate(model.graph.ops) if size(model.kernels[op.name], features) > 0]
         placed, end = planner.place_scratch(model.plan, requests)
         model.scratch[features] = end - model.plan.arena_size
         model.scratch_at[features] = {s.layer: s for s in placed}
