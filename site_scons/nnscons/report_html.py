@@ -157,8 +157,9 @@ def plan_picture(plan: dict[str, Any], layer_count: int) -> str:
     for i, buffer in enumerate(plan["buffers"]):
         x0, x1 = buffer["first_op"] - 0.45, buffer["last_op"] + 0.45
         y0, size = buffer["offset"], buffer["size"]
+        over = buffer.get("overlap")
         ax.add_patch(Rectangle((x0, y0), x1 - x0, size, facecolor=colors[i % len(colors)], edgecolor="0.2",
-                               linewidth=0.6, alpha=0.85))
+                               linewidth=1.2 if over else 0.6, linestyle="--" if over else "-", alpha=0.85))
         if size >= arena * 0.04:
             ax.text((x0 + x1) / 2, y0 + size / 2, f"{buffer['name']}\n{size} B", ha="center", va="center",
                     fontsize=7, clip_on=True)
@@ -348,7 +349,8 @@ def render_report(name: str, graph: ir.Graph, report: dict[str, Any], qtable: di
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     buffers = [{"name": b["name"], "tensors": ", ".join(b["tensors"]), "offset": b["offset"], "size": b["size"],
-                "first": b["first_op"], "last": b["last_op"]} for b in plan["buffers"]]
+                "first": b["first_op"], "last": b["last_op"], "overlap": _overlap_text(b.get("overlap"))}
+               for b in plan["buffers"]]
     return env.get_template(TEMPLATE).render(
         name=name, source=graph.source_file, summary=summary_items(report), diagnostics=diagnostics,
         diagnostics_rows=diagnostics_rows(diagnostics) if diagnostics else [], snr_uri=snr_uri,
@@ -356,6 +358,10 @@ def render_report(name: str, graph: ir.Graph, report: dict[str, Any], qtable: di
         word_bits=qtable.get("word_bits"), q_scheme=qtable.get("scheme") in ("q7", "q15"),
         search=(ranges or {}).get("search"), plan=plan, plan_uri=plan_uri, buffers=buffers,
         scratch=plan.get("scratch", {}))
+
+
+def _overlap_text(overlap: Optional[dict[str, Any]]) -> str:
+    return f"{overlap['lag']} B below {overlap['over']} ({overlap['rule']})" if overlap else ""
 
 
 def report_stage(name: str, report_json: str, graph_json: str, qtable_json: str, plan_json: str,
