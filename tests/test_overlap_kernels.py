@@ -44,7 +44,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "site_scons"))     # conftest.py does this under pytest
-import test_kernels_on_core as kc  # noqa: E402  (its cases, build and QEMU machinery)
+import test_kernels_on_core as kc  # noqa: E402  (its build and QEMU machinery)
+from kernel_cases import Case, CaseMaker, _numbers, cases_header  # noqa: E402  (its cases)
 
 from nnscons import firmware  # noqa: E402
 
@@ -61,7 +62,7 @@ pytestmark = kc.pytestmark
 @dataclass
 class Trial:
     index: int                          # into the cases
-    case: kc.Case
+    case: Case
     rule: str                           # R1 .. R4
     scratch: str = "exact"
     alias: bool = False                 # add/mul of a tensor with itself
@@ -77,7 +78,7 @@ def align16(v: int) -> int:
     return -(-v // 16) * 16
 
 
-def rows_lag(c: kc.Case) -> int:
+def rows_lag(c: Case) -> int:
     """L: input pixel q is last read by output pixel q + L (SAME padding, stride 1)."""
     return c.padding[0] * c.input[2] + c.padding[1]
 
@@ -123,21 +124,21 @@ def condition_holds(t: Trial) -> bool:
     return True
 
 
-def _last_reader(c: kc.Case, q: int) -> int:
+def _last_reader(c: Case, q: int) -> int:
     """The last output pixel whose receptive field holds input pixel q (stride 1, SAME size)."""
     (h, w), (top, left) = c.input[1:3], c.padding
     y, x = divmod(q, w)
     return min(y + top, h - 1) * w + min(x + left, w - 1)
 
 
-def _field_start(c: kc.Case, p: int) -> int:
+def _field_start(c: Case, p: int) -> int:
     """The first input pixel output pixel p's receptive field holds."""
     w, (top, left) = c.input[2], c.padding
     oy, ox = divmod(p, w)
     return max(oy - top, 0) * w + max(ox - left, 0)
 
 
-def conv_lag(c: kc.Case, group: int) -> int:
+def conv_lag(c: Case, group: int) -> int:
     """R4's least lag for a path that gathers the fields of ``group`` output pixels (0: reads each field in place
     once per output channel) before storing their outputs: the bytes stored when m pixels are done must stay below
     the first input pixel a later field still reads (and, in place, below the field being read again)."""
@@ -198,7 +199,7 @@ def predicted_lag(features: str, t: Trial, scratch: int) -> Optional[int]:
 
 
 def make_trials(seed: int = SEED) -> list[Trial]:
-    m = kc.CaseMaker(seed)
+    m = CaseMaker(seed)
     r = m.rng
 
     def plain() -> dict:
@@ -289,7 +290,7 @@ def trials_header(trials: list[Trial]) -> str:
             "typedef struct\n{\n    int32_t index;      /* kc_cases */\n    int32_t scratch;    /* KC_SCRATCH_* */\n"
             "    int32_t alias;      /* add, mul: input 2 is input 1 */\n    int32_t max_lag;\n"
             "    int32_t lag_at;     /* ov_lags */\n    int32_t lag_count;\n} ov_trial;\n\n"
-            f"static const int32_t ov_lags[{len(lags)}] = {{\n    {kc._numbers(lags)}\n}};\n\n"
+            f"static const int32_t ov_lags[{len(lags)}] = {{\n    {_numbers(lags)}\n}};\n\n"
             "static const ov_trial ov_trials[OV_TRIALS] = {\n" + ",\n".join(rows) + "\n};\n")
 
 
@@ -347,7 +348,7 @@ def run_program(build: kc.Build, program: Path) -> Run:
 
 def build_and_run(names: list[str], folder: Path, trials: list[Trial]) -> dict[str, object]:
     """Every build compiled (all CPUs) and run, concurrently: name -> Run, or the exception."""
-    (folder / "kernels_cases.h").write_text(kc.cases_header(_cases(trials)))
+    (folder / "kernels_cases.h").write_text(cases_header(_cases(trials)))
     (folder / "overlap_trials.h").write_text(trials_header(trials))
     results: dict[str, object] = {}
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool, \
@@ -364,7 +365,7 @@ def build_and_run(names: list[str], folder: Path, trials: list[Trial]) -> dict[s
     return results
 
 
-def _cases(trials: list[Trial]) -> list[kc.Case]:
+def _cases(trials: list[Trial]) -> list[Case]:
     """The cases in index order (each trial names one)."""
     by_index = {t.index: t.case for t in trials}
     return [by_index[i] for i in range(max(by_index) + 1)]
