@@ -90,13 +90,14 @@ def _rule(graph: ir.Graph, op: ir.Op, qtable: Optional[dict[str, Any]]) -> Optio
         same = [t for t in op.inputs if not graph.tensors[t].is_const and graph.tensors[t].shape == out.shape]
         return (same[0], 0, "in place") if len(same) == len(activations) - 1 else None
     if op.type == "conv2d":
-        return _pointwise(graph, op)
+        return _convolution(graph, op)
     if op.type == "depthwise_conv2d":
         return _depthwise(graph, op)
     return None
 
 
-def _pointwise(graph: ir.Graph, op: ir.Op) -> Optional[tuple[str, int, str]]:
+def _convolution(graph: ir.Graph, op: ir.Op) -> Optional[tuple[str, int, str]]:
+    """A 1x1 convolution without padding: the ``pixel lag`` rule; a larger kernel: :func:`_windowed`."""
     g = conv_geometry(graph, op)
     if (g.filter.h, g.filter.w) != (1, 1):
         return _windowed(g, op.inputs[0])
