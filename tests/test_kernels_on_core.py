@@ -133,7 +133,7 @@ def build_program(build: Build, header_dir: Path, pool: concurrent.futures.Execu
     include = [CMSIS / "Include"]
     headers = sorted(include[0].glob("*.h"))
     jobs = [pool.submit(_compile, build, s, headers, include) for s in library_sources()]
-    main_depends = [*headers, header_dir / "kernels_cases.h", FIRMWARE / "kernels_case.h",
+    main_depends = [*headers, header_dir / "kernels_cases.h", FIRMWARE / "kernels_case.h", FIRMWARE / "kernels_args.h",
                     RUNTIME / "nnscons_firmware.h"]
     jobs.append(pool.submit(_compile, build, FIRMWARE / "kernels_main.c", main_depends,
                             [*include, header_dir, RUNTIME]))

@@ -306,7 +306,8 @@ def build_program(build: kc.Build, folder: Path, pool: concurrent.futures.Execut
     include = [kc.CMSIS / "Include"]
     headers = sorted(include[0].glob("*.h"))
     jobs = [pool.submit(kc._compile, build, s, headers, include) for s in kc.library_sources()]
-    depends = [*headers, folder / "kernels_cases.h", folder / "overlap_trials.h", kc.FIRMWARE / "kernels_case.h"]
+    depends = [*headers, folder / "kernels_cases.h", folder / "overlap_trials.h", kc.FIRMWARE / "kernels_case.h",
+               kc.FIRMWARE / "kernels_args.h"]
     jobs.append(pool.submit(kc._compile, build, kc.FIRMWARE / "overlap_main.c", depends, [*include, folder]))
     t = build.target
     if build.cortex_m:

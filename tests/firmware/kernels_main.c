@@ -20,18 +20,14 @@
 #include <string.h>
 
 #include "arm_nnfunctions.h"
+#include "kernels_args.h"
 #include "kernels_case.h"
 #include "kernels_cases.h"
 
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
 #define KC_MVE 1
-#define KC_GETTER(name) name##_mve
-#elif defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)
-#define KC_MVE 0
-#define KC_GETTER(name) name##_dsp
 #else
 #define KC_MVE 0
-#define KC_GETTER(name) name
 #endif
 
 #if defined(__arm__)
@@ -54,26 +50,6 @@ static uint64_t nnscons_counter_ticks(void) { return 0; }
 static uint8_t scratch_space[KC_SCRATCH_BYTES + KC_GUARD_AFTER + 16];
 
 static uint8_t *aligned16(uint8_t *p) { return p + ((16u - ((uintptr_t)p & 15u)) & 15u); }
-
-static int32_t elements(const int32_t d[4]) { return d[0] * d[1] * d[2] * d[3]; }
-
-static cmsis_nn_dims dims(const int32_t d[4])
-{
-    cmsis_nn_dims r;
-    r.n = d[0];
-    r.h = d[1];
-    r.w = d[2];
-    r.c = d[3];
-    return r;
-}
-
-static cmsis_nn_tile tile(const int32_t hw[2])
-{
-    cmsis_nn_tile t;
-    t.h = hw[0];
-    t.w = hw[1];
-    return t;
-}
 
 /** A byte of the guard pattern: position-dependent, so that a shifted copy shows too. */
 static uint8_t guard_byte(int32_t i) { return (uint8_t)(0xA5u ^ (uint32_t)(i * 37)); }
@@ -235,42 +211,6 @@ static void *exact_scratch(int32_t size)
 
 static void release_scratch(const cmsis_nn_context *ctx) { (void)ctx; }
 #endif
-
-/** The scratch size the build's getter asks for (as generated code sizes it for this layer alone). */
-static int32_t getter_size(const kc_case *c)
-{
-    const cmsis_nn_dims input = dims(c->input);
-    const cmsis_nn_dims filter = dims(c->filter);
-    const cmsis_nn_dims output = dims(c->output);
-    if (c->kind == KC_CONV)
-    {
-        cmsis_nn_conv_params p;
-        memset(&p, 0, sizeof(p));
-        p.stride = tile(c->stride);
-        p.padding = tile(c->padding);
-        p.dilation = tile(c->dilation);
-        return KC_GETTER(arm_convolve_wrapper_s8_get_buffer_size)(&p, &input, &filter, &output);
-    }
-    if (c->kind == KC_DEPTHWISE)
-    {
-        cmsis_nn_dw_conv_params p;
-        memset(&p, 0, sizeof(p));
-        p.ch_mult = c->ch_mult;
-        p.stride = tile(c->stride);
-        p.padding = tile(c->padding);
-        p.dilation = tile(c->dilation);
-        return KC_GETTER(arm_depthwise_conv_wrapper_s8_get_buffer_size)(&p, &input, &filter, &output);
-    }
-    if (c->kind == KC_FC)
-    {
-        return KC_GETTER(arm_fully_connected_s8_get_buffer_size)(&filter);
-    }
-    if (c->kind == KC_AVGPOOL)
-    {
-        return KC_GETTER(arm_avgpool_s8_get_buffer_size)(c->output[2], c->input[3]);
-    }
-    return 0;
-}
 
 static arm_cmsis_nn_status run_conv(const kc_case *c, const kc_buffers *b, const cmsis_nn_context *ctx)
 {

@@ -22,19 +22,17 @@
 #include <string.h>
 
 #include "arm_nnfunctions.h"
+#include "kernels_args.h"
 #include "kernels_case.h"
 #include "kernels_cases.h"
 #include "overlap_trials.h"
 
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
 #define OV_FEATURES "mve"
-#define OV_GETTER(name) name##_mve
 #elif defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)
 #define OV_FEATURES "dsp"
-#define OV_GETTER(name) name##_dsp
 #else
 #define OV_FEATURES "c"
-#define OV_GETTER(name) name
 #endif
 
 #define OV_POISON 0xA5u
@@ -49,55 +47,7 @@ static int8_t ref_in2[OV_TENSOR_BYTES] __attribute__((aligned(16)));
 static int8_t ref_out[OV_TENSOR_BYTES] __attribute__((aligned(16)));
 static uint8_t scratch[KC_SCRATCH_BYTES] __attribute__((aligned(16)));
 
-static int32_t elements(const int32_t d[4]) { return d[0] * d[1] * d[2] * d[3]; }
-
 static int32_t align16(int32_t v) { return (v + 15) & ~15; }
-
-static cmsis_nn_dims dims(const int32_t d[4])
-{
-    cmsis_nn_dims r;
-    r.n = d[0];
-    r.h = d[1];
-    r.w = d[2];
-    r.c = d[3];
-    return r;
-}
-
-static cmsis_nn_tile tile(const int32_t hw[2])
-{
-    cmsis_nn_tile t;
-    t.h = hw[0];
-    t.w = hw[1];
-    return t;
-}
-
-/** The scratch size this build's getter gives the layer: what generated code gives it (its own buffer). */
-static int32_t getter_size(const kc_case *c)
-{
-    const cmsis_nn_dims input = dims(c->input);
-    const cmsis_nn_dims filter = dims(c->filter);
-    const cmsis_nn_dims output = dims(c->output);
-    if (c->kind == KC_CONV)
-    {
-        cmsis_nn_conv_params p;
-        memset(&p, 0, sizeof(p));
-        p.stride = tile(c->stride);
-        p.padding = tile(c->padding);
-        p.dilation = tile(c->dilation);
-        return OV_GETTER(arm_convolve_wrapper_s8_get_buffer_size)(&p, &input, &filter, &output);
-    }
-    if (c->kind == KC_DEPTHWISE)
-    {
-        cmsis_nn_dw_conv_params p;
-        memset(&p, 0, sizeof(p));
-        p.ch_mult = c->ch_mult;
-        p.stride = tile(c->stride);
-        p.padding = tile(c->padding);
-        p.dilation = tile(c->dilation);
-        return OV_GETTER(arm_depthwise_conv_wrapper_s8_get_buffer_size)(&p, &input, &filter, &output);
-    }
-    return 0;
-}
 
 /** ctx for the trial's mode: the getter's size (as generated code), that plus KC_ROOMY_EXTRA, none, or the whole
  * buffer stated as 1 byte. */
