@@ -305,6 +305,31 @@ static inline uint32_t arm_nn_pack4_s8(int32_t r0, int32_t r1, int32_t r2, int32
     return __sel(word, act_max4);
 }
 
+/**
+ * Four values of two positions (x0, x1: each as its even and odd int16 pairs) times four values of two weight
+ * rows (w0, w1: int8, sign-extended here), added to the 2x2 sums a00 = x0.w0, a01 = x0.w1, a10 = x1.w0,
+ * a11 = x1.w1: 8 SMLAD for 16 MACs (the inner step of the DSP convolutions).
+ */
+static NNSCONS_ALWAYS_INLINE void arm_nn_mac2x2_s8x4(int16x2_t x0_even, int16x2_t x0_odd, int16x2_t x1_even,
+                                                     int16x2_t x1_odd, const int8_t *w0, const int8_t *w1,
+                                                     int32_t *a00, int32_t *a01, int32_t *a10, int32_t *a11)
+{
+    uint32_t ws = arm_nn_read_s8x4(w0);
+    int16x2_t w_even = arm_nn_sxtb16_even(ws);
+    int16x2_t w_odd = arm_nn_sxtb16_odd(ws);
+    *a00 = __smlad(x0_even, w_even, *a00);
+    *a00 = __smlad(x0_odd, w_odd, *a00);
+    *a10 = __smlad(x1_even, w_even, *a10);
+    *a10 = __smlad(x1_odd, w_odd, *a10);
+    ws = arm_nn_read_s8x4(w1);
+    w_even = arm_nn_sxtb16_even(ws);
+    w_odd = arm_nn_sxtb16_odd(ws);
+    *a01 = __smlad(x0_even, w_even, *a01);
+    *a01 = __smlad(x0_odd, w_odd, *a01);
+    *a11 = __smlad(x1_even, w_even, *a11);
+    *a11 = __smlad(x1_odd, w_odd, *a11);
+}
+
 /** arm_nn_pack4_s8 stored at out (unaligned allowed). */
 static inline void arm_nn_store4_s8(int8_t *out, int32_t r0, int32_t r1, int32_t r2, int32_t r3, uint32_t act_min4,
                                     uint32_t act_max4)
