@@ -752,7 +752,7 @@ def test_q15_needs_the_s8_api_tables() -> None:
 def test_codegen_sources_lists_the_templates() -> None:
     sources = codegen.codegen_sources()
     assert [Path(s).name for s in sources] == ["layers.j2", "legacy_layers.j2", "legacy_model.c.j2", "model.c.j2",
-                                               "model.h.j2", "weights.c.j2"]
+                                               "model.h.j2", "streams.j2", "weights.c.j2"]
     assert all(Path(s).is_file() for s in sources)
 
 

@@ -26,7 +26,8 @@ Per layer (``diagnostics.json``, in execution order):
 ``clipped``        float reference values beyond the representable range (what the range method cut off, or values
                    the calibration set never showed), whatever the C computed.
 
-Trace files are read through the runner's ``index.txt`` (``layer_index layer_name element_size count``). Layers
+Trace files are read through the runner's ``index.txt`` (``layer_index layer_name element_size count``, one line
+per call of the first inference: a streamed layer's bands add up). Layers
 the trace does not list (absorbed input quantize / output dequantize ops, reshapes that only alias their input)
 are simply absent.
 """
@@ -65,18 +66,21 @@ def read_trace(directory: str, dtypes: dict[str, str], samples: int) -> list[Tra
     except FileNotFoundError:
         raise NnsconsError(index_path, "the trace binary wrote no index: was it built with -DNNSCONS_TRACE "
                                        "(and does the generated code call nnscons_trace)?") from None
-    layers = []
+    counts: dict[tuple[int, str], int] = {}
     for fields in lines:
         if len(fields) != 4 or not all(f.isdigit() for f in (fields[0], fields[2], fields[3])):
             raise NnsconsError(index_path, f"unreadable line {' '.join(fields)!r}")
         index, name, element_size, count = int(fields[0]), fields[1], int(fields[2]), int(fields[3])
         if name not in dtypes:
             continue
-        dtype = np.dtype(dtypes[name])
-        if dtype.itemsize != element_size:
-            raise NnsconsError(index_path, f"layer {name}: {element_size}-byte elements, the table says {dtype}")
+        if np.dtype(dtypes[name]).itemsize != element_size:
+            raise NnsconsError(index_path, f"layer {name}: {element_size}-byte elements, the table says "
+                                           f"{np.dtype(dtypes[name])}")
+        counts[(index, name)] = counts.get((index, name), 0) + count     # a streamed layer: one line per band
+    layers = []
+    for (index, name), count in counts.items():
         path = os.path.join(directory, name + ".bin")
-        raw = np.fromfile(path, dtype=dtype)
+        raw = np.fromfile(path, dtype=np.dtype(dtypes[name]))
         if raw.size != samples * count:
             raise NnsconsError(path, f"holds {raw.size} values, expected {samples} inferences of {count}")
         layers.append(TracedLayer(index, name, raw.reshape(samples, count)))

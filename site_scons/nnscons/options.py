@@ -46,6 +46,13 @@ def check_range(value: str) -> str:
     raise NnsconsError(None, f"range={value!r} is not minmax, mse, search or percentile:P with 0 < P <= 100")
 
 
+def check_patches(value: str) -> str:
+    """``off``, ``auto`` or a number of bands >= 1."""
+    if value in ("off", "auto") or (value.isdigit() and int(value) >= 1):
+        return value
+    raise NnsconsError(None, f"patches={value!r} is not off, auto or a number of bands >= 1")
+
+
 @dataclass(frozen=True)
 class Option:
     name: str
@@ -81,6 +88,13 @@ OPTIONS: tuple[Option, ...] = (
            "depthwise convolutions a few pixels or rows behind their input): on, or off for a CMSIS-NN other than "
            "cmsis/ (automatic with cmsis_nn=; generated code refuses to compile against another library otherwise)",
            _choice("overlap", ("on", "off")), ("codegen",)),
+    Option("patches", "off",
+           "api=s8: run the row-local layers before a global average pooling or a fully connected layer a few rows "
+           "at a time, so their outputs never exist whole (MCUNetV2's patch-based inference, in bands of rows that "
+           "keep their halos): less RAM for more instructions (each kernel call makes a few rows). off; auto (one "
+           "row of the last such layer per step, where that lowers the arena); or N (that layer's rows in N bands: "
+           "fewer calls, more memory)",
+           check_patches, ("codegen",)),
 )
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 

@@ -23,7 +23,7 @@ no such gap is large enough. ``plan.json`` lists the buffers, the activation are
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -90,12 +90,20 @@ def tensor_bytes(graph: ir.Graph, qtable: Optional[dict[str, Any]], name: str) -
     return tensor.size * np.dtype(dtype).itemsize
 
 
-def plan(graph: ir.Graph, qtable: Optional[dict[str, Any]] = None, overlaps: Optional[dict[int, Any]] = None) -> Plan:
+def plan(graph: ir.Graph, qtable: Optional[dict[str, Any]] = None, overlaps: Optional[dict[int, Any]] = None,
+         streams: Sequence[Any] = ()) -> Plan:
     """The arena plan of a graph's activations (see the module docstring). ``overlaps``: op index -> an
     :class:`nnscons.overlap.Overlap` (``source`` tensor, ``lag`` bytes, ``rule``) for the layers whose output may
-    start ``lag`` bytes below their input, used where that input dies at the layer."""
-    buffers = _buffers(graph, qtable)
-    units = _overlap_units(graph, buffers, overlaps or {})
+    start ``lag`` bytes below their input, used where that input dies at the layer. ``streams``:
+    :class:`nnscons.patches.Stream` objects, whose layers run at their sink's place and whose tensors are bands of
+    a few rows; each adds its sink's int32 sums (``<sink>_sums``), live during the sink."""
+    at = {index: s.sink for s in streams for index in s.ops}
+    sizes = {t: band.size for s in streams for t, band in s.bands.items()}
+    buffers = _buffers(graph, qtable, at, sizes)
+    for s in streams:
+        buffers.append(Buffer(sums_name(graph, s.sink), [sums_name(graph, s.sink)], s.sums_bytes, s.sink, s.sink))
+    overlaps = {i: o for i, o in (overlaps or {}).items() if i not in at}
+    units = _overlap_units(graph, buffers, overlaps)
     _place_units(units)
     end = max((b.offset + b.size for b in buffers), default=0)
     result = Plan(buffers, align(end))
@@ -105,14 +113,23 @@ def plan(graph: ir.Graph, qtable: Optional[dict[str, Any]] = None, overlaps: Opt
     return result
 
 
+def sums_name(graph: ir.Graph, sink: int) -> str:
+    """The buffer of a stream sink's sums."""
+    return f"{graph.ops[sink].name}_sums"
+
+
 # ---- lifetimes ---------------------------------------------------------------------------------------------------
-def _buffers(graph: ir.Graph, qtable: Optional[dict[str, Any]]) -> list[Buffer]:
+def _buffers(graph: ir.Graph, qtable: Optional[dict[str, Any]], at: Mapping[int, int],
+             sizes: Mapping[str, int]) -> list[Buffer]:
+    """Every activation's buffer and lifetime; ``at``: op index -> the index it runs at (a stream's layers run at
+    its sink's), ``sizes``: tensor -> bytes where not the whole tensor (a stream's bands)."""
     last_op = max(len(graph.ops) - 1, 0)
     owner: dict[str, Buffer] = {}      # tensor -> its buffer
     buffers: list[Buffer] = []
 
     def new_buffer(name: str, first: int) -> None:
-        buffer = Buffer(name, [name], tensor_bytes(graph, qtable, name), first, first)
+        size = sizes[name] if name in sizes else tensor_bytes(graph, qtable, name)
+        buffer = Buffer(name, [name], size, first, first)
         buffers.append(buffer)
         owner[name] = buffer
 
@@ -123,7 +140,8 @@ def _buffers(graph: ir.Graph, qtable: Optional[dict[str, Any]]) -> list[Buffer]:
     for name in graph.inputs:
         if name not in owner:
             new_buffer(name, 0)
-    for index, op in enumerate(graph.ops):
+    for position, op in enumerate(graph.ops):
+        index = at.get(position, position)
         for name in op.inputs:
             tensor = graph.tensors[name]
             if tensor.is_const:

@@ -43,7 +43,7 @@ structs are set with designated initializers, every number passed to a function 
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -59,7 +59,7 @@ __all__ = ["APIS", "BACKENDS", "CODEGEN_TEMPLATES", "CTYPES", "MAX_RANK", "TEMPL
            "c_int", "c_string", "codegen_sources", "generate", "macro_int", "softmax_input_frac_bits",
            "softmax_s16_luts", "value_rows"]
 
-Backend = Callable[[str, ir.Graph, dict[str, Any], dict[str, np.ndarray], str, str, bool], Generated]
+Backend = Callable[[str, ir.Graph, dict[str, Any], dict[str, np.ndarray], str, str, bool, Optional[int]], Generated]
 
 # option api -> the backend that generates the code
 BACKENDS: dict[str, Backend] = {
@@ -70,15 +70,17 @@ APIS = tuple(BACKENDS)
 
 
 def generate(name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict[str, np.ndarray], api: str,
-             hash_text: str, legacy_softmax: str = "input", overlap: bool = True) -> dict[str, str]:
+             hash_text: str, legacy_softmax: str = "input", overlap: bool = True,
+             bands: Optional[int] = None) -> dict[str, str]:
     """The generated files, by file name: ``<name>.h``, ``<name>_model.c``, ``<name>_weights.c``, ``plan.json``.
     ``api`` picks the backend: ``s8`` (which also takes ``overlap``: plan outputs over consumed inputs, see
-    :mod:`nnscons.overlap`) or ``legacy`` (which also takes the ``legacy_softmax`` option)."""
+    :mod:`nnscons.overlap`, and ``bands``: option patches read by :func:`nnscons.patches.parse`, see
+    :mod:`nnscons.patches`) or ``legacy`` (which also takes the ``legacy_softmax`` option)."""
     check_name(name)
     backend = BACKENDS.get(api)
     if backend is None:
         raise NnsconsError(None, f"api={api!r} is not one of {', '.join(APIS)}")
-    generated = backend(name, graph, qtable, qparams, hash_text, legacy_softmax, overlap)
+    generated = backend(name, graph, qtable, qparams, hash_text, legacy_softmax, overlap, bands)
     env = environment()
     return {
         f"{name}.h": env.get_template(generated.templates["header"]).render(generated.context),

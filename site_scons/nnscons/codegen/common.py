@@ -23,7 +23,8 @@ TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 TEMPLATES = {"header": "model.h.j2", "model": "model.c.j2", "weights": "weights.c.j2"}   # the legacy backend
                                                                                         # extends model.c.j2
 # every template either backend reads (the folder also holds other stages' templates)
-CODEGEN_TEMPLATES = ("layers.j2", "legacy_layers.j2", "legacy_model.c.j2", "model.c.j2", "model.h.j2", "weights.c.j2")
+CODEGEN_TEMPLATES = ("layers.j2", "legacy_layers.j2", "legacy_model.c.j2", "model.c.j2", "model.h.j2", "streams.j2",
+                     "weights.c.j2")
 MAX_RANK = 6
 UINT16_MAX = 0xFFFF            # CMSIS-NN's uint16_t size arguments (concatenation, the legacy functions)
 VALUES_PER_LINE = 16           # the most values of a constant array on one line (fewer when they are wide)

@@ -74,7 +74,7 @@ DSP extension, NULL otherwise: Arm's pure-C paths and the portable library read 
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -108,9 +108,10 @@ LEGACY_LAYERS: dict[str, LegacyLayerBuilder] = {
 
 
 def build(name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict[str, np.ndarray], hash_text: str,
-          legacy_softmax: str = "input", overlap: bool = False) -> Generated:
-    """The templates, their context and the arena plan of a q7/q15 network on the legacy functions (``overlap``:
-    unused, the legacy kernels' orders are not proven: no layer's output overlaps its input)."""
+          legacy_softmax: str = "input", overlap: bool = False, bands: Optional[int] = None) -> Generated:
+    """The templates, their context and the arena plan of a q7/q15 network on the legacy functions (``overlap``
+    and ``bands``: unused, the legacy kernels' orders are not proven and their layers do not stream: no layer's
+    output overlaps its input, every tensor exists whole)."""
     if legacy_softmax not in LEGACY_SOFTMAX:
         raise NnsconsError(None, f"legacy_softmax={legacy_softmax!r} is not one of {', '.join(LEGACY_SOFTMAX)}")
     scheme = qtable.get("scheme")

@@ -12,11 +12,11 @@ Part of :mod:`nnscons.codegen`, on top of :mod:`~nnscons.codegen.common`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
-from .. import ir, planner
+from .. import ir, patches, planner
 from ..overlap import overlaps
 from ..errors import NnsconsError
 from ..kernels import FEATURE_SETS, Kernel
@@ -53,6 +53,7 @@ class Model:
     outputs: list[IO] = field(default_factory=list)
     arrays: list[Array] = field(default_factory=list)
     array_names: dict[str, str] = field(default_factory=dict)      # constant key -> C array (shared ones once)
+    streams: list[patches.Stream] = field(default_factory=list)    # layers run a few rows at a time
 
     @property
     def graph(self) -> ir.Graph:
@@ -122,14 +123,23 @@ class Model:
 
 
 def open_model(name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict[str, np.ndarray],
-               hash_text: str, overlap: bool = False) -> Model:
+               hash_text: str, overlap: bool = False, bands: Optional[int] = None) -> Model:
     """The lowered graph with its arena plan and pointers (``overlap``: with the outputs the bundled kernels may
-    write over their inputs so placed); the backend adds kernels, scratch and I/O."""
+    write over their inputs so placed; ``bands``: :func:`nnscons.patches.parse`'s reading of option patches); the
+    backend adds kernels, scratch and I/O."""
     lowered = lower(graph, qtable.get("tensors", {}))
     op_index = {op.name: index for index, op in enumerate(graph.ops)}
     rules = overlaps(lowered.graph, qtable) if overlap else None
     plan = planner.plan(lowered.graph, qtable, rules)
-    return Model(name, qtable, qparams, hash_text, graph, lowered, plan, op_index, pointer_names(lowered.graph))
+    streams: list[patches.Stream] = []
+    if bands is not None:
+        int8 = {t for t, q in qtable.get("tensors", {}).items() if q.get("dtype") == "int8"}
+        found = patches.find(lowered.graph, int8, bands)
+        streamed = planner.plan(lowered.graph, qtable, rules, found)
+        if found and (bands or streamed.arena_size < plan.arena_size):
+            plan, streams = streamed, found
+    return Model(name, qtable, qparams, hash_text, graph, lowered, plan, op_index, pointer_names(lowered.graph),
+                 streams=streams)
 
 
 def place_io(model: Model) -> None:
@@ -161,7 +171,7 @@ def buffer_context(model: Model) -> tuple[list[dict[str, Any]], list[dict[str, A
             used.update(t for t in op.inputs + op.outputs if not graph.tensors[t].is_const)
     offsets, pointers = [], []
     for buffer in model.plan.buffers:
-        macro = f"OFFSET_{model.pointers[buffer.name]}"
+        macro = f"OFFSET_{model.pointers.get(buffer.name, buffer.name)}"
         over = ""
         if buffer.overlap:
             over = f" (over {model.pointers[buffer.overlap['over']]}, {buffer.overlap['lag']} B below: " \
@@ -258,6 +268,9 @@ def shared_context(model: Model, layers: list[dict[str, Any]], dsp_check: str) -
         "activation_arena_size": model.plan.arena_size, "scratch": model.scratch, "mve_check": MVE_CHECK,
         "offsets": offsets, "pointers": pointers, "layers": layers,
         "overlapped": any(b.overlap for b in model.plan.buffers),
+        "streams": bool(model.streams),
+        "uses_sum_rows": any(model.graph.ops[s.sink].type == "avg_pool2d" for s in model.streams),
+        "uses_dot_rows": any(model.graph.ops[s.sink].type == "fully_connected" for s in model.streams),
         "arrays": [a.context() for a in model.arrays],
         "absorbed": [absorbed_text(op) for op in model.lowered.absorbed],
         "max_rank": MAX_RANK,
@@ -331,6 +344,7 @@ def plan_json(model: Model) -> dict[str, Any]:
     d["scratch"] = dict(model.scratch)
     d["layer_scratch"] = {f: [{"layer": s.layer, "op": s.op_index, "offset": s.offset, "size": s.size}
                               for s in placed.values()] for f, placed in sorted(model.scratch_at.items())}
+    d["streams"] = [s.to_json() for s in model.streams]
     d["model"] = model.name
     d["pointers"] = {t: model.pointers[t] for t in sorted(model.plan.by_tensor) if t in model.pointers}
     return d

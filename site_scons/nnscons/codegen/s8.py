@@ -8,7 +8,7 @@ is :mod:`nnscons.codegen.model`'s.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from .. import ir, kernels, planner
 from ..errors import NnsconsError
 from . import s8_layers, s8_loops
 from .common import TEMPLATES, Generated
+from .s8_streams import stream_layers
 from .model import Model, layer_header, open_model, place_io, plan_json, shared_context
 
 DSP_CHECK = "defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)"
@@ -45,16 +46,19 @@ S8_LAYERS: dict[str, LayerBuilder] = {
 
 
 def build(name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict[str, np.ndarray], hash_text: str,
-          legacy_softmax: str = "input", overlap: bool = True) -> Generated:
+          legacy_softmax: str = "input", overlap: bool = True, bands: Optional[int] = None) -> Generated:
     """The templates, their context and the arena plan of a network on the s8/s16 kernels (``legacy_softmax``
     is the legacy backend's option: unused here; ``overlap``: outputs planned over consumed inputs where the
-    bundled kernels allow it, :mod:`nnscons.overlap`)."""
-    model = open_model(name, graph, qtable, qparams, hash_text, overlap)
+    bundled kernels allow it, :mod:`nnscons.overlap`; ``bands``: option patches as :func:`nnscons.patches.parse`
+    reads it, streams of layers run a few rows at a time)."""
+    model = open_model(name, graph, qtable, qparams, hash_text, overlap, bands)
     model.kernels = {op.name: choose_kernel(model, op) for op in model.graph.ops}
     plan_scratch(model, bundled=overlap)
     place_io(model)
     layers = [build_layer(model, op) for op in model.graph.ops]
-    return Generated(TEMPLATES, context(model, layers), plan_json(model))
+    ctx = context(model, layers)
+    ctx["layers"] = stream_layers(model, layers)
+    return Generated(TEMPLATES, ctx, plan_json(model))
 
 
 def choose_kernel(model: Model, op: ir.Op) -> kernels.Kernel:
@@ -80,8 +84,9 @@ def plan_scratch(model: Model, bundled: bool = False) -> None:
     def size(kernel: kernels.Kernel, features: str) -> int:
         return kernels.bundled_scratch(kernel, features) if bundled else kernel.scratch[features]
 
+    runs_at = {index: s.sink for s in model.streams for index in s.ops}
     for features in kernels.FEATURE_SETS:
-        requests = [(op.name, index, size(model.kernels[op.name], features))
+        requests = [(op.name, runs_at.get(index, index), size(model.kernels[op.name], features))
                     for index, op in enumerate(model.graph.ops) if size(model.kernels[op.name], features) > 0]
         placed, end = planner.place_scratch(model.plan, requests)
         model.scratch[features] = end - model.plan.arena_size

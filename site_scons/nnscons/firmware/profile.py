@@ -48,10 +48,14 @@ def layer_macs(graph: ir.Graph, op: ir.Op) -> int:
 
 
 def layer_rows(graph: ir.Graph, counts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The profile of one model: per traced layer (``index``, ``name``, ``instructions``) its op type, kernel type,
-    MACs, output values, instructions per MAC and share of the layers' total, in graph order."""
-    rows = sorted(counts, key=lambda c: int(c["index"]))
-    total = sum(int(c["instructions"]) for c in rows) or 1
+    """The profile of one model: per traced layer (``index``, ``name``, ``instructions``; a layer of a stream
+    traces each band, its counts add up) its op type, kernel type, MACs, output values, instructions per MAC and
+    share of the layers' total, in graph order."""
+    summed: dict[int, int] = {}
+    for c in counts:
+        summed[int(c["index"])] = summed.get(int(c["index"]), 0) + int(c["instructions"])
+    rows = [{"index": index, "instructions": summed[index]} for index in sorted(summed)]
+    total = sum(summed.values()) or 1
     profile = []
     for c in rows:
         index = int(c["index"])

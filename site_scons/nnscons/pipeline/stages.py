@@ -89,7 +89,7 @@ def quantize_stage(graph_json: str, params_npz: str, ranges_json: Optional[str],
 def codegen_stage(name: str, graph_json: str, qtable_json: str, qparams_npz: str, options: Mapping[str, str],
                   header: str, model_c: str, weights_c: str, plan_json: str) -> list[str]:
     """``<name>.h``, ``<name>_model.c``, ``<name>_weights.c`` and the arena plan ``plan.json``."""
-    from .. import codegen, fileio, ir
+    from .. import codegen, fileio, ir, patches
     graph = ir.Graph.from_json(fileio.read_json(graph_json))
     digest = hashlib.sha256()
     for path in (graph_json, qtable_json, qparams_npz):
@@ -98,7 +98,8 @@ def codegen_stage(name: str, graph_json: str, qtable_json: str, qparams_npz: str
     digest.update(fileio.canonical_json(dict(options)).encode())
     files = codegen.generate(name, graph, fileio.read_json(qtable_json), fileio.read_npz(qparams_npz),
                              options["api"], digest.hexdigest()[:16], options.get("legacy_softmax", "input"),
-                             overlap=options.get("overlap", "on") == "on")
+                             overlap=options.get("overlap", "on") == "on",
+                             bands=patches.parse(options.get("patches", "off")))
     paths = {f"{name}.h": header, f"{name}_model.c": model_c, f"{name}_weights.c": weights_c, "plan.json": plan_json}
     if set(files) != set(paths):
         raise NnsconsError(graph_json, f"code generation wrote {sorted(files)}, expected {sorted(paths)}")

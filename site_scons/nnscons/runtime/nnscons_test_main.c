@@ -49,6 +49,7 @@ typedef struct {
 #define NNSCONS_TRACE_MAX_PATH 4096
 
 static unsigned char trace_seen[NNSCONS_TRACE_MAX_LAYERS];
+static int trace_first_inference = 1;   /* the index lists the first inference's calls */
 
 /* Appends one line to <dir>/index.txt (truncated by the run's first layer). */
 static void trace_index(const char *dir, int first, uint32_t layer_index, const char *layer_name,
@@ -86,11 +87,12 @@ void nnscons_trace(const char *model, uint32_t layer_index, const char *layer_na
              NNSCONS_TRACE_MAX_LAYERS);
     }
     first = !trace_seen[layer_index];
-    if (first) {
+    if (trace_first_inference) {
+        /* a layer run a few rows at a time (a stream) calls once per band: one line each, counts add up */
         trace_index(dir, !any_seen, layer_index, layer_name, element_size, count);
-        trace_seen[layer_index] = 1;
         any_seen = 1;
     }
+    trace_seen[layer_index] = 1;
     if ((size_t)snprintf(path, sizeof path, "%s/%s.bin", dir, layer_name) >= sizeof path) {
         npy_fail(dir, "trace path too long");
     }
@@ -353,6 +355,9 @@ int main(int argc, char **argv)
         if (status != 0) {
             npy_fail(argv[1], "invoke failed with status %d on input %ld", status, i);
         }
+#ifdef NNSCONS_TRACE
+        trace_first_inference = 0;
+#endif
     }
     write_outputs(argv[2], model, n, outputs);
     for (k = 0; k < n_in; k++) {
