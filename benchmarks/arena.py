@@ -7,7 +7,9 @@ Builds the example models' sources (scons), reads build/<name>/plan.json (activa
 lifetimes; each layer's kernel scratch placed in free space, the arena growing past the activations only where
 none is large enough) and prints each build's ARENA_SIZE: pure C (host, m0, m3), DSP (m4, m7, m33), Helium (m55),
 beside TFLite Micro's arena from ``Interpreter.print_allocations()`` ("head" is its activation plan, "total" adds
-its runtime structures; for this 64-bit host: on a 32-bit MCU its structures are smaller) and the ratios.
+its runtime structures; for this 64-bit host: on a 32-bit MCU its structures are smaller) and the ratios. A
+second table plans the same tables three ways (nnscons.codegen, no build): overlap=off patches=off (whole tensors,
+none written over another), the build's default overlap=on, and patches=auto (row streams, nnscons.patches).
 """
 from __future__ import annotations
 
@@ -22,7 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "site_scons"))
 
-from nnscons import overview  # noqa: E402
+from nnscons import codegen, fileio, ir, overview, patches  # noqa: E402
+
+# (label, overlap, patches) of the second table
+PLANS = (("whole", False, "off"), ("overlap", True, "off"), ("patches", True, "auto"))
 
 
 def tflm_arena(model: Path) -> dict[str, int]:
@@ -73,7 +78,37 @@ def main() -> int:
     columns = ["model", "scheme", "activations", "host/m0/m3 (c)", "m4/m7/m33 (dsp)", "m55 (mve)", "tflm head",
                "tflm total", "m4 / head", "m55 / head"]
     print(overview.format_table(rows, columns))
+    print()
+    print(overview.format_table([plan_row(row) for row in rows], plan_columns()))
     return 0
+
+
+def arena_sizes(name: str, overlap: bool, option: str) -> dict[str, int]:
+    """ARENA_SIZE per feature set of the built model's tables planned with these options."""
+    build = ROOT / "build" / name
+    graph = ir.Graph.from_json(fileio.read_json(build / "graph.json"))
+    files = codegen.generate(name, graph, fileio.read_json(build / "qtable.json"),
+                             fileio.read_npz(build / "qparams.npz"), "s8", "arena", overlap=overlap,
+                             bands=patches.parse(option))
+    plan = json.loads(files["plan.json"])
+    return {f: plan["activation_arena_size"] + plan["scratch"][f] for f in ("dsp", "mve")}
+
+
+def plan_columns() -> list[str]:
+    return ["model"] + [f"{target} {label}" for target in ("m4", "m55") for label, _, _ in PLANS] + \
+        ["m4 patches / head", "m55 patches / head"]
+
+
+def plan_row(row: dict) -> dict:
+    result = {"model": row["model"]}
+    sizes = {label: arena_sizes(row["model"], overlap, option) for label, overlap, option in PLANS}
+    for target, features in (("m4", "dsp"), ("m55", "mve")):
+        for label, _, _ in PLANS:
+            result[f"{target} {label}"] = sizes[label][features]
+        head = row.get("tflm head")
+        if isinstance(head, int):
+            result[f"{target} patches / head"] = f"{sizes['patches'][features] / head:.2f}"
+    return result
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@ bytes only if their lifetimes do not overlap:
 * Placement is greedy: buffers in order of decreasing size, each at the lowest 16-byte-aligned offset that does
   not overlap any already placed buffer whose lifetime overlaps its own.
 
+A stream's layers (:mod:`nnscons.patches`, option ``patches``) run at their sink's place, so their reads and writes
+count there; their outputs are bands of a few rows (sized by the stream's tables), and the sink's int32 sums a
+buffer of their own (``<sink>_sums``), live during the sink.
+
 Kernel scratch memory is planned after the activations (:func:`place_scratch`): a layer's scratch buffer lives
 only while its layer runs, so it goes, per feature set (its size depends on the kernels' code paths), at the
 lowest aligned offset where no activation live at that layer is; the arena grows past the activations only when
