@@ -281,7 +281,9 @@ class LegacyReference:
 
 def check_trace(net_trace: list[tuple[int, str, np.ndarray]], graph: ir.Graph, ref: LegacyReference,
                 network_input: np.ndarray) -> None:
-    """Each traced layer equals the numpy model on the C's own inputs to that layer."""
+    """Each traced layer equals the numpy model on the C's own inputs to that layer (traced in the order they run,
+    which option order may have changed: checked in graph order)."""
+    net_trace = sorted(net_trace, key=lambda entry: entry[0])
     assert [(i, n) for i, n, _ in net_trace] == [(i, op.name) for i, op in enumerate(graph.ops)]
     produced = {graph.inputs[0]: network_input.astype(np.int64).reshape(-1)}
     for (_, _, values), op in zip(net_trace, graph.ops):

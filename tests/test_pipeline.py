@@ -58,11 +58,11 @@ def test_canonical_json_is_sorted_and_stable() -> None:
 def test_options_resolve_defaults_toml_then_command_line() -> None:
     values = options.resolve({"quant": "q7"}, {"range": "percentile:99.9", "quant": None})
     assert values == {"quant": "q7", "range": "percentile:99.9", "api": "s8", "legacy_softmax": "input",
-                      "overlap": "on", "patches": "off"}
+                      "overlap": "on", "patches": "off", "order": "memory"}
     assert options.for_stage(values, "ranges") == {"quant": "q7", "range": "percentile:99.9"}
     assert options.for_stage(values, "quantize") == {"quant": "q7", "api": "s8"}
     assert options.for_stage(values, "codegen") == {"api": "s8", "legacy_softmax": "input", "overlap": "on",
-                                                    "patches": "off"}
+                                                    "patches": "off", "order": "memory"}
 
 
 @pytest.mark.parametrize("key, value", [("quant", "q9"), ("range", "percentile:0"), ("range", "percentile:101"),

@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("nnscons.ranges",),
     ("nnscons.quantize",),
     ("nnscons.simulate", "nnscons.search"),
-    ("nnscons.planner", "nnscons.kernels", "nnscons.overlap", "nnscons.patches"),
+    ("nnscons.planner", "nnscons.kernels", "nnscons.overlap", "nnscons.patches", "nnscons.order"),
     ("nnscons.codegen",),
     ("nnscons.check",),
     ("nnscons.diagnostics",),

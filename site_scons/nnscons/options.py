@@ -95,6 +95,11 @@ OPTIONS: tuple[Option, ...] = (
            "row of the last such layer per step, where that lowers the arena); or N (that layer's rows in N bands: "
            "fewer calls, more memory)",
            check_patches, ("codegen",)),
+    Option("order", "memory",
+           "the layers' execution order: memory (where a graph branches, the order that keeps the fewest bytes "
+           "alive at once, kept where it makes the arena smaller; any order computes the same values) or model "
+           "(the model's own)",
+           _choice("order", ("memory", "model")), ("codegen",)),
 )
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 

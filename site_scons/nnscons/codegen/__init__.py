@@ -50,7 +50,7 @@ import numpy as np
 from .. import fileio, ir
 from ..errors import NnsconsError
 from . import legacy, s8
-from .common import (CODEGEN_TEMPLATES, CTYPES, MAX_RANK, TEMPLATE_DIR, TEMPLATES, Generated, c_float, c_int,
+from .common import (CODEGEN_TEMPLATES, CTYPES, MAX_RANK, TEMPLATE_DIR, TEMPLATES, Choices, Generated, c_float, c_int,
                      c_string, check_name, codegen_sources, environment, macro_int, value_rows)
 from .legacy_layers import softmax_input_frac_bits
 from .softmax_luts import softmax_s16_luts
@@ -59,7 +59,7 @@ __all__ = ["APIS", "BACKENDS", "CODEGEN_TEMPLATES", "CTYPES", "MAX_RANK", "TEMPL
            "c_int", "c_string", "codegen_sources", "generate", "macro_int", "softmax_input_frac_bits",
            "softmax_s16_luts", "value_rows"]
 
-Backend = Callable[[str, ir.Graph, dict[str, Any], dict[str, np.ndarray], str, str, bool, Optional[int]], Generated]
+Backend = Callable[[str, ir.Graph, dict[str, Any], dict[str, np.ndarray], str, Choices], Generated]
 
 # option api -> the backend that generates the code
 BACKENDS: dict[str, Backend] = {
@@ -71,16 +71,18 @@ APIS = tuple(BACKENDS)
 
 def generate(name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict[str, np.ndarray], api: str,
              hash_text: str, legacy_softmax: str = "input", overlap: bool = True,
-             bands: Optional[int] = None) -> dict[str, str]:
+             bands: Optional[int] = None, by_memory: bool = True) -> dict[str, str]:
     """The generated files, by file name: ``<name>.h``, ``<name>_model.c``, ``<name>_weights.c``, ``plan.json``.
     ``api`` picks the backend: ``s8`` (which also takes ``overlap``: plan outputs over consumed inputs, see
     :mod:`nnscons.overlap`, and ``bands``: option patches read by :func:`nnscons.patches.parse`, see
-    :mod:`nnscons.patches`) or ``legacy`` (which also takes the ``legacy_softmax`` option)."""
+    :mod:`nnscons.patches`) or ``legacy`` (which also takes the ``legacy_softmax`` option); both take
+    ``by_memory`` (option order: the ops in the order that lowers the arena, :mod:`nnscons.order`)."""
     check_name(name)
     backend = BACKENDS.get(api)
     if backend is None:
         raise NnsconsError(None, f"api={api!r} is not one of {', '.join(APIS)}")
-    generated = backend(name, graph, qtable, qparams, hash_text, legacy_softmax, overlap, bands)
+    generated = backend(name, graph, qtable, qparams, hash_text,
+                        Choices(legacy_softmax, overlap, bands, by_memory))
     env = environment()
     return {
         f"{name}.h": env.get_template(generated.templates["header"]).render(generated.context),

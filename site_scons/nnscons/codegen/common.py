@@ -261,6 +261,16 @@ class Array:
                 "rows": value_rows(self.values, per_line)}
 
 
+@dataclass(frozen=True)
+class Choices:
+    """The codegen stage's options, as the backends take them."""
+
+    legacy_softmax: str = "input"      # api=legacy: what arm_softmax_q7/q15 is given
+    overlap: bool = True               # api=s8: outputs over consumed inputs (nnscons.overlap)
+    bands: Optional[int] = None        # api=s8: row streams (nnscons.patches.parse's reading of option patches)
+    by_memory: bool = True             # the ops in the order that lowers the arena (nnscons.order)
+
+
 @dataclass
 class Generated:
     """What a backend hands to :func:`nnscons.codegen.generate`: the templates to render by role (``header``,

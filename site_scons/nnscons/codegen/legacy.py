@@ -74,7 +74,7 @@ DSP extension, NULL otherwise: Arm's pure-C paths and the portable library read 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
 
@@ -82,7 +82,7 @@ from .. import ir, kernels
 from ..errors import NnsconsError
 from ..options import LEGACY_SOFTMAX
 from . import legacy_layers
-from .common import CTYPES, TEMPLATES, Generated
+from .common import CTYPES, TEMPLATES, Choices, Generated
 from .legacy_kernels import LegacyModel, choose_kernel, scratch_sizes
 from .model import layer_header, open_model, place_io, plan_json, shared_context
 
@@ -108,10 +108,11 @@ LEGACY_LAYERS: dict[str, LegacyLayerBuilder] = {
 
 
 def build(name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict[str, np.ndarray], hash_text: str,
-          legacy_softmax: str = "input", overlap: bool = False, bands: Optional[int] = None) -> Generated:
-    """The templates, their context and the arena plan of a q7/q15 network on the legacy functions (``overlap``
-    and ``bands``: unused, the legacy kernels' orders are not proven and their layers do not stream: no layer's
-    output overlaps its input, every tensor exists whole)."""
+          choices: Choices = Choices()) -> Generated:
+    """The templates, their context and the arena plan of a q7/q15 network on the legacy functions (of
+    ``choices``, ``overlap`` and ``bands`` are unused: the legacy kernels' orders are not proven and their layers do
+    not stream, so no layer's output overlaps its input and every tensor exists whole)."""
+    legacy_softmax = choices.legacy_softmax
     if legacy_softmax not in LEGACY_SOFTMAX:
         raise NnsconsError(None, f"legacy_softmax={legacy_softmax!r} is not one of {', '.join(LEGACY_SOFTMAX)}")
     scheme = qtable.get("scheme")
@@ -120,8 +121,8 @@ def build(name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict[str,
                                  f"Q-formats; use quant=q7 or quant=q15 (this table is {scheme})")
     bits = BITS[str(scheme)]
     dtype = "int8" if bits == 8 else "int16"
-    lm = LegacyModel(open_model(name, graph, qtable, qparams, hash_text), legacy_softmax, str(scheme), bits, dtype,
-                     CTYPES[dtype])
+    lm = LegacyModel(open_model(name, graph, qtable, qparams, hash_text, by_memory=choices.by_memory), legacy_softmax,
+                     str(scheme), bits, dtype, CTYPES[dtype])
     lm.model.kernels = {op.name: choose_kernel(lm, op) for op in lm.model.graph.ops}
     lm.model.scratch = scratch_sizes(lm)
     place_io(lm.model)

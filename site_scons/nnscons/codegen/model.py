@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .. import ir, patches, planner
+from .. import ir, order, patches, planner
 from ..overlap import overlaps
 from ..errors import NnsconsError
 from ..kernels import FEATURE_SETS, Kernel
@@ -123,14 +123,23 @@ class Model:
 
 
 def open_model(name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict[str, np.ndarray],
-               hash_text: str, overlap: bool = False, bands: Optional[int] = None) -> Model:
+               hash_text: str, overlap: bool = False, bands: Optional[int] = None,
+               by_memory: bool = False) -> Model:
     """The lowered graph with its arena plan and pointers (``overlap``: with the outputs the bundled kernels may
-    write over their inputs so placed; ``bands``: :func:`nnscons.patches.parse`'s reading of option patches); the
-    backend adds kernels, scratch and I/O."""
+    write over their inputs so placed; ``bands``: :func:`nnscons.patches.parse`'s reading of option patches;
+    ``by_memory``: its ops in :func:`nnscons.order.memory_order` where that lowers the arena); the backend adds
+    kernels, scratch and I/O."""
     lowered = lower(graph, qtable.get("tensors", {}))
     op_index = {op.name: index for index, op in enumerate(graph.ops)}
-    rules = overlaps(lowered.graph, qtable) if overlap else None
-    plan = planner.plan(lowered.graph, qtable, rules)
+    plan, rules = _plan(lowered.graph, qtable, overlap)
+    if by_memory:
+        found = order.memory_order(lowered.graph, {t: planner.tensor_bytes(lowered.graph, qtable, t)
+                                                   for t in lowered.graph.activations()})
+        if found is not None and found != list(range(len(found))):
+            graph_in_order = order.reordered(lowered.graph, found)
+            plan_in_order, rules_in_order = _plan(graph_in_order, qtable, overlap)
+            if plan_in_order.arena_size < plan.arena_size:
+                lowered.graph, plan, rules = graph_in_order, plan_in_order, rules_in_order
     streams: list[patches.Stream] = []
     if bands is not None:
         int8 = {t for t, q in qtable.get("tensors", {}).items() if q.get("dtype") == "int8"}
@@ -140,6 +149,11 @@ def open_model(name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict
             plan, streams = streamed, found
     return Model(name, qtable, qparams, hash_text, graph, lowered, plan, op_index, pointer_names(lowered.graph),
                  streams=streams)
+
+
+def _plan(graph: ir.Graph, qtable: dict[str, Any], overlap: bool) -> tuple[planner.Plan, Any]:
+    rules = overlaps(graph, qtable) if overlap else None
+    return planner.plan(graph, qtable, rules), rules
 
 
 def place_io(model: Model) -> None:

@@ -8,14 +8,14 @@ is :mod:`nnscons.codegen.model`'s.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
 
 from .. import ir, kernels, planner
 from ..errors import NnsconsError
 from . import s8_layers, s8_loops
-from .common import TEMPLATES, Generated
+from .common import TEMPLATES, Choices, Generated
 from .s8_streams import stream_layers
 from .model import Model, layer_header, open_model, place_io, plan_json, shared_context
 
@@ -46,14 +46,14 @@ S8_LAYERS: dict[str, LayerBuilder] = {
 
 
 def build(name: str, graph: ir.Graph, qtable: dict[str, Any], qparams: dict[str, np.ndarray], hash_text: str,
-          legacy_softmax: str = "input", overlap: bool = True, bands: Optional[int] = None) -> Generated:
-    """The templates, their context and the arena plan of a network on the s8/s16 kernels (``legacy_softmax``
-    is the legacy backend's option: unused here; ``overlap``: outputs planned over consumed inputs where the
-    bundled kernels allow it, :mod:`nnscons.overlap`; ``bands``: option patches as :func:`nnscons.patches.parse`
-    reads it, streams of layers run a few rows at a time)."""
-    model = open_model(name, graph, qtable, qparams, hash_text, overlap, bands)
+          choices: Choices = Choices()) -> Generated:
+    """The templates, their context and the arena plan of a network on the s8/s16 kernels (``choices``:
+    ``legacy_softmax`` is the legacy backend's, unused here; ``overlap``: outputs planned over consumed inputs where
+    the bundled kernels allow it, :mod:`nnscons.overlap`; ``bands``: streams of layers run a few rows at a time,
+    :mod:`nnscons.patches`; ``by_memory``: :mod:`nnscons.order`)."""
+    model = open_model(name, graph, qtable, qparams, hash_text, choices.overlap, choices.bands, choices.by_memory)
     model.kernels = {op.name: choose_kernel(model, op) for op in model.graph.ops}
-    plan_scratch(model, bundled=overlap)
+    plan_scratch(model, bundled=choices.overlap)
     place_io(model)
     layers = [build_layer(model, op) for op in model.graph.ops]
     ctx = context(model, layers)

@@ -23,7 +23,8 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "stats": _COMMON + ("data.py", "reference", "stats"),
     "ranges": _COMMON + ("options.py", "stats", "ranges.py"),
     "quantize": _COMMON + ("options.py", "stats", "ranges.py", "fixedpoint.py", "quantize"),
-    "codegen": _COMMON + ("options.py", "planner.py", "kernels.py", "overlap.py", "patches.py", "fixedpoint.py",
+    "codegen": _COMMON + ("options.py", "planner.py", "kernels.py", "overlap.py", "patches.py", "order.py",
+                          "fixedpoint.py",
                           "codegen"),
     "check": _COMMON + ("data.py", "reference", "check.py"),
     # range=search: the ranges stage also runs the quantizer and a simulation of the quantized network

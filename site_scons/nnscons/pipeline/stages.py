@@ -99,7 +99,8 @@ def codegen_stage(name: str, graph_json: str, qtable_json: str, qparams_npz: str
     files = codegen.generate(name, graph, fileio.read_json(qtable_json), fileio.read_npz(qparams_npz),
                              options["api"], digest.hexdigest()[:16], options.get("legacy_softmax", "input"),
                              overlap=options.get("overlap", "on") == "on",
-                             bands=patches.parse(options.get("patches", "off")))
+                             bands=patches.parse(options.get("patches", "off")),
+                             by_memory=options.get("order", "memory") == "memory")
     paths = {f"{name}.h": header, f"{name}_model.c": model_c, f"{name}_weights.c": weights_c, "plan.json": plan_json}
     if set(files) != set(paths):
         raise NnsconsError(graph_json, f"code generation wrote {sorted(files)}, expected {sorted(paths)}")
