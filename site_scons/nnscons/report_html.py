@@ -168,7 +168,7 @@ def plan_picture(plan: dict[str, Any], layer_count: int) -> str:
     ax.text(-0.5, arena, f" activation arena {arena} B", va="bottom", fontsize=7, color="#b00")
     ax.set_xlim(-0.6, max(layer_count, 1) - 0.4)
     ax.set_ylim(0, max(arena, top) * 1.08)
-    ax.set_xlabel("layer index (graph order)")
+    ax.set_xlabel("layer (in the order they run)")
     ax.set_ylabel("arena offset (bytes)")
     ax.set_xticks(range(max(layer_count, 1)))
     ax.grid(True, axis="y", color="0.9", linewidth=0.5)
@@ -349,7 +349,7 @@ def render_report(name: str, graph: ir.Graph, report: dict[str, Any], qtable: di
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     buffers = [{"name": b["name"], "tensors": ", ".join(b["tensors"]), "offset": b["offset"], "size": b["size"],
-                "first": b["first_op"], "last": b["last_op"], "overlap": _overlap_text(b.get("overlap"))}
+                "first": b["first_op"], "last": b["last_op"], "overlap": _placement_text(b, plan)}
                for b in plan["buffers"]]
     return env.get_template(TEMPLATE).render(
         name=name, source=graph.source_file, summary=summary_items(report), diagnostics=diagnostics,
@@ -360,8 +360,16 @@ def render_report(name: str, graph: ir.Graph, report: dict[str, Any], qtable: di
         scratch=plan.get("scratch", {}))
 
 
-def _overlap_text(overlap: Optional[dict[str, Any]]) -> str:
-    return f"{overlap['lag']} B below {overlap['over']} ({overlap['rule']})" if overlap else ""
+def _placement_text(buffer: dict[str, Any], plan: dict[str, Any]) -> str:
+    """Over which input a buffer is written, or which band of a stream (patches) it is."""
+    overlap = buffer.get("overlap")
+    if overlap:
+        return f"{overlap['lag']} B below {overlap['over']} ({overlap['rule']})"
+    for stream in plan.get("streams", []):
+        band = stream["bands"].get(buffer["name"])
+        if band:
+            return f"band of {band['capacity']} of its {band['rows']} rows (stream of {stream['steps']} steps)"
+    return ""
 
 
 def report_stage(name: str, report_json: str, graph_json: str, qtable_json: str, plan_json: str,
