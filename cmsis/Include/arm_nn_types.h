@@ -27,7 +27,7 @@ typedef enum
     ARM_CMSIS_NN_FAILURE = -3
 } arm_cmsis_nn_status;
 
-/** Activation selector of the (not implemented here) s16 sigmoid/tanh kernel. */
+/** Activation selector of the s16 sigmoid/tanh (arm_nn_activation_s16, the LSTM gates). */
 typedef enum
 {
     ARM_SIGMOID = 0,
@@ -139,6 +139,64 @@ typedef struct
     int32_t *shift;
     int32_t is_per_channel;
 } cmsis_nn_quant_params;
+
+/** One LSTM gate: its input and recurrent weights ([H][I], [H][H] int8), their requantization to the int16 gate
+ * pre-activation (scale 2^-12) and their effective biases (the bias with the zero points' terms folded in, int32
+ * for s8); bias is informational (never read). */
+typedef struct
+{
+    int32_t input_multiplier;
+    int32_t input_shift;
+    const void *input_weights;
+    const void *input_effective_bias;
+    int32_t hidden_multiplier;
+    int32_t hidden_shift;
+    const void *hidden_weights;
+    const void *hidden_effective_bias;
+    const void *bias;
+    arm_nn_activation_type activation_type;
+} cmsis_nn_lstm_gate;
+
+/** An LSTM layer (CMSIS-NN v7.0.0 field order; the gates forget, input, cell, output). */
+typedef struct
+{
+    int32_t time_major;
+    int32_t batch_size;
+    int32_t time_steps;
+    int32_t input_size;
+    int32_t hidden_size;
+    int32_t input_offset;
+    int32_t forget_to_cell_multiplier;
+    int32_t forget_to_cell_shift;
+    int32_t input_to_cell_multiplier;
+    int32_t input_to_cell_shift;
+    int32_t cell_clip;
+    int32_t cell_scale_power;
+    int32_t output_multiplier;
+    int32_t output_shift;
+    int32_t output_offset;
+    cmsis_nn_lstm_gate forget_gate;
+    cmsis_nn_lstm_gate input_gate;
+    cmsis_nn_lstm_gate cell_gate;
+    cmsis_nn_lstm_gate output_gate;
+} cmsis_nn_lstm_params;
+
+/** The LSTM's working buffers: batch_size * hidden_size int16 values each. */
+typedef struct
+{
+    void *temp1;
+    void *temp2;
+    void *cell_state;
+} cmsis_nn_lstm_context;
+
+/** LSTM dimensions (part of the API; the kernels do not read it). */
+typedef struct
+{
+    int32_t max_time;
+    int32_t num_inputs;
+    int32_t num_batches;
+    int32_t num_outputs;
+} cmsis_nn_lstm_dims;
 
 #ifdef __cplusplus
 }

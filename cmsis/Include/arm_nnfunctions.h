@@ -364,6 +364,26 @@ arm_cmsis_nn_status arm_max_pool_s16(const cmsis_nn_context *ctx,
                                      int16_t *dst);
 
 /* ----------------------------------------------------------------------------------------------------------------
+ * Recurrent layers and their activations
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/** s8 LSTM over a whole sequence ("int8x8_16": int8 activations and weights, int16 cell state, int32 effective
+ * biases): the cell state starts at zero and the first step has no recurrent term; output[t] is the hidden state
+ * of step t, time-major [T][B][H] or batch-major [B][T][H] like the input. */
+arm_cmsis_nn_status arm_lstm_unidirectional_s8(const int8_t *input,
+                                               int8_t *output,
+                                               const cmsis_nn_lstm_params *params,
+                                               cmsis_nn_lstm_context *buffers);
+
+/** int16 sigmoid or tanh of size values: input Q3.12 scaled by 2^left_shift, output Q0.15 (TFLite's int16
+ * LOGISTIC / TANH arithmetic, on a 256-entry table). */
+void arm_nn_activation_s16(const int16_t *input,
+                           int16_t *output,
+                           const int32_t size,
+                           const int32_t left_shift,
+                           const arm_nn_activation_type type);
+
+/* ----------------------------------------------------------------------------------------------------------------
  * Softmax
  * -------------------------------------------------------------------------------------------------------------- */
 

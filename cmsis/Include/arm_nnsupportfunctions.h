@@ -953,6 +953,23 @@ arm_cmsis_nn_status arm_nn_avgpool_mve_s8(const cmsis_nn_pool_params *pool_param
 
 #endif
 
+/* ----------------------------------------------------------------------------------------------------------------
+ * LSTM
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/** sigmoid(k / 24) for k = 0..255 in unsigned Q0.16 (arm_nn_activation_s16's table). */
+extern const uint16_t arm_nn_sigmoid_table_uint16[256];
+
+/** One LSTM time step for every batch: the gates from data_in and (unless NULL) hidden_in, the cell state in
+ * buffers->cell_state updated, the new hidden state written to hidden_out. batch_offset: the distance between two
+ * batches' rows in units of a row (1 time-major, time_steps batch-major). */
+arm_cmsis_nn_status arm_nn_lstm_step_s8(const int8_t *data_in,
+                                        const int8_t *hidden_in,
+                                        int8_t *hidden_out,
+                                        const cmsis_nn_lstm_params *params,
+                                        cmsis_nn_lstm_context *buffers,
+                                        const int32_t batch_offset);
+
 #ifdef __cplusplus
 }
 #endif

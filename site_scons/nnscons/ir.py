@@ -42,6 +42,13 @@ Op types and their semantics (``x`` = first input, attributes in ``Op.attrs``):
 ``logistic``, ``tanh``, ``relu``, ``relu6``   elementwise, no attrs.
 ``leaky_relu``         attrs ``alpha``.
 ``clip``               attrs ``min``, ``max`` (either may be ``None``).
+``lstm``               inputs ``[x, wi, wf, wc, wo, ri, rf, rc, ro, bi, bf, bc, bo]``: x ``[B, T, I]`` (or
+                       ``[T, B, I]`` with attr ``time_major``), input weights ``[H, I]`` and recurrent weights
+                       ``[H, H]`` of the gates input, forget, cell, output, their biases ``[H]``; output ``[B, T, H]``
+                       (``[T, B, H]``): every step's hidden state. Per step ``i, f, o = sigmoid(.)``,
+                       ``g = tanh(.)`` of ``W x + R h + b``; ``c = f c + i g`` (clamped to +-``cell_clip`` when it is
+                       > 0); ``h = o tanh(c)``. h and c start at zero every inference. ``hidden_state`` /
+                       ``cell_state``: the quantized model's state scale and zero point (None for float).
 =====================  ====================================================================================
 
 ``activation`` (fused) is one of ``none``, ``relu``, ``relu6``, ``relu_n1_to_1`` (see :data:`ACTIVATION_RANGES`).
@@ -68,7 +75,7 @@ IR_VERSION = 1
 OP_TYPES = (
     "conv2d", "depthwise_conv2d", "fully_connected", "avg_pool2d", "max_pool2d",
     "add", "sub", "mul", "softmax", "reshape", "quantize", "dequantize", "pad", "mean", "concat",
-    "logistic", "tanh", "relu", "relu6", "leaky_relu", "clip",
+    "logistic", "tanh", "relu", "relu6", "leaky_relu", "clip", "lstm",
 )
 
 # Fused activation -> (min, max) on real values; None = unbounded.

@@ -220,7 +220,7 @@ class Kernel:
     """The CMSIS-NN call for one layer."""
 
     kind: str                      # conv | depthwise | fc | avgpool | maxpool | softmax | add | mul | concat | clamp
-                                   # | alias, or a generated loop: sub | mean | pad | lookup
+                                   # | lstm | alias, or a generated loop: sub | mean | pad | lookup
     function: str                  # the CMSIS-NN function ("" for alias, clamp and the generated loops)
     suffix: str                    # "s8" | "s16"
     scratch: dict[str, int]        # bytes per feature set
@@ -337,6 +337,20 @@ def _avgpool_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) 
     return Kernel("avgpool", f"arm_avgpool_{suffix}", suffix, _sizes(avgpool_buffer_size, y.shape[2], y.shape[3]))
 
 
+def lstm_buffer_bytes(graph: ir.Graph, op: ir.Op) -> int:
+    """One of the LSTM's three int16 working buffers (cmsis_nn_lstm_context): batch x hidden values, 4-aligned."""
+    x = graph.tensors[op.inputs[0]].shape
+    batch = x[1] if op.attrs.get("time_major") else x[0]
+    return _align(2 * batch * graph.tensors[op.inputs[1]].shape[0], 4)
+
+
+def _lstm_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Kernel:
+    if suffix != "s8":
+        raise unsupported(op, suffix, "only the int8x8_16 LSTM (int8 activations) is supported")
+    return Kernel("lstm", "arm_lstm_unidirectional_s8", suffix,
+                  {features: 3 * lstm_buffer_bytes(graph, op) for features in FEATURE_SETS})
+
+
 def _no_scratch(kind: str, function: str, graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Kernel:
     """A kernel without scratch: ``function`` with ``{suffix}`` filled in ("" for a generated loop or no code)."""
     return Kernel(kind, function.format(suffix=suffix), suffix, {f: 0 for f in FEATURE_SETS})
@@ -366,6 +380,7 @@ LAYER_KERNELS: dict[str, KernelChoice] = {
     "relu": functools.partial(_no_scratch, "clamp", ""),
     "relu6": functools.partial(_no_scratch, "clamp", ""),
     "clip": functools.partial(_no_scratch, "clamp", ""),
+    "lstm": _lstm_kernel,
 }
 SUPPORTED_OPS = tuple(LAYER_KERNELS)
 

@@ -17,7 +17,8 @@ SANITIZER_RANDOM_INPUTS = 8      # without a test set, the sanitized binary runs
 
 # ---- the two kinds of proof -------------------------------------------------------------------------------------
 def tflm_outputs(model_path: str, inputs: Sequence[np.ndarray], n_outputs: int = 1) -> list[np.ndarray]:
-    """TensorFlow Lite Micro's outputs, one inference per sample (inputs in the model's own dtype and layout)."""
+    """TensorFlow Lite Micro's outputs, one inference per sample (inputs in the model's own dtype and layout), each
+    from the state after a reset (a recurrent layer's state tensors zero), as the generated code runs them."""
     try:
         from tflite_micro import runtime
     except ImportError:
@@ -25,6 +26,7 @@ def tflm_outputs(model_path: str, inputs: Sequence[np.ndarray], n_outputs: int =
     interpreter = runtime.Interpreter.from_file(model_path)
     results: list[list[np.ndarray]] = [[] for _ in range(n_outputs)]
     for i in range(len(inputs[0])):
+        interpreter.reset()
         for k, x in enumerate(inputs):
             interpreter.set_input(x[i][np.newaxis], k)
         interpreter.invoke()

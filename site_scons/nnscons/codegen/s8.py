@@ -14,14 +14,14 @@ import numpy as np
 
 from .. import ir, kernels, planner
 from ..errors import NnsconsError
-from . import s8_layers, s8_loops
+from . import s8_layers, s8_loops, s8_recurrent
 from .common import TEMPLATES, Choices, Generated
 from .s8_streams import stream_layers
 from .model import Model, layer_header, open_model, place_io, plan_json, shared_context
 
 DSP_CHECK = "defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)"
 # layer kinds whose CMSIS-NN function returns a status (arm_softmax_s8 returns nothing)
-_STATUS_KINDS = ("conv", "depthwise", "fc", "avgpool", "maxpool", "add", "mul")
+_STATUS_KINDS = ("conv", "depthwise", "fc", "avgpool", "maxpool", "add", "mul", "lstm")
 
 LayerBuilder = Callable[[Model, ir.Op, dict[str, Any], kernels.Kernel], dict[str, Any]]
 
@@ -42,6 +42,7 @@ S8_LAYERS: dict[str, LayerBuilder] = {
     "lookup": s8_loops.layer_lookup,
     "clamp": s8_loops.layer_clamp,
     "alias": s8_loops.layer_alias,
+    "lstm": s8_recurrent.layer_lstm,
 }
 
 

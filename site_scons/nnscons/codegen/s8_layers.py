@@ -80,7 +80,7 @@ def _folded_bias(model: Model, op: ir.Op, q: dict[str, Any], weights: np.ndarray
         else weights.reshape(weights.shape[0], -1)
     sums = per_output.astype(np.int64).sum(axis=1) + per_output.shape[1] * int(q.get("filter_offset", 0))
     bias = model.qparam(op, q["bias"]).astype(np.int64).reshape(-1) if q.get("bias") else np.zeros_like(sums)
-    values = _wrap_int32(bias + offset * sums)
+    values = wrap_int32(bias + offset * sums)
     name = model.constant(f"{op.name}.folded_bias", f"{prefix}_bias", "int32_t", values,
                           [f"{op.name} bias with the input offset folded in: bias + {offset} x (sum of the output "
                            f"channel's weights), as int32_t"])
@@ -160,7 +160,7 @@ def layer_fc(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel)
     return ctx
 
 
-def _wrap_int32(values: np.ndarray) -> np.ndarray:
+def wrap_int32(values: np.ndarray) -> np.ndarray:
     return ((values.astype(np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int64)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from .. import ir
 from ..errors import NnsconsError
 from ..fixedpoint import quantize_multiplier
-from . import bounds
+from . import bounds, recurrent
 from .common import QState, dtype_range, quantize_value
 
 LayerRule = Callable[[QState, ir.Op], dict[str, Any]]
@@ -245,4 +245,5 @@ LAYER_RULES: dict[str, LayerRule] = {
     "leaky_relu": leaky_relu,
     "logistic": offsets, "tanh": offsets, "dequantize": offsets,
     "reshape": no_params, "concat": no_params,
+    "lstm": recurrent.lstm,
 }

@@ -3,7 +3,7 @@ function that computes it. :mod:`nnscons.reference.interpreter` dispatches throu
 from __future__ import annotations
 
 from .. import ir
-from . import elementwise, linear, pooling, tensor_ops
+from . import elementwise, linear, pooling, recurrent, tensor_ops
 from .call import OpFunction
 
 REFERENCE_OPS: dict[str, OpFunction] = {
@@ -28,5 +28,6 @@ REFERENCE_OPS: dict[str, OpFunction] = {
     "relu6": elementwise.relu6,
     "leaky_relu": elementwise.leaky_relu,
     "clip": elementwise.clip,
+    "lstm": recurrent.lstm,
 }
 assert set(REFERENCE_OPS) == set(ir.OP_TYPES), "every IR op type needs a reference implementation"

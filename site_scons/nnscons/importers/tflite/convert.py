@@ -155,6 +155,10 @@ def check_types(ctx: ConversionContext, ir_type: str, inputs: list[ir.Tensor], o
         raise ctx.fail(f"unsupported tensor types {sorted(kinds)} (expected all float32, int8 or int16)")
     if ir_type in ("conv2d", "depthwise_conv2d", "fully_connected"):
         _check_weight_types(ctx, kinds.pop(), inputs[1], inputs[2] if len(inputs) > 2 else None)
+    if ir_type == "lstm":
+        kind = kinds.pop()
+        for position, weights in enumerate(inputs[1:9]):
+            _check_weight_types(ctx, kind, weights, inputs[9 + position % 4])
 
 
 def _check_weight_types(ctx: ConversionContext, activation: str, weights: ir.Tensor,

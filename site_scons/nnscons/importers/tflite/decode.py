@@ -46,6 +46,8 @@ _OPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "CONCATENATION": ("ConcatenationOptions", ("Axis", "FusedActivationFunction")),
     "MEAN": ("ReducerOptions", ("KeepDims",)),
     "LEAKY_RELU": ("LeakyReluOptions", ("Alpha",)),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": ("UnidirectionalSequenceLSTMOptions", ("FusedActivationFunction", "CellClip",
+                                                                           "ProjClip", "TimeMajor")),
 }
 
 

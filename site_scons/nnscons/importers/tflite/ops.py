@@ -3,7 +3,7 @@ IR op it becomes (``IR_OP_TYPES``). The driver (:mod:`.convert`) dispatches thro
 any operator missing from it, listing :func:`supported_operators`."""
 from __future__ import annotations
 
-from . import conv_pool, elementwise, fully_connected, quantize_ops, shape_ops
+from . import conv_pool, elementwise, fully_connected, quantize_ops, recurrent, shape_ops
 from .lowering import Handler
 
 OP_HANDLERS: dict[str, Handler] = {
@@ -31,6 +31,7 @@ OP_HANDLERS: dict[str, Handler] = {
     "SQUEEZE": shape_ops.convert_squeeze,
     "SUB": elementwise.convert_sub,
     "TANH": elementwise.convert_tanh,
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": recurrent.convert_unidirectional_sequence_lstm,
 }
 
 # The IR op type of each converted operator. Known before any handler runs: the driver names all IR ops first.
@@ -40,7 +41,7 @@ IR_OP_TYPES: dict[str, str] = {
     "LEAKY_RELU": "leaky_relu", "LOGISTIC": "logistic", "MAX_POOL_2D": "max_pool2d", "MEAN": "mean", "MUL": "mul",
     "PAD": "pad", "PADV2": "pad", "QUANTIZE": "quantize", "RELU": "relu", "RELU6": "relu6",
     "RELU_0_TO_1": "clip", "RELU_N1_TO_1": "clip", "RESHAPE": "reshape", "SOFTMAX": "softmax",
-    "SQUEEZE": "reshape", "SUB": "sub", "TANH": "tanh",
+    "SQUEEZE": "reshape", "SUB": "sub", "TANH": "tanh", "UNIDIRECTIONAL_SEQUENCE_LSTM": "lstm",
 }
 if IR_OP_TYPES.keys() != OP_HANDLERS.keys():
     raise AssertionError("tflite.ops: OP_HANDLERS and IR_OP_TYPES must name the same operators")

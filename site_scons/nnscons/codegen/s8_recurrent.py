@@ -1,0 +1,67 @@
+"""The s8 backend's recurrent layers: the LSTM as one ``arm_lstm_unidirectional_s8`` call (``layer_lstm``, registered
+in :data:`nnscons.codegen.s8.S8_LAYERS`; its ``templates/layers.j2`` macro is ``lstm``).
+
+The quantization table's ``lstm`` entry (:mod:`nnscons.quantize.recurrent`) gives the multipliers; here the
+weights become constant arrays and each gate gets its two *effective biases*, computed at generation time as TFLite
+Micro does with ``arm_vector_sum_s8``: the input part ``bias - zp_x * (row sum of the input weights)``, the
+recurrent part ``-zp_h * (row sum of the recurrent weights)`` (int32 arithmetic, wrapping). CMSIS-NN lists the gates
+forget, input, cell, output; the IR (TFLite) input, forget, cell, output.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import ir, kernels
+from .model import Model
+from .s8_layers import wrap_int32
+
+IR_GATES = ("input", "forget", "cell", "output")
+CMSIS_GATES = ("forget", "input", "cell", "output")
+
+
+def layer_lstm(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
+    graph = model.graph
+    x_shape = graph.tensors[op.inputs[0]].shape
+    time_major = bool(q["time_major"])
+    steps, batch = (x_shape[0], x_shape[1]) if time_major else (x_shape[1], x_shape[0])
+    units, features = graph.tensors[op.inputs[1]].shape
+    gates = {name: _gate(model, op, q, k, name) for k, name in enumerate(IR_GATES)}
+    return {
+        "time_major": int(time_major), "batch": batch, "steps": steps, "features": features, "units": units,
+        "input_offset": -int(q["input_zero_point"]),
+        "forget_to_cell": q["forget_to_cell"], "input_to_cell": q["input_to_cell"], "output_rq": q["output"],
+        "output_offset": int(q["hidden_zero_point"]), "cell_clip": int(q["cell_clip"]),
+        "cell_scale_power": int(q["cell_scale_power"]), "gates": [gates[name] for name in CMSIS_GATES],
+        "buffer_bytes": kernels.lstm_buffer_bytes(graph, op),
+        "notes": [f"  gates forget, input, cell, output; state: hidden zp {q['hidden_zero_point']}, cell 2^"
+                  f"{q['cell_scale_power']}, clip {q['cell_clip']}; starts from zero state every inference"],
+    }
+
+
+def _gate(model: Model, op: ir.Op, q: dict[str, Any], k: int, name: str) -> dict[str, Any]:
+    """One gate's arrays and requantization."""
+    prefix = f"{model.name}_{op.name}_{name}"
+    wx, wh, bias = (model.qparam(op, op.inputs[i]) for i in (1 + k, 5 + k, 9 + k))
+    x_sums = wx.astype(np.int64).sum(axis=1)
+    h_sums = wh.astype(np.int64).sum(axis=1)
+    arrays = {
+        "input_weights": model.constant(op.inputs[1 + k], f"{prefix}_input_weights", "int8_t", wx,
+                                        [f"{op.name} {name} gate input weights: {model.tensor_text(op.inputs[1 + k])}"]),
+        "hidden_weights": model.constant(op.inputs[5 + k], f"{prefix}_hidden_weights", "int8_t", wh,
+                                         [f"{op.name} {name} gate recurrent weights: "
+                                          f"{model.tensor_text(op.inputs[5 + k])}"]),
+        "bias": model.constant(op.inputs[9 + k], f"{prefix}_bias", "int32_t", bias.astype(np.int64),
+                               [f"{op.name} {name} gate bias: {model.tensor_text(op.inputs[9 + k])}"]),
+        "input_effective_bias": model.constant(
+            f"{op.name}.{name}.input_effective_bias", f"{prefix}_input_effective_bias", "int32_t",
+            wrap_int32(bias.astype(np.int64) - int(q["input_zero_point"]) * x_sums),
+            [f"{op.name} {name} gate: bias - input zero point x row sums of the input weights"]),
+        "hidden_effective_bias": model.constant(
+            f"{op.name}.{name}.hidden_effective_bias", f"{prefix}_hidden_effective_bias", "int32_t",
+            wrap_int32(-int(q["hidden_zero_point"]) * h_sums),
+            [f"{op.name} {name} gate: - hidden zero point x row sums of the recurrent weights"]),
+    }
+    return {"name": name, "input_rq": q["gates"][name]["input"], "hidden_rq": q["gates"][name]["hidden"],
+            "activation": "ARM_TANH" if name == "cell" else "ARM_SIGMOID", **arrays}

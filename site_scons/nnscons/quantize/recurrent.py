@@ -1,0 +1,58 @@
+"""The LSTM's kernel parameters (package :mod:`nnscons.quantize`), as TFLite Micro derives them for CMSIS-NN's
+``arm_lstm_unidirectional_s8`` from a model-quantized int8x8_16 LSTM (../shared/reference/cmsis-nn-recurrent-facts.md
+section 2.6): every gate's input and recurrent parts requantized to the int16 pre-activation at scale 2^-12, the
+products of two Q0.15 values (scale 2^-30) to the cell state's scale and to the hidden state's, the cell clip and
+tanh's shift from the cell scale. Scales are multiplied and divided in double precision, as the tflite_micro
+interpreter does. The hidden state's scale and zero point are the op's ``hidden_state`` attribute (the model's
+state tensor), not the output tensor's.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .. import ir
+from ..errors import NnsconsError
+from ..fixedpoint import quantize_multiplier
+from .common import QState
+
+GATES = ("input", "forget", "cell", "output")        # the IR's input order (TFLite's)
+GATE_SCALE = 2.0 ** -12                               # the int16 gate pre-activation
+PRODUCT_SCALE = 2.0 ** -30                            # a product of two Q0.15 values
+CELL_SCALE_POWERS = range(-15, 4)                     # cell scales 2^-15..2^3: tanh's input shift stays in 0..15
+INT16_MAX = 32767
+
+
+def lstm(state: QState, op: ir.Op) -> dict[str, Any]:
+    if state.scheme != "model":
+        raise NnsconsError(None, f"quantize: layer {op.name} (lstm): only a model's own int8 quantization "
+                                 f"(quant=model) is supported for LSTM layers so far")
+    x = state.tq[op.inputs[0]]
+    hidden, cell = op.attrs.get("hidden_state"), op.attrs.get("cell_state")
+    if x.dtype != "int8" or hidden is None or cell is None:
+        raise NnsconsError(None, f"quantize: layer {op.name} (lstm): the int8x8_16 LSTM needs int8 activations and "
+                                 f"quantized states")
+    s_x, zp_x = float(x.scale[0]), int(x.zero_point[0])
+    s_h, zp_h, s_c = float(hidden["scale"]), int(hidden["zero_point"]), float(cell["scale"])
+    gates = {}
+    for k, gate in enumerate(GATES):
+        wx, wh = state.tq[op.inputs[1 + k]], state.tq[op.inputs[5 + k]]
+        if len(wx.scale) != 1 or len(wh.scale) != 1:
+            raise NnsconsError(None, f"quantize: layer {op.name} (lstm): the {gate} gate's weights must be quantized "
+                                     f"per tensor")
+        gates[gate] = {"input": list(quantize_multiplier(s_x * float(wx.scale[0]) / GATE_SCALE)),
+                       "hidden": list(quantize_multiplier(s_h * float(wh.scale[0]) / GATE_SCALE))}
+    power = round(math.log(s_c) / math.log(2.0))
+    if power not in CELL_SCALE_POWERS:
+        raise NnsconsError(None, f"quantize: layer {op.name} (lstm): cell state scale {s_c!r} is outside "
+                                 f"2^-15..2^3")
+    clip = float(op.attrs.get("cell_clip") or 0.0)
+    return {
+        "time_major": bool(op.attrs.get("time_major", False)), "input_zero_point": zp_x, "hidden_zero_point": zp_h,
+        "gates": gates,
+        "forget_to_cell": list(quantize_multiplier(2.0 ** -15)),
+        "input_to_cell": list(quantize_multiplier(PRODUCT_SCALE / s_c)),
+        "output": list(quantize_multiplier(PRODUCT_SCALE / s_h)),
+        "cell_scale_power": power,
+        "cell_clip": int(min(clip / s_c, INT16_MAX)) if clip > 0 else 0,
+    }

@@ -1,0 +1,117 @@
+"""Recurrent layers: the TFLite LSTM imported as one ``lstm`` op, its float reference against LiteRT, its kernel
+parameters against the values TFLite Micro derives (../shared/reference/cmsis-nn-recurrent-facts.md, the
+trained_lstm_int8 test vectors), and the generated ``arm_lstm_unidirectional_s8`` call with the bundled kernel
+bit-exact with TFLite Micro; the int16 sigmoid/tanh against the real functions.
+"""
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ai_edge_litert.interpreter import Interpreter as LiteRTInterpreter
+from tflite_micro import runtime
+
+from conftest import SHARED
+from nnscons import codegen, ranges, reference, stats
+from nnscons.errors import NnsconsError
+from nnscons.importers import import_model
+from test_codegen import CMSIS, STRICT, Network, cmsis_archive, qtable_for, run, write_sources  # noqa: F401
+
+MODELS = SHARED / "models"
+FLOAT, INT8 = MODELS / "mnist_lstm_float" / "model.tflite", MODELS / "mnist_lstm_int8" / "model.tflite"
+
+
+def test_lstm_imports_as_one_op_with_its_states_quantization() -> None:
+    graph, params = import_model(INT8)
+    (lstm,) = [op for op in graph.ops if op.type == "lstm"]
+    assert len(lstm.inputs) == 13 and graph.tensors[lstm.outputs[0]].shape == [1, 28, 20]
+    assert lstm.attrs["time_major"] is False and lstm.attrs["cell_clip"] == 10.0
+    assert lstm.attrs["cell_state"]["scale"] == 2.0 ** -12 and lstm.attrs["hidden_state"]["zero_point"] == 0
+    assert [params[t].shape for t in lstm.inputs[1:13]] == [(20, 28)] * 4 + [(20, 20)] * 4 + [(20,)] * 4
+
+
+def test_float_reference_matches_litert() -> None:
+    """Every output of the float model within 1e-5 of LiteRT's (reset before each input), on the sample "3" (which
+    both classify as 3) and random rows."""
+    graph, params = import_model(FLOAT)
+    interpreter = LiteRTInterpreter(model_path=str(FLOAT))
+    interpreter.allocate_tensors()
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    rng = np.random.default_rng(4)
+    xs = [np.load(MODELS / "mnist_lstm_float" / "sample_input_3.npy").astype(np.float32)] + \
+        [rng.uniform(0, 1, (1, 28, 28)).astype(np.float32) for _ in range(8)]
+    ours = reference.run(graph, params, {graph.inputs[0]: np.concatenate(xs)})[graph.outputs[0]]
+    for k, x in enumerate(xs):
+        interpreter.reset_all_variables()
+        interpreter.set_tensor(inp["index"], x)
+        interpreter.invoke()
+        np.testing.assert_allclose(ours[k], interpreter.get_tensor(out["index"])[0], atol=1e-5)
+    assert int(np.argmax(ours[0])) == 3
+
+
+def test_kernel_parameters_are_tflite_micros() -> None:
+    """The facts' verified trained_lstm_int8 vectors (this model): per gate (input, recurrent) multiplier and shift,
+    the cell and output rescales, tanh's shift and the clip."""
+    graph, params = import_model(INT8)
+    tables, _ = qtable_for(graph, params)
+    entry = tables["layers"]["lstm_0"]
+    assert entry["gates"] == {"forget": {"input": [2042355287, -3], "hidden": [1590606064, -2]},
+                              "input": {"input": [1239940808, -2], "hidden": [1276881787, -1]},
+                              "cell": {"input": [1292446455, -2], "hidden": [1360030423, -2]},
+                              "output": {"input": [1625050027, -2], "hidden": [1131361493, -1]}}
+    assert entry["input_to_cell"] == [1073741824, -17] and entry["forget_to_cell"] == [1073741824, -14]
+    assert entry["output"] == [2146304392, -23]
+    assert (entry["cell_scale_power"], entry["cell_clip"], entry["input_zero_point"]) == (-12, 32767, -128)
+
+
+def test_float_lstm_quantized_by_nnscons_is_refused_for_now() -> None:
+    graph, params = import_model(FLOAT)
+    rng = np.random.default_rng(2)
+    calib = {graph.inputs[0]: rng.uniform(0, 1, (8, 28, 28)).astype(np.float32)}
+    table = ranges.range_table(stats.compute_stats(graph, params, calib), "int8", "minmax")
+    with pytest.raises(NnsconsError, match="lstm.*quant=model"):
+        qtable_for(graph, params, "int8", table)
+
+
+@pytest.mark.slow
+def test_generated_lstm_is_bit_exact_with_tflite_micro(tmp_path: Path, cmsis_archive: Path) -> None:  # noqa: F811
+    """The sample, 50 noisy copies of it and 50 random sequences, TFLite Micro reset before each (the C starts from
+    zero state)."""
+    graph, params = import_model(INT8)
+    tables, qparams = qtable_for(graph, params)
+    files = codegen.generate("lstm", graph, tables, qparams, "s8", "h")
+    assert "arm_lstm_unidirectional_s8(" in files["lstm_model.c"]
+    net = Network("lstm", write_sources(files, tmp_path), cmsis_archive)
+    interpreter = runtime.Interpreter.from_file(str(INT8))
+    rng = np.random.default_rng(9)
+    sample = np.load(MODELS / "mnist_lstm_int8" / "sample_input_3.npy").reshape(1, 28, 28).astype(np.int8)
+    noisy = [np.clip(sample + rng.integers(-40, 40, sample.shape), -128, 127).astype(np.int8) for _ in range(50)]
+    xs = [sample] + noisy + [rng.integers(-128, 127, (1, 28, 28), endpoint=True).astype(np.int8) for _ in range(50)]
+    outputs = set()
+    for x in xs:
+        interpreter.reset()
+        interpreter.set_input(x, 0)
+        interpreter.invoke()
+        (y,) = net(x)
+        np.testing.assert_array_equal(y.reshape(-1), interpreter.get_output(0).reshape(-1))
+        outputs.add(y.tobytes())
+    assert len(outputs) > 30 and int(np.argmax(net(xs[0])[0])) == 3
+
+
+@pytest.mark.slow
+def test_int16_sigmoid_and_tanh_follow_the_real_functions(tmp_path: Path, cmsis_archive: Path) -> None:  # noqa: F811
+    """Every int16 input, Q3.12 (left shift 0) and a Q4.11 cell state (left shift 1) for tanh: within 2^-13 of
+    sigmoid / tanh of the input's real value (the output is Q0.15)."""
+    library = tmp_path / "libact.so"
+    run(["gcc", *STRICT, "-shared", "-fPIC", "-o", str(library), "-Wl,--whole-archive", str(cmsis_archive),
+         "-Wl,--no-whole-archive"])
+    lib = ctypes.CDLL(str(library))
+    x = np.arange(-32768, 32768, dtype=np.int16)
+    for kind, left_shift, function in ((0, 0, lambda v: 1 / (1 + np.exp(-v))), (1, 0, np.tanh), (1, 1, np.tanh)):
+        y = np.zeros_like(x)
+        lib.arm_nn_activation_s16(x.ctypes.data_as(ctypes.c_void_p), y.ctypes.data_as(ctypes.c_void_p),
+                                  ctypes.c_int32(x.size), ctypes.c_int32(left_shift), ctypes.c_int(kind))
+        real = function(x.astype(np.float64) * 2.0 ** (left_shift - 12))
+        assert np.abs(y / 32768.0 - real).max() < 2.0 ** -13, (kind, left_shift)
