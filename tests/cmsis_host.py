@@ -256,7 +256,7 @@ INVOKE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.
 class ModelInfo(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("hash", ctypes.c_char_p), ("arena_size", ctypes.c_uint32),
                 ("n_inputs", ctypes.c_uint8), ("n_outputs", ctypes.c_uint8), ("inputs", ctypes.POINTER(IoInfo)),
-                ("outputs", ctypes.POINTER(IoInfo)), ("invoke", INVOKE)]
+                ("outputs", ctypes.POINTER(IoInfo)), ("invoke", INVOKE), ("reset", ctypes.CFUNCTYPE(None))]
 
 
 def io_dtype(info: IoInfo) -> np.dtype:

@@ -1,7 +1,7 @@
 """Recurrent layers: the TFLite LSTM imported as one ``lstm`` op, its float reference against LiteRT, its kernel
 parameters against the values TFLite Micro derives (../shared/reference/cmsis-nn-recurrent-facts.md, the
-trained_lstm_int8 test vectors), and the generated ``arm_lstm_unidirectional_s8`` call with the bundled kernel
-bit-exact with TFLite Micro; the int16 sigmoid/tanh against the real functions.
+trained_lstm_int8 test vectors), and the generated steps (``arm_nn_lstm_step_s8`` of the bundled kernels) bit-exact
+with TFLite Micro from a reset and as one stream; the int16 sigmoid/tanh against the real functions.
 """
 from __future__ import annotations
 
@@ -75,15 +75,20 @@ def test_float_lstm_quantized_by_nnscons_is_refused_for_now() -> None:
         qtable_for(graph, params, "int8", table)
 
 
+def build_lstm(directory: Path, archive: Path) -> tuple[Network, dict[str, str]]:
+    """mnist_lstm_int8 generated (quant=model) and compiled with the bundled kernels."""
+    graph, params = import_model(INT8)
+    tables, qparams = qtable_for(graph, params)
+    files = codegen.generate("lstm", graph, tables, qparams, "s8", "h")
+    return Network("lstm", write_sources(files, directory), archive), files
+
+
 @pytest.mark.slow
 def test_generated_lstm_is_bit_exact_with_tflite_micro(tmp_path: Path, cmsis_archive: Path) -> None:  # noqa: F811
     """The sample, 50 noisy copies of it and 50 random sequences, TFLite Micro reset before each (the C starts from
     zero state)."""
-    graph, params = import_model(INT8)
-    tables, qparams = qtable_for(graph, params)
-    files = codegen.generate("lstm", graph, tables, qparams, "s8", "h")
-    assert "arm_lstm_unidirectional_s8(" in files["lstm_model.c"]
-    net = Network("lstm", write_sources(files, tmp_path), cmsis_archive)
+    net, files = build_lstm(tmp_path, cmsis_archive)
+    assert "arm_nn_lstm_step_s8(" in files["lstm_model.c"]
     interpreter = runtime.Interpreter.from_file(str(INT8))
     rng = np.random.default_rng(9)
     sample = np.load(MODELS / "mnist_lstm_int8" / "sample_input_3.npy").reshape(1, 28, 28).astype(np.int8)
@@ -92,11 +97,13 @@ def test_generated_lstm_is_bit_exact_with_tflite_micro(tmp_path: Path, cmsis_arc
     outputs = set()
     for x in xs:
         interpreter.reset()
+        net.info.reset()
         interpreter.set_input(x, 0)
         interpreter.invoke()
         (y,) = net(x)
         np.testing.assert_array_equal(y.reshape(-1), interpreter.get_output(0).reshape(-1))
         outputs.add(y.tobytes())
+    net.info.reset()
     assert len(outputs) > 30 and int(np.argmax(net(xs[0])[0])) == 3
 
 
@@ -115,3 +122,27 @@ def test_int16_sigmoid_and_tanh_follow_the_real_functions(tmp_path: Path, cmsis_
                                   ctypes.c_int32(x.size), ctypes.c_int32(left_shift), ctypes.c_int(kind))
         real = function(x.astype(np.float64) * 2.0 ** (left_shift - 12))
         assert np.abs(y / 32768.0 - real).max() < 2.0 ** -13, (kind, left_shift)
+
+
+@pytest.mark.slow
+def test_state_carries_between_calls_until_reset(tmp_path: Path, cmsis_archive: Path) -> None:  # noqa: F811
+    """Called without resets the network continues each sequence from the last one's state, as TFLite Micro does
+    without reset(): 40 sequences as one stream, bit-exact; <name>_reset() then gives the first answer again."""
+    net, files = build_lstm(tmp_path, cmsis_archive)
+    assert "#define LSTM_STATEFUL 1" in files["lstm.h"]
+    interpreter = runtime.Interpreter.from_file(str(INT8))
+    rng = np.random.default_rng(12)
+    sample = np.load(MODELS / "mnist_lstm_int8" / "sample_input_3.npy").reshape(1, 28, 28).astype(np.int8)
+    xs = [np.clip(sample + rng.integers(-60, 60, sample.shape), -128, 127).astype(np.int8) for _ in range(40)]
+    net.info.reset()
+    interpreter.reset()
+    streamed = []
+    for x in xs:
+        interpreter.set_input(x, 0)
+        interpreter.invoke()
+        (y,) = net(x)
+        np.testing.assert_array_equal(y.reshape(-1), interpreter.get_output(0).reshape(-1))
+        streamed.append(y.tobytes())
+    net.info.reset()
+    assert net(xs[0])[0].tobytes() == streamed[0]
+    assert len(set(streamed)) > 1

@@ -338,7 +338,8 @@ def _avgpool_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) 
 
 
 def lstm_buffer_bytes(graph: ir.Graph, op: ir.Op) -> int:
-    """One of the LSTM's three int16 working buffers (cmsis_nn_lstm_context): batch x hidden values, 4-aligned."""
+    """One of the LSTM's int16 working buffers (cmsis_nn_lstm_context temp1, temp2; the cell state persists outside
+    the arena): batch x hidden values, 4-aligned."""
     x = graph.tensors[op.inputs[0]].shape
     batch = x[1] if op.attrs.get("time_major") else x[0]
     return _align(2 * batch * graph.tensors[op.inputs[1]].shape[0], 4)
@@ -347,8 +348,8 @@ def lstm_buffer_bytes(graph: ir.Graph, op: ir.Op) -> int:
 def _lstm_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Kernel:
     if suffix != "s8":
         raise unsupported(op, suffix, "only the int8x8_16 LSTM (int8 activations) is supported")
-    return Kernel("lstm", "arm_lstm_unidirectional_s8", suffix,
-                  {features: 3 * lstm_buffer_bytes(graph, op) for features in FEATURE_SETS})
+    return Kernel("lstm", "arm_nn_lstm_step_s8", suffix,
+                  {features: 2 * lstm_buffer_bytes(graph, op) for features in FEATURE_SETS})
 
 
 def _no_scratch(kind: str, function: str, graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Kernel:

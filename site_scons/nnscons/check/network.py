@@ -91,11 +91,12 @@ def random_network_inputs(name: str, inputs: Sequence[NetworkTensor], count: int
 
 # ---- running the binary --------------------------------------------------------------------------------------------
 def run_network(binary: str, inputs: Sequence[np.ndarray], n_outputs: Optional[int],
-                env: Optional[Mapping[str, str]] = None) -> list[np.ndarray]:
+                env: Optional[Mapping[str, str]] = None, stream: bool = False) -> list[np.ndarray]:
     """Outputs of the host test binary for ``inputs`` (one array ``[N, *shape]`` per network input, IR layout,
     float32 or the input's integer type): one array per network output. ``.npy`` files for a network with one
     input and one output, else ``.npz`` (``x0, x1, ...`` in, ``y0, y1, ...`` out); ``n_outputs=None``: as many
-    as the binary writes (always ``.npz``)."""
+    as the binary writes (always ``.npz``). ``stream``: the inputs as one stream (a network with state is reset
+    before the first only)."""
     single = len(inputs) == 1 and n_outputs == 1
     with tempfile.TemporaryDirectory(prefix="nnscons-check-") as tmp:
         suffix = ".npy" if single else ".npz"
@@ -105,7 +106,8 @@ def run_network(binary: str, inputs: Sequence[np.ndarray], n_outputs: Optional[i
         else:
             fileio.write_npz(in_path, {f"x{k}": x for k, x in enumerate(inputs)})
         try:
-            result = subprocess.run([binary, in_path, out_path], capture_output=True, text=True,
+            command = [binary] + (["--stream"] if stream else []) + [in_path, out_path]
+            result = subprocess.run(command, capture_output=True, text=True,
                                     timeout=BINARY_TIMEOUT, env=None if env is None else dict(env))
         except subprocess.TimeoutExpired:
             raise NnsconsError(binary, f"did not finish within {BINARY_TIMEOUT} s") from None

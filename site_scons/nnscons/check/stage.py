@@ -13,12 +13,15 @@ from .network import (NetworkTensor, dequantize, network_tensors, random_network
 
 RANDOM_INPUTS = 100
 SANITIZER_RANDOM_INPUTS = 8      # without a test set, the sanitized binary runs on these
+STATEFUL_OPS = ("lstm",)         # ops whose state the generated code carries from call to call
 
 
 # ---- the two kinds of proof -------------------------------------------------------------------------------------
-def tflm_outputs(model_path: str, inputs: Sequence[np.ndarray], n_outputs: int = 1) -> list[np.ndarray]:
+def tflm_outputs(model_path: str, inputs: Sequence[np.ndarray], n_outputs: int = 1,
+                 stream: bool = False) -> list[np.ndarray]:
     """TensorFlow Lite Micro's outputs, one inference per sample (inputs in the model's own dtype and layout), each
-    from the state after a reset (a recurrent layer's state tensors zero), as the generated code runs them."""
+    from the state after a reset (recurrent layers' state tensors), or with ``stream`` the samples as one stream
+    from one reset (the state carried from each inference to the next)."""
     try:
         from tflite_micro import runtime
     except ImportError:
@@ -26,7 +29,8 @@ def tflm_outputs(model_path: str, inputs: Sequence[np.ndarray], n_outputs: int =
     interpreter = runtime.Interpreter.from_file(model_path)
     results: list[list[np.ndarray]] = [[] for _ in range(n_outputs)]
     for i in range(len(inputs[0])):
-        interpreter.reset()
+        if not stream or i == 0:
+            interpreter.reset()
         for k, x in enumerate(inputs):
             interpreter.set_input(x[i][np.newaxis], k)
         interpreter.invoke()
@@ -36,25 +40,36 @@ def tflm_outputs(model_path: str, inputs: Sequence[np.ndarray], n_outputs: int =
 
 
 def bit_exact_report(binary: str, model_path: str, name: str, inputs: Sequence[NetworkTensor], n_outputs: int,
-                     native: Optional[list[np.ndarray]]) -> tuple[dict[str, Any], list[np.ndarray]]:
+                     native: Optional[list[np.ndarray]], stateful: bool = False) -> tuple[dict[str, Any],
+                                                                                          list[np.ndarray]]:
     """Every output byte against TFLite Micro's, on the test set's inputs (``native``: in the model's own integer
-    type) and on random ones."""
+    type) and on random ones, each from a reset; for a network with state (``stateful``) also the same inputs as
+    one stream (``stream``: the binary's --stream against TFLite Micro without resets)."""
     samples = random_network_inputs(name, inputs, RANDOM_INPUTS)
     if native is not None:
         samples = [np.concatenate([x.astype(t.dtype), r]) for x, t, r in zip(native, inputs, samples)]
-    ours = run_network(binary, samples, n_outputs)
-    theirs = tflm_outputs(model_path, samples, n_outputs)
-    count = len(samples[0])
+    report = _compare(run_network(binary, samples, n_outputs), tflm_outputs(model_path, samples, n_outputs))
+    report.update({"reference": "tflite_micro", "test_inputs": int(0 if native is None else len(native[0])),
+                   "random_inputs": RANDOM_INPUTS})
+    if stateful:
+        stream = _compare(run_network(binary, samples, n_outputs, stream=True),
+                          tflm_outputs(model_path, samples, n_outputs, stream=True))
+        report["stream"] = stream
+        report["bit_exact"] = report["bit_exact"] and stream["bit_exact"]
+    return report, samples
+
+
+def _compare(ours: list[np.ndarray], theirs: list[np.ndarray]) -> dict[str, Any]:
+    """How many samples differ in any output byte, and by how much at most."""
+    count = len(ours[0])
     differs = np.zeros(count, dtype=bool)
     max_diff = 0
     for o, t in zip(ours, theirs):
         t = t.reshape(o.shape).astype(o.dtype)
         differs |= np.any(o.reshape(count, -1) != t.reshape(count, -1), axis=1)
         max_diff = max(max_diff, int(np.max(np.abs(o.astype(np.int64) - t.astype(np.int64)))) if o.size else 0)
-    report = {"reference": "tflite_micro", "inputs": int(count),
-              "test_inputs": int(0 if native is None else len(native[0])), "random_inputs": RANDOM_INPUTS,
-              "mismatched_inputs": int(differs.sum()), "max_abs_diff": max_diff, "bit_exact": bool(not differs.any())}
-    return report, samples
+    return {"inputs": int(count), "mismatched_inputs": int(differs.sum()), "max_abs_diff": max_diff,
+            "bit_exact": bool(not differs.any())}
 
 
 def float_report(binary: str, graph: ir.Graph, params: dict[str, np.ndarray], qtable: dict[str, Any],
@@ -133,10 +148,14 @@ def check_model(name: str, binary: str, sanitized: Optional[str], model_path: st
     probe = [test.inputs[n] for n in graph.inputs] if test is not None else None
     if qtable["scheme"] == "model" and graph.source == "tflite":
         native = native_inputs(graph, test)
-        report["bit_exact"], probe = bit_exact_report(binary, model_path, name, inputs, len(outputs), native)
-        if not report["bit_exact"]["bit_exact"]:
-            failures.append(f"{report['bit_exact']['mismatched_inputs']} of {report['bit_exact']['inputs']} inputs "
-                            "differ from TFLite Micro")
+        stateful = any(op.type in STATEFUL_OPS for op in graph.ops)
+        report["bit_exact"], probe = bit_exact_report(binary, model_path, name, inputs, len(outputs), native,
+                                                      stateful)
+        exact = report["bit_exact"]
+        if not exact["bit_exact"]:
+            stream = exact.get("stream", {}).get("mismatched_inputs", 0)
+            failures.append(f"{exact['mismatched_inputs']} of {exact['inputs']} inputs differ from TFLite Micro"
+                            + (f" ({stream} as one stream)" if stream else ""))
         classes = test_set_classes(binary, native, outputs) if native is not None else None
         if classes is not None:
             report["test_set_classes"] = classes

@@ -54,6 +54,7 @@ class Model:
     arrays: list[Array] = field(default_factory=list)
     array_names: dict[str, str] = field(default_factory=dict)      # constant key -> C array (shared ones once)
     streams: list[patches.Stream] = field(default_factory=list)    # layers run a few rows at a time
+    states: list[dict[str, Any]] = field(default_factory=list)     # what recurrent layers carry between calls
 
     @property
     def graph(self) -> ir.Graph:
@@ -282,7 +283,7 @@ def shared_context(model: Model, layers: list[dict[str, Any]], dsp_check: str) -
         "activation_arena_size": model.plan.arena_size, "scratch": model.scratch, "mve_check": MVE_CHECK,
         "offsets": offsets, "pointers": pointers, "layers": layers,
         "overlapped": any(b.overlap for b in model.plan.buffers),
-        "streams": bool(model.streams),
+        "streams": bool(model.streams), "states": model.states,
         "uses_sum_rows": any(model.graph.ops[s.sink].type == "avg_pool2d" for s in model.streams),
         "uses_dot_rows": any(model.graph.ops[s.sink].type == "fully_connected" for s in model.streams),
         "arrays": [a.context() for a in model.arrays],

@@ -1,5 +1,11 @@
-"""The s8 backend's recurrent layers: the LSTM as one ``arm_lstm_unidirectional_s8`` call (``layer_lstm``, registered
+"""The s8 backend's recurrent layers: the LSTM as ``arm_nn_lstm_step_s8`` per time step (``layer_lstm``, registered
 in :data:`nnscons.codegen.s8.S8_LAYERS`; its ``templates/layers.j2`` macro is ``lstm``).
+
+The layer carries its state from one inference to the next as TFLite's variable tensors do: the hidden state
+(int8, ``<layer>_hidden``, starting at its zero point) and the cell state (int16, ``<layer>_cell``, starting at 0)
+live outside the arena, the first step reads them, the last step's hidden state is written back, and
+``<name>_reset()`` restores the start. From the start the steps compute what ``arm_lstm_unidirectional_s8`` does
+(its first step has no recurrent term; a hidden state at its zero point adds none).
 
 The quantization table's ``lstm`` entry (:mod:`nnscons.quantize.recurrent`) gives the multipliers; here the
 weights become constant arrays and each gate gets its two *effective biases*, computed at generation time as TFLite
@@ -28,7 +34,15 @@ def layer_lstm(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kerne
     steps, batch = (x_shape[0], x_shape[1]) if time_major else (x_shape[1], x_shape[0])
     units, features = graph.tensors[op.inputs[1]].shape
     gates = {name: _gate(model, op, q, k, name) for k, name in enumerate(IR_GATES)}
+    hidden, cell = f"{model.name}_{op.name}_hidden", f"{model.name}_{op.name}_cell"
+    model.states += [{"name": hidden, "ctype": "int8_t", "count": batch * units, "start": int(q["hidden_zero_point"]),
+                      "what": f"{op.name} hidden state [{batch}][{units}], starts at its zero point"},
+                     {"name": cell, "ctype": "int16_t", "count": batch * units, "start": 0,
+                      "what": f"{op.name} cell state [{batch}][{units}], 2^{q['cell_scale_power']} steps"}]
+    batch_offset = 1 if time_major else steps
     return {
+        "hidden_state": hidden, "cell_state": cell, "batch_offset": batch_offset,
+        "in_step": batch * features if time_major else features, "out_step": batch * units if time_major else units,
         "time_major": int(time_major), "batch": batch, "steps": steps, "features": features, "units": units,
         "input_offset": -int(q["input_zero_point"]),
         "forget_to_cell": q["forget_to_cell"], "input_to_cell": q["input_to_cell"], "output_rq": q["output"],
@@ -36,7 +50,8 @@ def layer_lstm(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kerne
         "cell_scale_power": int(q["cell_scale_power"]), "gates": [gates[name] for name in CMSIS_GATES],
         "buffer_bytes": kernels.lstm_buffer_bytes(graph, op),
         "notes": [f"  gates forget, input, cell, output; state: hidden zp {q['hidden_zero_point']}, cell 2^"
-                  f"{q['cell_scale_power']}, clip {q['cell_clip']}; starts from zero state every inference"],
+                  f"{q['cell_scale_power']}, clip {q['cell_clip']}; carried between calls ({model.name}_reset "
+                  f"clears it)"],
     }
 
 

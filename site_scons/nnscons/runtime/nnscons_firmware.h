@@ -31,6 +31,7 @@ typedef struct {
     const nnscons_io_info_t *inputs;
     const nnscons_io_info_t *outputs;
     int (*invoke)(const void *const *inputs, void *const *outputs);
+    void (*reset)(void);        /* clears the state recurrent layers carry between calls (or does nothing) */
 } nnscons_model_info_t;
 #endif
 

@@ -4,6 +4,8 @@
  *     <name>_test IN.npy OUT.npy        a network with one input and one output
  *     <name>_test IN.npz OUT.npz        any network: IN holds x0, x1, ... (one array per network input, in order),
  *                                       OUT receives y0, y1, ... (one per network output)
+ *     <name>_test --stream IN OUT       the N inputs as one stream: a network with state (recurrent layers) is
+ *                                       reset before the first only, not before each (the default)
  *
  * Input k holds N inputs, shape [N, *input_shape[1:]] (the generated network's NHWC shape), in the network
  * input's integer type, or float32, which is quantized with the input's scale and zero point; every input holds
@@ -19,7 +21,8 @@
  * Built with -DNNSCONS_TRACE (the model library too), it also implements the trace hook the generated code calls
  * after every layer: when the environment variable NNSCONS_TRACE_DIR names a folder, each layer's output bytes
  * are appended to <dir>/<layer_name>.bin (one record of count * element_size bytes per inference, in input
- * order), and <dir>/index.txt lists "layer_index layer_name element_size count" once per layer. A layer's file
+ * order), and <dir>/index.txt lists "layer_index layer_name element_size count" once per call of the first
+ * inference (a layer run a few rows at a time calls once per band: its counts add up). A layer's file
  * is truncated on its first call of the run, so a run never sees an older run's records. Without the variable
  * the hook does nothing. (nnscons.diagnostics reads these files.)
  */
@@ -306,10 +309,16 @@ int main(int argc, char **argv)
     const void **in_ptrs;
     void **out_ptrs;
     long n, i;
+    int stream = 0;
     npy_program = argv[0];
+    if (argc == 4 && strcmp(argv[1], "--stream") == 0) {
+        stream = 1;     /* the inputs as one stream: the state recurrent layers carry is not reset between them */
+        argv++;
+        argc--;
+    }
     if (argc != 3) {
-        fprintf(stderr, "usage: %s IN.npy OUT.npy, or IN.npz OUT.npz (x0, x1, ... in; y0, y1, ... out)\n",
-                npy_program);
+        fprintf(stderr, "usage: %s [--stream] IN.npy OUT.npy, or IN.npz OUT.npz (x0, x1, ... in; y0, y1, ... "
+                "out); without --stream the network is reset before each input\n", npy_program);
         return 2;
     }
     if (n_out != 1 && !ends_with(argv[2], ".npz")) {
@@ -350,6 +359,9 @@ int main(int argc, char **argv)
         }
         for (k = 0; k < n_out; k++) {
             out_ptrs[k] = outputs[k] + (size_t)i * model->outputs[k].size * model->outputs[k].element_size;
+        }
+        if (!stream || i == 0) {
+            model->reset();
         }
         status = model->invoke(in_ptrs, (void *const *)out_ptrs);
         if (status != 0) {
