@@ -17,6 +17,8 @@ from conftest import SHARED
 from nnscons import codegen, ranges, reference, stats
 from nnscons.errors import NnsconsError
 from nnscons.importers import import_model
+from nnscons.importers.tflite import decode as decode_tflite
+from nnscons.importers.tflite import read_file as read_tflite
 from test_codegen import CMSIS, STRICT, Network, cmsis_archive, qtable_for, run, write_sources  # noqa: F401
 
 MODELS = SHARED / "models"
@@ -146,3 +148,63 @@ def test_state_carries_between_calls_until_reset(tmp_path: Path, cmsis_archive: 
     net.info.reset()
     assert net(xs[0])[0].tobytes() == streamed[0]
     assert len(set(streamed)) > 1
+
+
+HARNESS = """
+#include <stdio.h>
+#include "arm_nnfunctions.h"
+{externs}
+int lstm_sequence(const int8_t *input, int8_t *output)
+{{
+    static int16_t temp1[{count}], temp2[{count}], cell[{count}];
+    cmsis_nn_lstm_context buffers = {{temp1, temp2, cell}};
+    static const cmsis_nn_lstm_params params = {{
+        {time_major}, {batch}, {steps}, {features}, {units}, {input_offset},
+        {forget_to_cell}, {input_to_cell}, {cell_clip}, {cell_scale_power}, {output}, {output_offset},
+        {gates}}};
+    return (int)arm_lstm_unidirectional_s8(input, output, &params, &buffers);
+}}
+"""
+
+
+@pytest.mark.slow
+def test_arm_lstm_unidirectional_s8_is_tflite_micros_lstm(tmp_path: Path, cmsis_archive: Path) -> None:  # noqa: F811
+    """The bundled whole-sequence entry point (not what the generated code calls: it starts from zero state every
+    call) on the generated constants, against the LSTM tensor of TFLite Micro (kPreserveAllTensors) after a reset."""
+    graph, params = import_model(INT8)
+    tables, qparams = qtable_for(graph, params)
+    files = codegen.generate("lstm", graph, tables, qparams, "s8", "h")
+    write_sources(files, tmp_path)
+    q = tables["layers"]["lstm_0"]
+    arrays = ("input_weights", "input_effective_bias", "hidden_weights", "hidden_effective_bias", "bias")
+    externs = "\n".join(f"extern const {'int8_t' if 'weights' in a else 'int32_t'} lstm_lstm_0_{g}_{a}[];"
+                        for g in ("forget", "input", "cell", "output") for a in arrays)
+    gates = ", ".join(
+        "{" + f"{q['gates'][g]['input'][0]}, {q['gates'][g]['input'][1]}, lstm_lstm_0_{g}_input_weights, "
+        f"lstm_lstm_0_{g}_input_effective_bias, {q['gates'][g]['hidden'][0]}, {q['gates'][g]['hidden'][1]}, "
+        f"lstm_lstm_0_{g}_hidden_weights, lstm_lstm_0_{g}_hidden_effective_bias, lstm_lstm_0_{g}_bias, "
+        f"{'ARM_TANH' if g == 'cell' else 'ARM_SIGMOID'}" + "}" for g in ("forget", "input", "cell", "output"))
+    pair = lambda v: f"{v[0]}, {v[1]}"  # noqa: E731
+    (tmp_path / "harness.c").write_text(HARNESS.format(
+        externs=externs, count=20, time_major=0, batch=1, steps=28, features=28, units=20,
+        input_offset=-q["input_zero_point"], forget_to_cell=pair(q["forget_to_cell"]),
+        input_to_cell=pair(q["input_to_cell"]), cell_clip=q["cell_clip"], cell_scale_power=q["cell_scale_power"],
+        output=pair(q["output"]), output_offset=q["hidden_zero_point"], gates=gates))
+    library = tmp_path / "liblstm.so"
+    run(["gcc", *STRICT, "-shared", "-fPIC", "-I", str(CMSIS / "Include"), str(tmp_path / "harness.c"),
+         str(tmp_path / "lstm_weights.c"), str(cmsis_archive), "-o", str(library)])
+    lib = ctypes.CDLL(str(library))
+    interpreter = runtime.Interpreter.from_file(str(INT8),
+                                                intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+    model = decode_tflite(str(INT8), read_tflite(str(INT8)))
+    (lstm_tensor,) = [op.outputs[0] for op in model.ops if op.name == "UNIDIRECTIONAL_SEQUENCE_LSTM"]
+    rng = np.random.default_rng(21)
+    for _ in range(10):
+        x = rng.integers(-128, 127, (1, 28, 28), endpoint=True).astype(np.int8)
+        y = np.zeros((1, 28, 20), np.int8)
+        assert lib.lstm_sequence(x.ctypes.data_as(ctypes.c_void_p), y.ctypes.data_as(ctypes.c_void_p)) == 0
+        interpreter.reset()
+        interpreter.set_input(x, 0)
+        interpreter.invoke()
+        np.testing.assert_array_equal(y, interpreter.GetTensor(lstm_tensor, 0)["tensor_data"].reshape(1, 28, 20))
+
