@@ -19,6 +19,7 @@ from nnscons.errors import NnsconsError
 from nnscons.importers import import_model
 from nnscons.importers.tflite import decode as decode_tflite
 from nnscons.importers.tflite import read_file as read_tflite
+import tflite_lstm_builder as lb
 from test_codegen import CMSIS, STRICT, Network, cmsis_archive, qtable_for, run, write_sources  # noqa: F401
 
 MODELS = SHARED / "models"
@@ -208,3 +209,58 @@ def test_arm_lstm_unidirectional_s8_is_tflite_micros_lstm(tmp_path: Path, cmsis_
         interpreter.invoke()
         np.testing.assert_array_equal(y, interpreter.GetTensor(lstm_tensor, 0)["tensor_data"].reshape(1, 28, 20))
 
+
+
+@pytest.mark.parametrize("variant, message", [({"peephole": True}, "has peephole weights"),
+                                              ({"projection": True}, "has a projection"),
+                                              ({"cifg": True}, "has no input gate"),
+                                              ({"activation": 1}, "cell activation must be TANH")])
+def test_lstm_variants_are_refused_by_name(variant: dict, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "lstm.tflite"
+    path.write_bytes(lb.lstm(2, 3, 4, 5, **variant))
+    with pytest.raises(NnsconsError, match=message) as info:
+        import_model(path)
+    assert "lstm.tflite" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_float_reference_of_a_time_major_batch_matches_tflite_micro(tmp_path: Path) -> None:
+    path = tmp_path / "lstm.tflite"
+    path.write_bytes(lb.lstm(3, 5, 4, 6, time_major=True, int8=False, cell_clip=0.8, seed=3))
+    graph, params = import_model(path)
+    x = np.random.default_rng(5).uniform(-1, 1, (5, 3, 4)).astype(np.float32)
+    interpreter = runtime.Interpreter.from_file(str(path))
+    interpreter.set_input(x, 0)
+    interpreter.invoke()
+    ours = reference.run(graph, params, {graph.inputs[0]: x})[graph.outputs[0]]
+    np.testing.assert_allclose(ours, interpreter.get_output(0), atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", [dict(batch=2, steps=5, features=6, units=7, time_major=True, cell_clip=0.5),
+                                   dict(batch=3, steps=4, features=5, units=6, seed=1)],
+                         ids=["time-major-batch-2-clip", "batch-major-batch-3"])
+def test_own_int8_lstms_are_bit_exact_with_tflite_micro(shape: dict, tmp_path: Path,
+                                                        cmsis_archive: Path) -> None:  # noqa: F811
+    """int8 LSTMs built here (zero points 3 and -5, cell 2^-11), 20 random sequences from a reset each and as one
+    stream."""
+    path = tmp_path / "lstm.tflite"
+    path.write_bytes(lb.lstm(**shape))
+    graph, params = import_model(path)
+    tables, qparams = qtable_for(graph, params)
+    net = Network("own", write_sources(codegen.generate("own", graph, tables, qparams, "s8", "h"), tmp_path / "c"),
+                  cmsis_archive)
+    interpreter = runtime.Interpreter.from_file(str(path))
+    shape_in = tuple(interpreter.get_input_details(0)["shape"])
+    rng = np.random.default_rng(8)
+    xs = [rng.integers(-128, 127, shape_in, endpoint=True).astype(np.int8) for _ in range(20)]
+    for stream in (False, True):
+        net.info.reset()
+        interpreter.reset()
+        for x in xs:
+            if not stream:
+                net.info.reset()
+                interpreter.reset()
+            interpreter.set_input(x, 0)
+            interpreter.invoke()
+            (y,) = net(x)
+            np.testing.assert_array_equal(y.reshape(-1), interpreter.get_output(0).reshape(-1))

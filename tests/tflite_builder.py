@@ -24,7 +24,8 @@ PADDING = {"SAME": tflite.Padding.SAME, "VALID": tflite.Padding.VALID}
 ACTIVATION = {"NONE": tflite.ActivationFunctionType.NONE, "RELU": tflite.ActivationFunctionType.RELU,
               "RELU6": tflite.ActivationFunctionType.RELU6,
               "RELU_N1_TO_1": tflite.ActivationFunctionType.RELU_N1_TO_1}
-TENSOR_TYPE = {np.dtype(np.int8): tflite.TensorType.INT8, np.dtype(np.int16): tflite.TensorType.INT16,
+TENSOR_TYPE = {np.dtype(np.float32): tflite.TensorType.FLOAT32, np.dtype(np.int8): tflite.TensorType.INT8,
+               np.dtype(np.int16): tflite.TensorType.INT16,
                np.dtype(np.int32): tflite.TensorType.INT32, np.dtype(np.int64): tflite.TensorType.INT64}
 
 OptionsWriter = Callable[[flatbuffers.Builder], int]
@@ -45,6 +46,7 @@ class Tensor:
     dtype: np.dtype
     quant: Optional[Quant] = None
     data: Optional[np.ndarray] = None
+    variable: bool = False      # a state the op keeps between invocations (not a graph input)
 
 
 def float32(values: Sequence[float] | float) -> np.ndarray:
@@ -103,6 +105,8 @@ def _tensor(builder: flatbuffers.Builder, tensor: Tensor, buffer_index: int, nam
     tflite.TensorAddName(builder, name_offset)
     if quant is not None:
         tflite.TensorAddQuantization(builder, quant)
+    if tensor.variable:
+        tflite.TensorAddIsVariable(builder, True)
     return tflite.TensorEnd(builder)
 
 
@@ -143,7 +147,7 @@ def single_op_model(opcode: int, operands: Sequence[Optional[Tensor]], output: T
         tensor_ids.append(-1 if t is None else next_id)
         next_id += t is not None
     output_id = len(tensors) - 1
-    graph_inputs = [i for i, t in zip(tensor_ids, operands) if t is not None and t.data is None]
+    graph_inputs = [i for i, t in zip(tensor_ids, operands) if t is not None and t.data is None and not t.variable]
 
     options = write_options(builder) if write_options is not None else None
     op_inputs = _int_vector(builder, tensor_ids)

@@ -35,11 +35,14 @@ def layer_lstm(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kerne
     units, features = graph.tensors[op.inputs[1]].shape
     gates = {name: _gate(model, op, q, k, name) for k, name in enumerate(IR_GATES)}
     hidden, cell = f"{model.name}_{op.name}_hidden", f"{model.name}_{op.name}_cell"
-    model.states += [{"name": hidden, "ctype": "int8_t", "count": batch * units, "start": int(q["hidden_zero_point"]),
-                      "what": f"{op.name} hidden state [{batch}][{units}], starts at its zero point"},
+    batch_offset = 1 if time_major else steps
+    # the steps read batch b's hidden state batch_offset rows after batch a's: the carried one is laid out so too
+    model.states += [{"name": hidden, "ctype": "int8_t", "count": ((batch - 1) * batch_offset + 1) * units,
+                      "start": int(q["hidden_zero_point"]),
+                      "what": f"{op.name} hidden state, {batch} row(s) of {units} every {batch_offset} row(s), "
+                              f"starts at its zero point"},
                      {"name": cell, "ctype": "int16_t", "count": batch * units, "start": 0,
                       "what": f"{op.name} cell state [{batch}][{units}], 2^{q['cell_scale_power']} steps"}]
-    batch_offset = 1 if time_major else steps
     return {
         "hidden_state": hidden, "cell_state": cell, "batch_offset": batch_offset,
         "in_step": batch * features if time_major else features, "out_step": batch * units if time_major else units,

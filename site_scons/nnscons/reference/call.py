@@ -36,7 +36,7 @@ def batched(shape: list[int], batch: int, name: str) -> tuple[int, ...]:
     """A graph shape (batch 1 in axis 0) with this run's batch size."""
     if shape and shape[0] == 1:
         return (batch, *shape[1:])
-    if batch == 1:
+    if batch == 1 or (shape and shape[0] == batch):       # one sample of a graph without a batch axis of 1
         return tuple(shape)
     raise ValueError(f"tensor {name} (shape {list(shape)}) has no batch axis, so the graph only runs with batch 1")
 

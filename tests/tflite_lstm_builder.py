@@ -1,0 +1,66 @@
+# SPDX-License-Identifier: Apache-2.0
+# Part of nnscons; written from the published CMSIS-NN API, not derived from its source.
+"""Single-operator UNIDIRECTIONAL_SEQUENCE_LSTM ``.tflite`` models built in memory (with :mod:`tflite_builder`),
+float32 or int8x8_16 (int8 activations and weights, int32 biases, an int16 cell state), batch- or time-major, and
+the variants nnscons refuses (peephole, projection, CIFG, another cell activation) for the import's messages.
+
+Operand order (TFLite's ``lstm_shared.h``): 0 the sequence, 1-4 input weights i, f, c, o, 5-8 recurrent weights,
+9-11 peephole, 12-15 biases, 16-17 projection, 18 hidden state, 19 cell state (variables), 20-23 layer norm.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import tflite
+
+from tflite_builder import Quant, Tensor, single_op_model
+
+TANH = tflite.ActivationFunctionType.TANH
+
+
+def lstm(batch: int, steps: int, features: int, units: int, *, time_major: bool = False, int8: bool = True,
+         cell_clip: float = 0.0, seed: int = 0, peephole: bool = False, projection: bool = False, cifg: bool = False,
+         activation: int = TANH) -> bytes:
+    """An LSTM with random weights (int8: input scale 1/128 zero point 3, hidden scale 1/100 zero point -5, cell
+    scale 2^-11)."""
+    rng = np.random.default_rng(seed)
+    act = np.int8 if int8 else np.float32
+    x_quant, h_quant = (Quant([1 / 128], [3]), Quant([1 / 100], [-5])) if int8 else (None, None)
+    seq = [steps, batch, features] if time_major else [batch, steps, features]
+    out = [steps, batch, units] if time_major else [batch, steps, units]
+
+    def weights(rows: int, cols: int, scale: float) -> Tensor:
+        if not int8:
+            return Tensor([rows, cols], np.float32, None, rng.normal(0, 0.4, (rows, cols)).astype(np.float32))
+        return Tensor([rows, cols], np.int8, Quant([scale], [0]), rng.integers(-127, 127, (rows, cols)).astype(np.int8))
+
+    def bias(scale: float) -> Tensor:
+        if not int8:
+            return Tensor([units], np.float32, None, rng.normal(0, 0.2, units).astype(np.float32))
+        return Tensor([units], np.int32, Quant([scale], [0]), rng.integers(-4000, 4000, units).astype(np.int32))
+
+    scales = [0.004, 0.005, 0.006, 0.007]
+    inputs: list[Optional[Tensor]] = [Tensor(seq, act, x_quant)]
+    inputs += [weights(units, features, s) for s in scales] + [weights(units, units, s * 1.5) for s in scales]
+    inputs += [Tensor([units], act, Quant([0.01], [0]) if int8 else None, np.ones(units, act)) if peephole else None
+               for _ in range(3)]
+    inputs += [bias(s / 128) for s in scales]
+    inputs += [Tensor([units, units], np.int8 if int8 else np.float32, Quant([0.01], [0]) if int8 else None,
+                      np.ones((units, units), np.int8 if int8 else np.float32)) if projection else None, None]
+    inputs += [Tensor([batch, units], act, h_quant, None, variable=True),
+               Tensor([batch, units], np.int16 if int8 else np.float32, Quant([2.0 ** -11], [0]) if int8 else None,
+                      None, variable=True)]
+    inputs += [None] * 4
+    if cifg:
+        inputs[1] = inputs[5] = None
+
+    def options(builder) -> int:
+        tflite.UnidirectionalSequenceLSTMOptionsStart(builder)
+        tflite.UnidirectionalSequenceLSTMOptionsAddFusedActivationFunction(builder, activation)
+        tflite.UnidirectionalSequenceLSTMOptionsAddCellClip(builder, cell_clip)
+        tflite.UnidirectionalSequenceLSTMOptionsAddTimeMajor(builder, time_major)
+        return tflite.UnidirectionalSequenceLSTMOptionsEnd(builder)
+
+    return single_op_model(tflite.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM, inputs, Tensor(out, act, h_quant),
+                           tflite.BuiltinOptions.UnidirectionalSequenceLSTMOptions, options)
