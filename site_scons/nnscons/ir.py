@@ -49,6 +49,10 @@ Op types and their semantics (``x`` = first input, attributes in ``Op.attrs``):
                        ``g = tanh(.)`` of ``W x + R h + b``; ``c = f c + i g`` (clamped to +-``cell_clip`` when it is
                        > 0); ``h = o tanh(c)``. h and c start at zero every inference. ``hidden_state`` /
                        ``cell_state``: the quantized model's state scale and zero point (None for float).
+``gru``                inputs ``[x, wz, wr, wh, rz, rr, rh, wbz, wbr, wbh, rbz, rbr, rbh]`` (ONNX's GRU, float):
+                       ``z, r = sigmoid(W x + wb + R h + rb)``, ``n = tanh(Wh x + wbh + R'(...))`` with
+                       ``R'(...) = Rh (r h) + rbh`` or, with attr ``linear_before_reset``, ``r (Rh h + rbh)``;
+                       ``h = (1 - z) n + z h``; shapes and ``time_major`` as ``lstm``.
 =====================  ====================================================================================
 
 ``activation`` (fused) is one of ``none``, ``relu``, ``relu6``, ``relu_n1_to_1`` (see :data:`ACTIVATION_RANGES`).
@@ -75,7 +79,7 @@ IR_VERSION = 1
 OP_TYPES = (
     "conv2d", "depthwise_conv2d", "fully_connected", "avg_pool2d", "max_pool2d",
     "add", "sub", "mul", "softmax", "reshape", "quantize", "dequantize", "pad", "mean", "concat",
-    "logistic", "tanh", "relu", "relu6", "leaky_relu", "clip", "lstm",
+    "logistic", "tanh", "relu", "relu6", "leaky_relu", "clip", "lstm", "gru",
 )
 
 # Fused activation -> (min, max) on real values; None = unbounded.

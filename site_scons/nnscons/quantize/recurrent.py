@@ -56,3 +56,9 @@ def lstm(state: QState, op: ir.Op) -> dict[str, Any]:
         "cell_scale_power": power,
         "cell_clip": int(min(clip / s_c, INT16_MAX)) if clip > 0 else 0,
     }
+
+
+def gru(state: QState, op: ir.Op) -> dict[str, Any]:
+    raise NnsconsError(None, f"quantize: layer {op.name} (gru): GRU layers cannot be quantized yet (the float "
+                             f"lowering onto fully connected layers, sigmoid, tanh and element-wise products is "
+                             f"not done)")

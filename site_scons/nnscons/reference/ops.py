@@ -29,5 +29,6 @@ REFERENCE_OPS: dict[str, OpFunction] = {
     "leaky_relu": elementwise.leaky_relu,
     "clip": elementwise.clip,
     "lstm": recurrent.lstm,
+    "gru": recurrent.gru,
 }
 assert set(REFERENCE_OPS) == set(ir.OP_TYPES), "every IR op type needs a reference implementation"

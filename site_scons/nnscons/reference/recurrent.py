@@ -1,5 +1,6 @@
-"""Recurrent ops of the reference interpreter (part of :mod:`nnscons.reference`): the LSTM, step by step in float64
-from zero state (TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM after a reset: gates i, f, c, o; see ``ir.OP_TYPES``)."""
+"""Recurrent ops of the reference interpreter (part of :mod:`nnscons.reference`): the LSTM and the GRU, step by step in
+float64 from zero state (TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM after a reset, gates i, f, c, o; ONNX's GRU, gates
+z, r, h; see ``ir.OP_TYPES``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -31,6 +32,30 @@ def lstm(call: Call) -> np.ndarray:
         if clip > 0.0:
             c = np.clip(c, -clip, clip)
         h = o * np.tanh(c)
+        out[:, t] = h
+    if time_major:
+        out = out.transpose(1, 0, 2)
+    return out.astype(np.float32).reshape(call.out_shape)
+
+
+def gru(call: Call) -> np.ndarray:
+    x = call.args[0].astype(np.float64)
+    w, r = [a.astype(np.float64) for a in call.args[1:4]], [a.astype(np.float64) for a in call.args[4:7]]
+    wb, rb = [a.astype(np.float64) for a in call.args[7:10]], [a.astype(np.float64) for a in call.args[10:13]]
+    time_major = bool(call.op.attrs.get("time_major", False))
+    before_reset = bool(call.op.attrs.get("linear_before_reset", False))
+    if time_major:
+        x = x.transpose(1, 0, 2)
+    batch, steps, _ = x.shape
+    h = np.zeros((batch, w[0].shape[0]))
+    out = np.empty((batch, steps, w[0].shape[0]))
+    for t in range(steps):
+        xt = x[:, t]
+        z = _sigmoid(xt @ w[0].T + wb[0] + h @ r[0].T + rb[0])
+        reset = _sigmoid(xt @ w[1].T + wb[1] + h @ r[1].T + rb[1])
+        recurrent = reset * (h @ r[2].T + rb[2]) if before_reset else (reset * h) @ r[2].T + rb[2]
+        n = np.tanh(xt @ w[2].T + wb[2] + recurrent)
+        h = (1.0 - z) * n + z * h
         out[:, t] = h
     if time_major:
         out = out.transpose(1, 0, 2)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ... import ir
 from ...errors import NnsconsError
-from . import conv, dense, elementwise, pool, qdq, shape_ops
+from . import conv, dense, elementwise, pool, qdq, recurrent, shape_ops
 from .context import Handler
 from .decode import DEFAULT_DOMAINS, Node
 
@@ -41,6 +41,8 @@ OP_HANDLERS: dict[str, Handler] = {
     "Transpose": shape_ops.convert_transpose,
     "Identity": shape_ops.convert_passthrough,
     "Dropout": shape_ops.convert_passthrough,
+    "LSTM": recurrent.convert_lstm,
+    "GRU": recurrent.convert_gru,
     "QuantizeLinear": qdq.convert_quantize_linear,
     "DequantizeLinear": qdq.convert_dequantize_linear,
     # shape arithmetic: folded at import (folding.FOLDERS), an error on activations
