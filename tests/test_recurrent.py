@@ -264,3 +264,15 @@ def test_own_int8_lstms_are_bit_exact_with_tflite_micro(shape: dict, tmp_path: P
             interpreter.invoke()
             (y,) = net(x)
             np.testing.assert_array_equal(y.reshape(-1), interpreter.get_output(0).reshape(-1))
+
+
+@pytest.mark.parametrize("change, message", [({"input_scale": 1e9}, "input rescale is .*shift of"),
+                                             ({"bias_max": 2 ** 31 - 10}, "reaches .* beyond int32")])
+def test_out_of_range_lstm_is_refused_in_one_line(change: dict, message: str, tmp_path: Path) -> None:
+    """A hostile int8 LSTM (an absurd input scale, biases at the edge of int32) gets one line, no code."""
+    path = tmp_path / "lstm.tflite"
+    path.write_bytes(lb.lstm(2, 3, 4, 5, **change))
+    graph, params = import_model(path)
+    with pytest.raises(NnsconsError, match=message) as info:
+        qtable_for(graph, params)
+    assert "lstm" in str(info.value) and "\n" not in str(info.value)

@@ -21,12 +21,12 @@ TANH = tflite.ActivationFunctionType.TANH
 
 def lstm(batch: int, steps: int, features: int, units: int, *, time_major: bool = False, int8: bool = True,
          cell_clip: float = 0.0, seed: int = 0, peephole: bool = False, projection: bool = False, cifg: bool = False,
-         activation: int = TANH) -> bytes:
+         activation: int = TANH, input_scale: float = 1 / 128, bias_max: int = 4000) -> bytes:
     """An LSTM with random weights (int8: input scale 1/128 zero point 3, hidden scale 1/100 zero point -5, cell
-    scale 2^-11)."""
+    scale 2^-11, biases within +-4000, the first one at the limit)."""
     rng = np.random.default_rng(seed)
     act = np.int8 if int8 else np.float32
-    x_quant, h_quant = (Quant([1 / 128], [3]), Quant([1 / 100], [-5])) if int8 else (None, None)
+    x_quant, h_quant = (Quant([input_scale], [3]), Quant([1 / 100], [-5])) if int8 else (None, None)
     seq = [steps, batch, features] if time_major else [batch, steps, features]
     out = [steps, batch, units] if time_major else [batch, steps, units]
 
@@ -38,7 +38,9 @@ def lstm(batch: int, steps: int, features: int, units: int, *, time_major: bool 
     def bias(scale: float) -> Tensor:
         if not int8:
             return Tensor([units], np.float32, None, rng.normal(0, 0.2, units).astype(np.float32))
-        return Tensor([units], np.int32, Quant([scale], [0]), rng.integers(-4000, 4000, units).astype(np.int32))
+        values = rng.integers(-bias_max, bias_max, units)
+        values[0] = bias_max                                   # the largest one there
+        return Tensor([units], np.int32, Quant([scale], [0]), values.astype(np.int32))
 
     scales = [0.004, 0.005, 0.006, 0.007]
     inputs: list[Optional[Tensor]] = [Tensor(seq, act, x_quant)]

@@ -13,7 +13,9 @@ from typing import Any
 
 from .. import ir
 from ..errors import NnsconsError
-from ..fixedpoint import quantize_multiplier
+import numpy as np
+
+from . import bounds
 from .common import QState
 
 GATES = ("input", "forget", "cell", "output")        # the IR's input order (TFLite's)
@@ -21,6 +23,9 @@ GATE_SCALE = 2.0 ** -12                               # the int16 gate pre-activ
 PRODUCT_SCALE = 2.0 ** -30                            # a product of two Q0.15 values
 CELL_SCALE_POWERS = range(-15, 4)                     # cell scales 2^-15..2^3: tanh's input shift stays in 0..15
 INT16_MAX = 32767
+# a requantized gate part plus the other part (an int16) must stay in int32
+GATE_PART_LIMIT = (1 << 31) - 1 - (1 << 15)
+INT8_REACH = 256                                      # |x - zero point| + |zero point| for int8 values, at most
 
 
 def lstm(state: QState, op: ir.Op) -> dict[str, Any]:
@@ -40,8 +45,11 @@ def lstm(state: QState, op: ir.Op) -> dict[str, Any]:
         if len(wx.scale) != 1 or len(wh.scale) != 1:
             raise NnsconsError(None, f"quantize: layer {op.name} (lstm): the {gate} gate's weights must be quantized "
                                      f"per tensor")
-        gates[gate] = {"input": list(quantize_multiplier(s_x * float(wx.scale[0]) / GATE_SCALE)),
-                       "hidden": list(quantize_multiplier(s_h * float(wh.scale[0]) / GATE_SCALE))}
+        gates[gate] = {"input": list(bounds.multiplier(op, s_x * float(wx.scale[0]) / GATE_SCALE,
+                                                       f"the {gate} gate's input rescale")),
+                       "hidden": list(bounds.multiplier(op, s_h * float(wh.scale[0]) / GATE_SCALE,
+                                                        f"the {gate} gate's recurrent rescale"))}
+        _check_gate_reach(state, op, k, gate, gates[gate])
     power = round(math.log(s_c) / math.log(2.0))
     if power not in CELL_SCALE_POWERS:
         raise NnsconsError(None, f"quantize: layer {op.name} (lstm): cell state scale {s_c!r} is outside "
@@ -50,12 +58,35 @@ def lstm(state: QState, op: ir.Op) -> dict[str, Any]:
     return {
         "time_major": bool(op.attrs.get("time_major", False)), "input_zero_point": zp_x, "hidden_zero_point": zp_h,
         "gates": gates,
-        "forget_to_cell": list(quantize_multiplier(2.0 ** -15)),
-        "input_to_cell": list(quantize_multiplier(PRODUCT_SCALE / s_c)),
-        "output": list(quantize_multiplier(PRODUCT_SCALE / s_h)),
+        "forget_to_cell": list(bounds.multiplier(op, 2.0 ** -15, "the forget gate's cell rescale")),
+        "input_to_cell": _product_rescale(op, PRODUCT_SCALE / s_c, "the input gate's cell rescale"),
+        "output": _product_rescale(op, PRODUCT_SCALE / s_h, "the hidden state's rescale"),
         "cell_scale_power": power,
         "cell_clip": int(min(clip / s_c, INT16_MAX)) if clip > 0 else 0,
     }
+
+
+def _check_gate_reach(state: QState, op: ir.Op, k: int, gate: str, rescales: dict[str, list[int]]) -> None:
+    """Each part of a gate's pre-activation (effective bias plus the weights times int8 values) stays in int32, and
+    so does its requantization before the other part is added (a left shift multiplies it): else one line."""
+    for part, weights_at, bias_at in (("input", 1 + k, 9 + k), ("hidden", 5 + k, None)):
+        w = np.abs(np.asarray(state.qparams[op.inputs[weights_at]], np.int64)).sum(axis=1).max()
+        bias = 0 if bias_at is None else int(np.abs(np.asarray(state.qparams[op.inputs[bias_at]], np.int64)).max())
+        reach = bias + INT8_REACH * int(w)
+        shift = max(rescales[part][1], 0)
+        if reach > GATE_PART_LIMIT or reach << shift > GATE_PART_LIMIT:
+            raise NnsconsError(None, f"quantize: layer {op.name} (lstm): the {gate} gate's {part} part reaches "
+                                     f"{reach} (shifted left by {shift}), beyond int32 (the model's weights, biases "
+                                     f"or scales are out of range)")
+
+
+def _product_rescale(op: ir.Op, real: float, what: str) -> list[int]:
+    """The rescale of a product of two Q0.15 values, a right shift (a left one would leave int32)."""
+    m, shift = bounds.multiplier(op, real, what)
+    if shift > 0:
+        raise NnsconsError(None, f"quantize: layer {op.name} (lstm): {what} is {real:.3g}, the state's scale is "
+                                 f"below 2^-30 (out of range)")
+    return [m, shift]
 
 
 def gru(state: QState, op: ir.Op) -> dict[str, Any]:
