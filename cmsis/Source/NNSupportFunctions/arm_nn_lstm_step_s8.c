@@ -19,15 +19,32 @@ static int32_t clamp_s16(int32_t v)
     return v < INT16_MIN ? INT16_MIN : (v > INT16_MAX ? INT16_MAX : v);
 }
 
-static int32_t dot_s8(const int8_t *w, const int8_t *x, int32_t n)
+/* Weights row r times x plus bias[r], requantized, saturated to int16 and, with accumulate, added to out[r] and
+ * saturated again: the rows two at a time, x read once per pair (arm_nn_dot2_s8, SIMD on the DSP cores). */
+static void gate_part_s8(const int8_t *weights, const int32_t *bias, const int8_t *x, int32_t cols, int32_t rows,
+                         int32_t multiplier, int32_t shift, bool accumulate, int16_t *out)
 {
-    int32_t sum = 0;
-    int32_t j;
-    for (j = 0; j < n; j++)
+    int32_t r = 0;
+    while (r < rows)
     {
-        sum += (int32_t)w[j] * x[j];
+        int32_t sums[2];
+        const int32_t count = rows - r >= 2 ? 2 : 1;
+        int32_t k;
+        if (count == 2)
+        {
+            arm_nn_dot2_s8(x, weights + r * cols, weights + (r + 1) * cols, cols, 0, &sums[0], &sums[1]);
+        }
+        else
+        {
+            sums[0] = arm_nn_dot_s8(x, weights + r * cols, cols, 0);
+        }
+        for (k = 0; k < count; k++)
+        {
+            const int32_t part = arm_nn_requantize(bias[r + k] + sums[k], multiplier, shift);
+            out[r + k] = (int16_t)clamp_s16(accumulate ? part + out[r + k] : part);
+        }
+        r += count;
     }
-    return sum;
 }
 
 /* The gate for every batch into out[b * hidden_size + r]. */
@@ -35,26 +52,19 @@ static void gate_s8(const cmsis_nn_lstm_gate *gate, const cmsis_nn_lstm_params *
                     const int8_t *hidden_in, int32_t batch_offset, int16_t *out)
 {
     const int32_t units = params->hidden_size;
-    const int8_t *wx = (const int8_t *)gate->input_weights;
-    const int8_t *wh = (const int8_t *)gate->hidden_weights;
-    const int32_t *bias_x = (const int32_t *)gate->input_effective_bias;
-    const int32_t *bias_h = (const int32_t *)gate->hidden_effective_bias;
     int32_t b;
     for (b = 0; b < params->batch_size; b++)
     {
-        const int8_t *x = data_in + b * batch_offset * params->input_size;
-        int32_t r;
-        for (r = 0; r < units; r++)
+        int16_t *const gate_out = out + b * units;
+        gate_part_s8((const int8_t *)gate->input_weights, (const int32_t *)gate->input_effective_bias,
+                     data_in + b * batch_offset * params->input_size, params->input_size, units,
+                     gate->input_multiplier, gate->input_shift, false, gate_out);
+        if (hidden_in != NULL)
         {
-            const int32_t acc = bias_x[r] + dot_s8(wx + r * params->input_size, x, params->input_size);
-            int32_t g = clamp_s16(arm_nn_requantize(acc, gate->input_multiplier, gate->input_shift));
-            if (hidden_in != NULL)
-            {
-                const int8_t *h = hidden_in + b * batch_offset * units;
-                const int32_t acc_h = bias_h[r] + dot_s8(wh + r * units, h, units);
-                g = clamp_s16(arm_nn_requantize(acc_h, gate->hidden_multiplier, gate->hidden_shift) + g);
-            }
-            out[b * units + r] = (int16_t)g;
+            /* the recurrent part is not saturated on its own before it is added (CMSIS-NN v7's order) */
+            gate_part_s8((const int8_t *)gate->hidden_weights, (const int32_t *)gate->hidden_effective_bias,
+                         hidden_in + b * batch_offset * units, units, units, gate->hidden_multiplier,
+                         gate->hidden_shift, true, gate_out);
         }
     }
     arm_nn_activation_s16(out, out, params->batch_size * units, 0, gate->activation_type);
