@@ -194,7 +194,9 @@ static int run_model(const nnscons_firmware_model_t *entry)
             inputs[i] = data + offset;
             offset += padded(model->inputs[i].size * model->inputs[i].element_size);
         }
-        model->reset();     /* each embedded sample is an independent input (the state recurrent layers carry) */
+        if (model->reset != NULL) {
+            model->reset();     /* each embedded sample is an independent input (the state recurrent layers carry) */
+        }
         nnscons_stack_paint();
         start = nnscons_counter_sync();
         profile_begin(sample, start);

@@ -360,7 +360,7 @@ int main(int argc, char **argv)
         for (k = 0; k < n_out; k++) {
             out_ptrs[k] = outputs[k] + (size_t)i * model->outputs[k].size * model->outputs[k].element_size;
         }
-        if (!stream || i == 0) {
+        if ((!stream || i == 0) && model->reset != NULL) {
             model->reset();
         }
         status = model->invoke(in_ptrs, (void *const *)out_ptrs);
