@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Part of nnscons; written from the published CMSIS-NN API, not derived from its source.
-"""Single-operator UNIDIRECTIONAL_SEQUENCE_LSTM ``.tflite`` models built in memory (with :mod:`tflite_builder`),
+"""Single-operator recurrent ``.tflite`` models built in memory (with :mod:`tflite_builder`): SVDF (int8, an int16
+or int8 state) and UNIDIRECTIONAL_SEQUENCE_LSTM,
 float32 or int8x8_16 (int8 activations and weights, int32 biases, an int16 cell state), batch- or time-major, and
 the variants nnscons refuses (peephole, projection, CIFG, another cell activation) for the import's messages.
 
@@ -66,3 +67,31 @@ def lstm(batch: int, steps: int, features: int, units: int, *, time_major: bool 
 
     return single_op_model(tflite.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM, inputs, Tensor(out, act, h_quant),
                            tflite.BuiltinOptions.UnidirectionalSequenceLSTMOptions, options)
+
+
+def svdf(batch: int, features: int, filters: int, memory: int, rank: int, *, wide: bool = True,
+         state_zero_point: int = 0, seed: int = 0) -> bytes:
+    """An int8 SVDF with random weights: input scale 1/64 zero point 5, state scale 1/32 (int16 time weights and
+    state when ``wide``, else int8 with ``state_zero_point``), output scale 1/8 zero point -3."""
+    rng = np.random.default_rng(seed)
+    s_in, s_wf, s_state, s_wt, s_out = 1 / 64, 0.01, 1 / 32, 0.002 if wide else 0.02, 1 / 8
+    time_type = np.int16 if wide else np.int8
+    time_top = 2000 if wide else 100
+    operands = [Tensor([batch, features], np.int8, Quant([s_in], [5])),
+                Tensor([filters, features], np.int8, Quant([s_wf], [0]),
+                       rng.integers(-100, 100, (filters, features)).astype(np.int8)),
+                Tensor([filters, memory], time_type, Quant([s_wt], [0]),
+                       rng.integers(-time_top, time_top, (filters, memory)).astype(time_type)),
+                Tensor([filters // rank], np.int32, Quant([s_state * s_wt], [0]),
+                       rng.integers(-3000, 3000, filters // rank).astype(np.int32)),
+                Tensor([batch, filters * memory], time_type, Quant([s_state], [state_zero_point]), None,
+                       variable=True)]
+
+    def options(builder) -> int:
+        tflite.SVDFOptionsStart(builder)
+        tflite.SVDFOptionsAddRank(builder, rank)
+        return tflite.SVDFOptionsEnd(builder)
+
+    return single_op_model(tflite.BuiltinOperator.SVDF, operands,
+                           Tensor([batch, filters // rank], np.int8, Quant([s_out], [-3])),
+                           tflite.BuiltinOptions.SVDFOptions, options)

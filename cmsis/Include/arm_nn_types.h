@@ -189,6 +189,17 @@ typedef struct
     void *cell_state;
 } cmsis_nn_lstm_context;
 
+/** An SVDF layer: rank, the offsets (input_offset is the input's zero point, subtracted), the clamps of the state's
+ * new values and of the output. */
+typedef struct
+{
+    int32_t rank;
+    int32_t input_offset;
+    int32_t output_offset;
+    cmsis_nn_activation input_activation;
+    cmsis_nn_activation output_activation;
+} cmsis_nn_svdf_params;
+
 /** LSTM dimensions (part of the API; the kernels do not read it). */
 typedef struct
 {

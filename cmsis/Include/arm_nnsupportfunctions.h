@@ -970,6 +970,30 @@ arm_cmsis_nn_status arm_nn_lstm_step_s8(const int8_t *data_in,
                                         cmsis_nn_lstm_context *buffers,
                                         const int32_t batch_offset);
 
+/* ----------------------------------------------------------------------------------------------------------------
+ * SVDF
+ * -------------------------------------------------------------------------------------------------------------- */
+
+/** The arguments arm_svdf_s8 and arm_svdf_state_s16_s8 share (all but the state and the time weights). */
+typedef struct
+{
+    const cmsis_nn_context *input_ctx;      /* B x F int32 */
+    const cmsis_nn_context *output_ctx;     /* B x F / rank int32 (checked, not used) */
+    const cmsis_nn_svdf_params *params;
+    const cmsis_nn_per_tensor_quant_params *input_quant;
+    const cmsis_nn_per_tensor_quant_params *output_quant;
+    const cmsis_nn_dims *input_dims;        /* n: B, h: I */
+    const int8_t *input;
+    const cmsis_nn_dims *feature_dims;      /* n: F */
+    const int8_t *feature_weights;
+    const cmsis_nn_dims *time_dims;         /* h: M */
+    const int32_t *bias;
+    int8_t *output;
+} arm_nn_svdf_args;
+
+/** An SVDF step on an int8 (wide false) or int16 (wide true) state and time weights of the same type. */
+arm_cmsis_nn_status arm_nn_svdf_s8(const arm_nn_svdf_args *args, void *state, const void *time_weights, bool wide);
+
 #ifdef __cplusplus
 }
 #endif

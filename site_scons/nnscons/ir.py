@@ -53,6 +53,11 @@ Op types and their semantics (``x`` = first input, attributes in ``Op.attrs``):
                        ``z, r = sigmoid(W x + wb + R h + rb)``, ``n = tanh(Wh x + wbh + R'(...))`` with
                        ``R'(...) = Rh (r h) + rbh`` or, with attr ``linear_before_reset``, ``r (Rh h + rbh)``;
                        ``h = (1 - z) n + z h``; shapes and ``time_major`` as ``lstm``.
+``svdf``               inputs ``[x, wf, wt, b?]``: x ``[B, I]`` one frame, feature weights ``[F, I]``, time weights
+                       ``[F, M]`` (attr ``memory`` M), bias ``[F / rank]``; a state ``[B, F, M]`` of the last M
+                       feature values (``wf x``, newest last) shifted each call; output ``[B, F / rank]``:
+                       the sums over ``rank`` filters of ``wt . state`` plus the bias, then ``activation``. The
+                       state starts at zero; attr ``state``: the quantized model's state scale, zero point, dtype.
 =====================  ====================================================================================
 
 ``activation`` (fused) is one of ``none``, ``relu``, ``relu6``, ``relu_n1_to_1`` (see :data:`ACTIVATION_RANGES`).
@@ -79,7 +84,7 @@ IR_VERSION = 1
 OP_TYPES = (
     "conv2d", "depthwise_conv2d", "fully_connected", "avg_pool2d", "max_pool2d",
     "add", "sub", "mul", "softmax", "reshape", "quantize", "dequantize", "pad", "mean", "concat",
-    "logistic", "tanh", "relu", "relu6", "leaky_relu", "clip", "lstm", "gru",
+    "logistic", "tanh", "relu", "relu6", "leaky_relu", "clip", "lstm", "gru", "svdf",
 )
 
 # Fused activation -> (min, max) on real values; None = unbounded.

@@ -29,6 +29,9 @@ code calls (``s8`` for int8 activations, ``s16`` for int16 activations with int8
 ``reshape``            none: the output aliases the input (see :mod:`nnscons.planner`)
 ``relu``/``relu6``/    none: a clamp loop in the generated C (CMSIS-NN's ``arm_relu*`` ignore the zero
 ``clip``               point)
+``lstm``               ``arm_nn_lstm_step_s8`` per time step (int8x8_16); scratch: temp1, temp2 (the cell state is
+                       carried outside the arena)
+``svdf``               ``arm_svdf_state_s16_s8`` (int16 state) / ``arm_svdf_s8``; scratch: two int32 sum buffers
 =====================  ==========================================================================
 
 Anything else has no CMSIS-NN kernel and is an error naming the layer.
@@ -220,7 +223,7 @@ class Kernel:
     """The CMSIS-NN call for one layer."""
 
     kind: str                      # conv | depthwise | fc | avgpool | maxpool | softmax | add | mul | concat | clamp
-                                   # | lstm | alias, or a generated loop: sub | mean | pad | lookup
+                                   # | lstm | svdf | alias, or a generated loop: sub | mean | pad | lookup
     function: str                  # the CMSIS-NN function ("" for alias, clamp and the generated loops)
     suffix: str                    # "s8" | "s16"
     scratch: dict[str, int]        # bytes per feature set
@@ -276,33 +279,6 @@ def fc_as_conv_geometry(graph: ir.Graph, op: ir.Op) -> ConvGeometry:
                         Dims(batches, 1, 1, out_features), (1, 1), (0, 0), (1, 1), 1)
 
 
-# What nnscons' own Helium kernels (cmsis/) use of the scratch Arm's getters ask for: the depthwise convolution its
-# working data (912 bytes at the first 16-byte boundary of the buffer, else on the stack), the convolution through
-# im2col three int8 columns
-_BUNDLED_MVE_DEPTHWISE_WORK = 912 + 15
-
-
-def bundled_scratch(kernel: "Kernel", features: str) -> int:
-    """The scratch ``kernel`` needs on nnscons' bundled kernels: never more than Arm's (``kernel.scratch``)."""
-    arm = kernel.scratch[features]
-    if features != "mve" or arm == 0 or kernel.suffix != "s8":
-        return arm
-    if kernel.kind == "depthwise" and isinstance(kernel.geometry, ConvGeometry):
-        g = kernel.geometry
-        # arm_nn_dw_rows_mve_fits: whole kernel rows by VMLADAVA, no scratch (the other paths fall back to the stack)
-        rows = g.ch_mult % 4 == 0 and 4 <= g.filter.w <= 16 and 7 * g.dilation[1] * g.input.c <= 0xFFFF \
-            and 7 * g.input.c * g.ch_mult <= 0xFFFF
-        return 0 if rows else min(arm, _align16(_BUNDLED_MVE_DEPTHWISE_WORK))
-    if kernel.kind == "conv" and isinstance(kernel.geometry, ConvGeometry):
-        g = kernel.geometry
-        return min(arm, _align16(3 * g.filter.h * g.filter.w * g.input.c))
-    return arm
-
-
-def _align16(value: int) -> int:
-    return -(-value // 16) * 16
-
-
 def _sizes(function: Callable[..., int], *args: Any) -> dict[str, int]:
     return {f: int(function(f, *args)) for f in FEATURE_SETS}
 
@@ -337,19 +313,24 @@ def _avgpool_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) 
     return Kernel("avgpool", f"arm_avgpool_{suffix}", suffix, _sizes(avgpool_buffer_size, y.shape[2], y.shape[3]))
 
 
-def lstm_buffer_bytes(graph: ir.Graph, op: ir.Op) -> int:
-    """One of the LSTM's int16 working buffers (cmsis_nn_lstm_context temp1, temp2; the cell state persists outside
-    the arena): batch x hidden values, 4-aligned."""
-    x = graph.tensors[op.inputs[0]].shape
-    batch = x[1] if op.attrs.get("time_major") else x[0]
-    return _align(2 * batch * graph.tensors[op.inputs[1]].shape[0], 4)
-
-
 def _lstm_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Kernel:
+    """``geometry``: the bytes of one of temp1, temp2 (batch x hidden int16)."""
     if suffix != "s8":
         raise unsupported(op, suffix, "only the int8x8_16 LSTM (int8 activations) is supported")
-    return Kernel("lstm", "arm_nn_lstm_step_s8", suffix,
-                  {features: 2 * lstm_buffer_bytes(graph, op) for features in FEATURE_SETS})
+    x = graph.tensors[op.inputs[0]].shape
+    one = _align(2 * (x[1] if op.attrs.get("time_major") else x[0]) * graph.tensors[op.inputs[1]].shape[0], 4)
+    return Kernel("lstm", "arm_nn_lstm_step_s8", suffix, {f: 2 * one for f in FEATURE_SETS}, one)
+
+
+def _svdf_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Kernel:
+    """``geometry``: the bytes of the first sum buffer (batch x filters; then batch x filters / rank)."""
+    if suffix != "s8":
+        raise unsupported(op, suffix, "only the int8 SVDF is supported")
+    batch, filters = graph.tensors[op.inputs[0]].shape[0], graph.tensors[op.inputs[1]].shape[0]
+    sums, outs = _align(4 * batch * filters, 16), _align(4 * batch * (filters // int(op.attrs["rank"])), 16)
+    wide = graph.tensors[op.inputs[2]].dtype == "int16"
+    return Kernel("svdf", "arm_svdf_state_s16_s8" if wide else "arm_svdf_s8", suffix,
+                  {f: sums + outs for f in FEATURE_SETS}, sums)
 
 
 def _no_scratch(kind: str, function: str, graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Kernel:
@@ -382,6 +363,7 @@ LAYER_KERNELS: dict[str, KernelChoice] = {
     "relu6": functools.partial(_no_scratch, "clamp", ""),
     "clip": functools.partial(_no_scratch, "clamp", ""),
     "lstm": _lstm_kernel,
+    "svdf": _svdf_kernel,
 }
 SUPPORTED_OPS = tuple(LAYER_KERNELS)
 

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from . import ir
-from .kernels import conv_geometry
+from .kernels import ConvGeometry, Kernel, conv_geometry
 
 ALIGNMENT = 16
 ELEMENTWISE_OPS = ("add", "mul", "relu", "relu6", "clip", "logistic", "tanh", "leaky_relu")
@@ -140,3 +140,27 @@ def _int8(qtable: Optional[dict[str, Any]], tensor: str) -> bool:
 
 def _align(value: int) -> int:
     return -(-value // ALIGNMENT) * ALIGNMENT
+
+
+# ---- the scratch the bundled kernels use -------------------------------------------------------------------------
+# What nnscons' own Helium kernels (cmsis/) use of the scratch Arm's getters ask for: the depthwise convolution its
+# working data (912 bytes at the first 16-byte boundary of the buffer, else on the stack), the convolution through
+# im2col three int8 columns
+_BUNDLED_MVE_DEPTHWISE_WORK = 912 + 15
+
+
+def bundled_scratch(kernel: Kernel, features: str) -> int:
+    """The scratch ``kernel`` needs on nnscons' bundled kernels: never more than Arm's (``kernel.scratch``)."""
+    arm = kernel.scratch[features]
+    if features != "mve" or arm == 0 or kernel.suffix != "s8":
+        return arm
+    if kernel.kind == "depthwise" and isinstance(kernel.geometry, ConvGeometry):
+        g = kernel.geometry
+        # arm_nn_dw_rows_mve_fits: whole kernel rows by VMLADAVA, no scratch (the other paths fall back to the stack)
+        rows = g.ch_mult % 4 == 0 and 4 <= g.filter.w <= 16 and 7 * g.dilation[1] * g.input.c <= 0xFFFF \
+            and 7 * g.input.c * g.ch_mult <= 0xFFFF
+        return 0 if rows else min(arm, _align(_BUNDLED_MVE_DEPTHWISE_WORK))
+    if kernel.kind == "conv" and isinstance(kernel.geometry, ConvGeometry):
+        g = kernel.geometry
+        return min(arm, _align(3 * g.filter.h * g.filter.w * g.input.c))
+    return arm

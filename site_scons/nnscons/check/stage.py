@@ -13,7 +13,7 @@ from .network import (NetworkTensor, dequantize, network_tensors, random_network
 
 RANDOM_INPUTS = 100
 SANITIZER_RANDOM_INPUTS = 8      # without a test set, the sanitized binary runs on these
-STATEFUL_OPS = ("lstm",)         # ops whose state the generated code carries from call to call
+STATEFUL_OPS = ("lstm", "svdf")         # ops whose state the generated code carries from call to call
 
 
 # ---- the two kinds of proof -------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import ir, kernels, planner
+from ..overlap import bundled_scratch
 from ..errors import NnsconsError
 from . import s8_layers, s8_loops, s8_recurrent
 from .common import TEMPLATES, Choices, Generated
@@ -21,7 +22,7 @@ from .model import Model, layer_header, open_model, place_io, plan_json, shared_
 
 DSP_CHECK = "defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)"
 # layer kinds whose CMSIS-NN function returns a status (arm_softmax_s8 returns nothing)
-_STATUS_KINDS = ("conv", "depthwise", "fc", "avgpool", "maxpool", "add", "mul", "lstm")
+_STATUS_KINDS = ("conv", "depthwise", "fc", "avgpool", "maxpool", "add", "mul", "lstm", "svdf")
 
 LayerBuilder = Callable[[Model, ir.Op, dict[str, Any], kernels.Kernel], dict[str, Any]]
 
@@ -43,6 +44,7 @@ S8_LAYERS: dict[str, LayerBuilder] = {
     "clamp": s8_loops.layer_clamp,
     "alias": s8_loops.layer_alias,
     "lstm": s8_recurrent.layer_lstm,
+    "svdf": s8_recurrent.layer_svdf,
 }
 
 
@@ -83,7 +85,7 @@ def plan_scratch(model: Model, bundled: bool = False) -> None:
     the bytes the arena needs beyond the activations for them (``model.scratch``). ``bundled``: the code runs on
     nnscons' own kernels (overlap=on guarantees it), which need less than Arm's on some Helium paths."""
     def size(kernel: kernels.Kernel, features: str) -> int:
-        return kernels.bundled_scratch(kernel, features) if bundled else kernel.scratch[features]
+        return bundled_scratch(kernel, features) if bundled else kernel.scratch[features]
 
     runs_at = {index: s.sink for s in model.streams for index in s.ops}
     for features in kernels.FEATURE_SETS:
@@ -129,7 +131,8 @@ def context(model: Model, layers: list[dict[str, Any]]) -> dict[str, Any]:
     kinds = {layer["kind"] for layer in layers}
     return {
         **shared_context(model, layers, DSP_CHECK),
-        "uses_ctx": bool(kinds & {"conv", "depthwise", "fc", "avgpool", "maxpool"}),
+        "uses_ctx": bool(kinds & {"conv", "depthwise", "fc", "avgpool", "maxpool"})
+        or any(layer["kind"] == "svdf" and not layer["wide"] for layer in layers),
         "uses_status": any(layer["kind"] in _STATUS_KINDS or (layer["kind"] == "softmax" and layer["suffix"] == "s16")
                            for layer in layers),
         "clamp_types": sorted({layer["ctype"] for layer in layers if layer["kind"] == "clamp"}),

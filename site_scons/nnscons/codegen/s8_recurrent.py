@@ -1,5 +1,6 @@
-"""The s8 backend's recurrent layers: the LSTM as ``arm_nn_lstm_step_s8`` per time step (``layer_lstm``, registered
-in :data:`nnscons.codegen.s8.S8_LAYERS`; its ``templates/layers.j2`` macro is ``lstm``).
+"""The s8 backend's recurrent layers: the LSTM as ``arm_nn_lstm_step_s8`` per time step (``layer_lstm``) and the SVDF
+as one ``arm_svdf_s8`` / ``arm_svdf_state_s16_s8`` call on a carried state (``layer_svdf``), registered in
+:data:`nnscons.codegen.s8.S8_LAYERS`; their ``templates/layers.j2`` macros are ``lstm`` and ``svdf``.
 
 The layer carries its state from one inference to the next as TFLite's variable tensors do: the hidden state
 (int8, ``<layer>_hidden``, starting at its zero point) and the cell state (int16, ``<layer>_cell``, starting at 0)
@@ -51,7 +52,7 @@ def layer_lstm(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kerne
         "forget_to_cell": q["forget_to_cell"], "input_to_cell": q["input_to_cell"], "output_rq": q["output"],
         "output_offset": int(q["hidden_zero_point"]), "cell_clip": int(q["cell_clip"]),
         "cell_scale_power": int(q["cell_scale_power"]), "gates": [gates[name] for name in CMSIS_GATES],
-        "buffer_bytes": kernels.lstm_buffer_bytes(graph, op),
+        "buffer_bytes": kernel.geometry,
         "notes": [f"  gates forget, input, cell, output; state: hidden zp {q['hidden_zero_point']}, cell 2^"
                   f"{q['cell_scale_power']}, clip {q['cell_clip']}; carried between calls ({model.name}_reset "
                   f"clears it)"],
@@ -83,3 +84,40 @@ def _gate(model: Model, op: ir.Op, q: dict[str, Any], k: int, name: str) -> dict
     }
     return {"name": name, "input_rq": q["gates"][name]["input"], "hidden_rq": q["gates"][name]["hidden"],
             "activation": "ARM_TANH" if name == "cell" else "ARM_SIGMOID", **arrays}
+
+
+def layer_svdf(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
+    """The SVDF: its weights, its state ([B][F][M], starting at the state's zero point, carried between calls)
+    and the two scratch buffers."""
+    graph = model.graph
+    batch, features = graph.tensors[op.inputs[0]].shape
+    filters, memory = graph.tensors[op.inputs[2]].shape
+    rank = int(q["rank"])
+    prefix = f"{model.name}_{op.name}"
+    wide = q["state_dtype"] == "int16"
+    ctype = "int16_t" if wide else "int8_t"
+    state = f"{prefix}_state"
+    model.states.append({"name": state, "ctype": ctype, "count": batch * filters * memory,
+                         "start": int(q["state_zero_point"]),
+                         "what": f"{op.name} state [{batch}][{filters}][{memory}], the newest value last"})
+    arrays = {
+        "feature_weights": model.constant(op.inputs[1], f"{prefix}_feature_weights", "int8_t",
+                                          model.qparam(op, op.inputs[1]),
+                                          [f"{op.name} feature weights: {model.tensor_text(op.inputs[1])}"]),
+        "time_weights": model.constant(op.inputs[2], f"{prefix}_time_weights", ctype, model.qparam(op, op.inputs[2]),
+                                       [f"{op.name} time weights: {model.tensor_text(op.inputs[2])}"]),
+        "bias": model.constant(op.inputs[3], f"{prefix}_bias", "int32_t", model.qparam(op, op.inputs[3]),
+                               [f"{op.name} bias: {model.tensor_text(op.inputs[3])}"]) if len(op.inputs) > 3
+        else "NULL",
+    }
+    sums_bytes = kernel.geometry
+    # the new state values' clamp: the state's own range (TFLite Micro's reference clamps so; it passes int16 bounds to
+    # arm_svdf_s8, whose cast then wraps an int8 state where the reference saturates)
+    clamp = (-32768, 32767) if wide else (-128, 127)
+    return {**arrays, "state": state, "batch": batch, "features": features, "filters": filters, "memory": memory,
+            "units": filters // rank, "rank": rank, "wide": wide, "input_offset": q["input_offset"],
+            "output_offset": q["output_offset"], "input_rescale": q["input_rescale"],
+            "output_rescale": q["output_rescale"], "state_min": clamp[0], "state_max": clamp[1],
+            "sums_bytes": sums_bytes,
+            "notes": [f"  state {q['state_dtype']} zp {q['state_zero_point']}, carried between calls "
+                      f"({model.name}_reset clears it)"]}

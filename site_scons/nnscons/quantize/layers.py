@@ -245,5 +245,5 @@ LAYER_RULES: dict[str, LayerRule] = {
     "leaky_relu": leaky_relu,
     "logistic": offsets, "tanh": offsets, "dequantize": offsets,
     "reshape": no_params, "concat": no_params,
-    "lstm": recurrent.lstm, "gru": recurrent.gru,
+    "lstm": recurrent.lstm, "gru": recurrent.gru, "svdf": recurrent.svdf,
 }

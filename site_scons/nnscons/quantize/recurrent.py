@@ -93,3 +93,42 @@ def gru(state: QState, op: ir.Op) -> dict[str, Any]:
     raise NnsconsError(None, f"quantize: layer {op.name} (gru): GRU layers cannot be quantized yet (the float "
                              f"lowering onto fully connected layers, sigmoid, tanh and element-wise products is "
                              f"not done)")
+
+
+def svdf(state: QState, op: ir.Op) -> dict[str, Any]:
+    """The SVDF's two rescales as TFLite Micro derives them: the feature sums to the state's scale, the time sums
+    (state times time weights, plus the bias) to the output's; offsets: the input's zero point (added back, as
+    arm_svdf_s8 takes it) and the output's."""
+    if state.scheme != "model":
+        raise NnsconsError(None, f"quantize: layer {op.name} (svdf): only a model's own int8 quantization "
+                                 f"(quant=model) is supported for SVDF layers so far")
+    memory = op.attrs.get("state")
+    x, wf, wt, y = (state.tq[t] for t in (op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]))
+    if memory is None or x.dtype != "int8" or y.dtype != "int8":
+        raise NnsconsError(None, f"quantize: layer {op.name} (svdf): the int8 SVDF needs int8 activations and a "
+                                 f"quantized state")
+    if memory["zero_point"] != 0:
+        raise NnsconsError(None, f"quantize: layer {op.name} (svdf): its state has zero point {memory['zero_point']}"
+                                 f"; arm_svdf_s8 / arm_svdf_state_s16_s8 compute with a state at zero point 0")
+    s_state = float(memory["scale"])
+    _check_time_reach(state, op, memory["dtype"])
+    return {
+        "rank": int(op.attrs["rank"]), "memory": int(op.attrs["memory"]), "state_dtype": memory["dtype"],
+        "state_zero_point": int(memory["zero_point"]),
+        "input_offset": int(x.zero_point[0]), "output_offset": int(y.zero_point[0]),
+        "input_rescale": list(bounds.multiplier(op, float(x.scale[0]) * float(wf.scale[0]) / s_state,
+                                                "the feature rescale")),
+        "output_rescale": list(bounds.multiplier(op, s_state * float(wt.scale[0]) / float(y.scale[0]),
+                                                 "the output rescale")),
+    }
+
+
+def _check_time_reach(state: QState, op: ir.Op, state_dtype: str) -> None:
+    """The time sums (weights times any state value, over the memory and the rank, plus the bias) stay in int32."""
+    top = 32768 if state_dtype == "int16" else 128
+    weights = np.abs(np.asarray(state.qparams[op.inputs[2]], np.int64)).sum(axis=1).max()
+    bias = int(np.abs(np.asarray(state.qparams[op.inputs[3]], np.int64)).max()) if len(op.inputs) > 3 else 0
+    reach = int(op.attrs["rank"]) * int(weights) * top + bias
+    if reach > (1 << 31) - 1:
+        raise NnsconsError(None, f"quantize: layer {op.name} (svdf): its time sums reach {reach}, beyond int32 (the "
+                                 f"model's time weights or bias are out of range)")

@@ -30,5 +30,6 @@ REFERENCE_OPS: dict[str, OpFunction] = {
     "clip": elementwise.clip,
     "lstm": recurrent.lstm,
     "gru": recurrent.gru,
+    "svdf": recurrent.svdf,
 }
 assert set(REFERENCE_OPS) == set(ir.OP_TYPES), "every IR op type needs a reference implementation"

@@ -60,3 +60,17 @@ def gru(call: Call) -> np.ndarray:
     if time_major:
         out = out.transpose(1, 0, 2)
     return out.astype(np.float32).reshape(call.out_shape)
+
+
+def svdf(call: Call) -> np.ndarray:
+    """One frame from a zero state: only the newest slot of the memory holds a feature value."""
+    x = call.args[0].astype(np.float64)
+    wf, wt = call.args[1].astype(np.float64), call.args[2].astype(np.float64)
+    rank = int(call.op.attrs["rank"])
+    state = np.zeros((x.shape[0], wf.shape[0], wt.shape[1]))
+    state[:, :, -1] = x @ wf.T
+    activations = (state * wt[None]).sum(axis=2)                    # [B, F]
+    out = activations.reshape(x.shape[0], -1, rank).sum(axis=2)
+    if len(call.args) > 3:
+        out = out + call.args[3].astype(np.float64)
+    return out.astype(np.float32).reshape(call.out_shape)

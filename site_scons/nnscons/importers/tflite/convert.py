@@ -155,6 +155,10 @@ def check_types(ctx: ConversionContext, ir_type: str, inputs: list[ir.Tensor], o
         raise ctx.fail(f"unsupported tensor types {sorted(kinds)} (expected all float32, int8 or int16)")
     if ir_type in ("conv2d", "depthwise_conv2d", "fully_connected"):
         _check_weight_types(ctx, kinds.pop(), inputs[1], inputs[2] if len(inputs) > 2 else None)
+    if ir_type == "svdf" and kinds == {"int8"}:
+        if inputs[1].dtype != "int8" or inputs[2].dtype not in ("int8", "int16") or \
+                (len(inputs) > 3 and inputs[3].dtype != "int32"):
+            raise ctx.fail("an int8 SVDF needs int8 feature weights, int8 or int16 time weights and an int32 bias")
     if ir_type == "lstm":
         kind = kinds.pop()
         for position, weights in enumerate(inputs[1:9]):

@@ -46,6 +46,7 @@ _OPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "CONCATENATION": ("ConcatenationOptions", ("Axis", "FusedActivationFunction")),
     "MEAN": ("ReducerOptions", ("KeepDims",)),
     "LEAKY_RELU": ("LeakyReluOptions", ("Alpha",)),
+    "SVDF": ("SVDFOptions", ("Rank", "FusedActivationFunction")),
     "UNIDIRECTIONAL_SEQUENCE_LSTM": ("UnidirectionalSequenceLSTMOptions", ("FusedActivationFunction", "CellClip",
                                                                            "ProjClip", "TimeMajor")),
 }

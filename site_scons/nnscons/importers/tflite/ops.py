@@ -30,6 +30,7 @@ OP_HANDLERS: dict[str, Handler] = {
     "SOFTMAX": elementwise.convert_softmax,
     "SQUEEZE": shape_ops.convert_squeeze,
     "SUB": elementwise.convert_sub,
+    "SVDF": recurrent.convert_svdf,
     "TANH": elementwise.convert_tanh,
     "UNIDIRECTIONAL_SEQUENCE_LSTM": recurrent.convert_unidirectional_sequence_lstm,
 }
@@ -41,7 +42,7 @@ IR_OP_TYPES: dict[str, str] = {
     "LEAKY_RELU": "leaky_relu", "LOGISTIC": "logistic", "MAX_POOL_2D": "max_pool2d", "MEAN": "mean", "MUL": "mul",
     "PAD": "pad", "PADV2": "pad", "QUANTIZE": "quantize", "RELU": "relu", "RELU6": "relu6",
     "RELU_0_TO_1": "clip", "RELU_N1_TO_1": "clip", "RESHAPE": "reshape", "SOFTMAX": "softmax",
-    "SQUEEZE": "reshape", "SUB": "sub", "TANH": "tanh", "UNIDIRECTIONAL_SEQUENCE_LSTM": "lstm",
+    "SQUEEZE": "reshape", "SUB": "sub", "SVDF": "svdf", "TANH": "tanh", "UNIDIRECTIONAL_SEQUENCE_LSTM": "lstm",
 }
 if IR_OP_TYPES.keys() != OP_HANDLERS.keys():
     raise AssertionError("tflite.ops: OP_HANDLERS and IR_OP_TYPES must name the same operators")

@@ -1,4 +1,6 @@
-"""TFLite handler for UNIDIRECTIONAL_SEQUENCE_LSTM (builtin 44): one IR ``lstm`` op.
+"""TFLite handlers for UNIDIRECTIONAL_SEQUENCE_LSTM (builtin 44): one IR ``lstm`` op, and SVDF (builtin 27): one IR
+``svdf`` op (inputs 0 the frame [B, I], 1 the feature weights [F, I], 2 the time weights [F, M], 3 the bias
+[F / rank], 4 the state [B, F * M], a variable whose quantization becomes the ``state`` attribute).
 
 The operator's 24 inputs (``lstm_shared.h`` order): 0 the sequence, 1-4 the input weights of the gates i, f, c, o
 ([H, I]), 5-8 their recurrent weights ([H, H]), 9-11 peephole weights, 12-15 the gate biases ([H]), 16-17 the
@@ -14,7 +16,8 @@ from typing import Any, Optional
 
 from ...errors import NnsconsError
 from .context import ConversionContext
-from .lowering import Lowered, constant_weights, expect_inputs, input_index, op_options, shape_of, shape_of_rank
+from .lowering import (Lowered, activation, constant_weights, expect_inputs, input_index, op_options, shape_of,
+                       shape_of_rank)
 from .records import OpRec
 
 INPUT_WEIGHTS = (1, 2, 3, 4)          # i, f, c, o
@@ -82,3 +85,29 @@ def _state_quant(ctx: ConversionContext, index: int) -> Optional[dict[str, Any]]
         raise NnsconsError(ctx.path, f"operator #{ctx.op.index if ctx.op else '?'}: the LSTM states must be "
                                      f"quantized per tensor")
     return {"scale": float(q.scale[0]), "zero_point": int(q.zero_point[0]) if q.zero_point else 0}
+
+
+def convert_svdf(ctx: ConversionContext, rec: OpRec) -> Lowered:
+    expect_inputs(ctx, rec, 5, 5)
+    options = op_options(ctx, rec, required=True)
+    x, wf, wt = input_index(ctx, rec, 0), input_index(ctx, rec, 1), input_index(ctx, rec, 2)
+    bias, state = input_index(ctx, rec, 3, required=False), input_index(ctx, rec, 4)
+    batch, features = shape_of_rank(ctx, x, 2, "the input")
+    filters = shape_of_rank(ctx, wf, 2, "the feature weights")[0]
+    memory = shape_of_rank(ctx, wt, 2, "the time weights")[1]
+    rank = int(options.get("Rank", 0))
+    if shape_of(ctx, wf) != [filters, features] or shape_of(ctx, wt) != [filters, memory]:
+        raise ctx.fail(f"weights shapes {shape_of(ctx, wf)} and {shape_of(ctx, wt)} do not fit {features} inputs")
+    if rank <= 0 or filters % rank:
+        raise ctx.fail(f"rank {rank} does not divide the {filters} filters")
+    for w in [wf, wt] + ([bias] if bias >= 0 else []):
+        constant_weights(ctx, w)
+    if bias >= 0 and shape_of(ctx, bias) != [filters // rank]:
+        raise ctx.fail(f"bias shape {shape_of(ctx, bias)}, expected [{filters // rank}]")
+    if not ctx.model.tensors[state].is_variable or shape_of(ctx, state) != [batch, filters * memory]:
+        raise ctx.fail(f"the state must be a variable tensor of shape [{batch}, {filters * memory}]")
+    quant = _state_quant(ctx, state)
+    if quant is not None:
+        quant["dtype"] = "int16" if ctx.model.tensors[state].type == 7 else "int8"
+    return Lowered([x, wf, wt] + ([bias] if bias >= 0 else []),
+                   {"rank": rank, "memory": memory, "state": quant, "activation": activation(ctx, options)})
