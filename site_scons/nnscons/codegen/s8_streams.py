@@ -51,6 +51,10 @@ def stream_context(model: Model, stream: patches.Stream, layers: dict[int, dict[
         "channels": graph.tensors[stream.anchor].shape[3], "row_values": anchor.row_bytes,
         "sums_count": stream.sums_bytes // 4,
     })
+    if sink["kind"] not in ("avgpool", "fc") or sink.get("suffix") != "s8":
+        raise NnsconsError(None, f"codegen: layer {sink_op.name}: a stream ends in an int8 average pooling or fully "
+                                 f"connected layer with one multiplier, not a {sink['kind']} ({sink.get('suffix')}) "
+                                 f"one (build with patches=off)")
     if sink["kind"] == "fc" and (sink["filter_offset"] or sink["input_dims"][0] != 1):
         raise kernels.unsupported(sink_op, "s8", "a stream's fully connected sink takes symmetric weights and "
                                                  "one batch")
