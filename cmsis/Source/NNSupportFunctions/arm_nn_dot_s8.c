@@ -13,6 +13,24 @@
  */
 #include "arm_nnsupportfunctions.h"
 
+#if NNSCONS_MVE
+/** acc + sum_i (x[i] + x_offset) * w[i] over 16 values at a time (the last ones predicated): the products of the
+ * raw values by VMLADAVA, the offset's by the weights' sum (sum (x + o) w = sum x w + o sum w, exact modulo 2^32). */
+static int32_t dot_mve_s8(const int8_t *x, const int8_t *w, int32_t length, int32_t x_offset, int32_t acc)
+{
+    int32_t weights_sum = 0;
+    int32_t i;
+    for (i = 0; i < length; i += 16)
+    {
+        const mve_pred16_t p = vctp8q((uint32_t)(length - i));
+        const int8x16_t ws = vldrbq_z_s8(w + i, p);
+        acc = vmladavaq_p_s8(acc, vldrbq_z_s8(x + i, p), ws, p);
+        weights_sum = vaddvaq_p_s8(weights_sum, ws, p);
+    }
+    return (int32_t)((uint32_t)acc + (uint32_t)x_offset * (uint32_t)weights_sum);
+}
+#endif
+
 #if NNSCONS_DSP
 /** acc + four products: x's lanes (bytes 0/2 and 1/3, offset added) with w's four bytes. */
 static inline int32_t mac4_s8(int16x2_t x_even, int16x2_t x_odd, const int8_t *w, int32_t acc)
@@ -26,6 +44,9 @@ int32_t arm_nn_dot_s8(const int8_t *x, const int8_t *w, int32_t length, int32_t 
 {
     int32_t acc = 0;
     int32_t i = 0;
+#if NNSCONS_MVE
+    return dot_mve_s8(x, w, length, x_offset, acc);
+#endif
 #if NNSCONS_DSP
     const uint32_t offset_lanes = arm_nn_dup_s16(x_offset);
     const int32_t simd_length = arm_nn_offset_fits_s16(x_offset) ? length : 0;
@@ -48,6 +69,11 @@ void arm_nn_dot2_s8(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t
     int32_t acc0 = 0;
     int32_t acc1 = 0;
     int32_t i = 0;
+#if NNSCONS_MVE
+    *sum0 = dot_mve_s8(x, w0, length, x_offset, acc0);
+    *sum1 = dot_mve_s8(x, w1, length, x_offset, acc1);
+    return;
+#endif
 #if NNSCONS_DSP
     const uint32_t offset_lanes = arm_nn_dup_s16(x_offset);
     const int32_t simd_length = arm_nn_offset_fits_s16(x_offset) ? length : 0;

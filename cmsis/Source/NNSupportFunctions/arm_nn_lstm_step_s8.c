@@ -20,7 +20,7 @@ static int32_t clamp_s16(int32_t v)
 }
 
 /* Weights row r times x plus bias[r], requantized, saturated to int16 and, with accumulate, added to out[r] and
- * saturated again: the rows two at a time, x read once per pair (arm_nn_dot2_s8, SIMD on the DSP cores). */
+ * saturated again: the rows two at a time, x read once per pair (arm_nn_dot2_s8, SIMD on the DSP and Helium cores). */
 static void gate_part_s8(const int8_t *weights, const int32_t *bias, const int8_t *x, int32_t cols, int32_t rows,
                          int32_t multiplier, int32_t shift, bool accumulate, int16_t *out)
 {
