@@ -171,6 +171,7 @@ def _case_models() -> dict[str, Callable[[np.random.Generator], bytes]]:
     return {
         "softmax_s16": lambda r: tb.softmax((3, 20), tb.Quant([3e-4], [0]), dtype=np.int16),
         "softmax_s8_beta": lambda r: tb.softmax((2, 9), tb.Quant([0.07], [5]), beta=0.5),
+        "softmax_s8_s16": lambda r: tb.softmax((3, 12), tb.Quant([0.09], [-7]), int16_output=True),
         "mul_s8_relu": lambda r: tb.mul((1, 3, 4, 5), q8, tb.Quant([0.03], [-9]), out8, activation="RELU"),
         "mul_s16": lambda r: tb.mul((1, 2, 3, 8), q16, tb.Quant([0.003], [0]), out16, dtype=np.int16),
         "add_s16": lambda r: tb.add((1, 4, 4, 3), q16, tb.Quant([0.0013], [0]), out16, dtype=np.int16),

@@ -313,11 +313,15 @@ def pool2d(kind: str, x_shape: Sequence[int], quant: Quant, *, filter_hw: tuple[
                            tflite.BuiltinOptions.Pool2DOptions, options)
 
 
-def softmax(shape: Sequence[int], x_quant: Quant, *, beta: float = 1.0, dtype: type = np.int8) -> bytes:
+def softmax(shape: Sequence[int], x_quant: Quant, *, beta: float = 1.0, dtype: type = np.int8,
+            int16_output: bool = False) -> bytes:
     """SOFTMAX over the last axis; output quantization is the fixed one TFLite requires (int8: 1/256, -128;
-    int16: 1/32768, 0)."""
+    int16: 1/32768, 0; int8 in and int16 out with ``int16_output``: 1/65536, -32768)."""
     act_type, _ = _activation_type(dtype)
     out_quant = Quant([1 / 32768], [0]) if act_type == np.int16 else Quant([1 / 256], [-128])
+    out_type = act_type
+    if int16_output:
+        out_quant, out_type = Quant([1 / 65536], [-32768]), np.dtype(np.int16)
 
     def options(builder: flatbuffers.Builder) -> int:
         tflite.SoftmaxOptionsStart(builder)
@@ -325,7 +329,7 @@ def softmax(shape: Sequence[int], x_quant: Quant, *, beta: float = 1.0, dtype: t
         return tflite.SoftmaxOptionsEnd(builder)
 
     return single_op_model(tflite.BuiltinOperator.SOFTMAX, [Tensor(shape, act_type, x_quant)],
-                           Tensor(shape, act_type, out_quant), tflite.BuiltinOptions.SoftmaxOptions, options)
+                           Tensor(shape, out_type, out_quant), tflite.BuiltinOptions.SoftmaxOptions, options)
 
 
 def add(shape: Sequence[int], quant_1: Quant, quant_2: Quant, out_quant: Quant, *, activation: str = "NONE",

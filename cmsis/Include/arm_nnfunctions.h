@@ -436,6 +436,15 @@ void arm_softmax_s8(const int8_t *input,
                     const int32_t diff_min,
                     int8_t *output);
 
+/** s8 softmax into int16: output scale 1/65536, zero point -32768. */
+void arm_softmax_s8_s16(const int8_t *input,
+                        const int32_t num_rows,
+                        const int32_t row_size,
+                        const int32_t mult,
+                        const int32_t shift,
+                        const int32_t diff_min,
+                        int16_t *output);
+
 /** s16 softmax using the exp and 1/(1+x) lookup tables; output scale 1/32768, zero point 0. */
 arm_cmsis_nn_status arm_softmax_s16(const int16_t *input,
                                     const int32_t num_rows,

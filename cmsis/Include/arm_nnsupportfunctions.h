@@ -498,6 +498,32 @@ static inline int32_t arm_nn_one_over_one_plus_x_for_x_in_0_1(int32_t a)
     return arm_nn_sat_left_shift(y, 1);
 }
 
+/* ---- the s8 softmaxes' shared arithmetic (arm_softmax_s8, arm_softmax_s8_s16) ---- */
+#define ARM_NN_SOFTMAX_ACCUM_INTEGER_BITS 12 /* integer bits of the Q12.19 sum of exponentials */
+
+/** exp(beta * input_scale * diff) in Q0.31, diff <= 0 and diff >= diff_min. */
+static inline int32_t arm_nn_softmax_exp(int32_t diff, int32_t mult, int32_t shift)
+{
+    const int32_t scaled_diff = arm_nn_doubling_high_mult(arm_nn_shift_left_wrap(diff, shift), mult); /* Q5.26 */
+    return arm_nn_exp_on_negative_values(scaled_diff);
+}
+
+/** One row of int8 logits to probabilities: int8 (wide false: arm_softmax_s8's units) or int16 (wide true:
+ * arm_softmax_s8_s16's) outputs. */
+void arm_nn_softmax_row_s8(const int8_t *input, int32_t row_size, int32_t mult, int32_t shift, int32_t diff_min,
+                           void *output, bool wide);
+
+/** 1 / sum in Q0.31 for the Q12.19 sum of a row's exponentials, and the right shift that turns exp * (1 / sum)
+ * into units of 2^-output_bits. */
+static inline int32_t arm_nn_softmax_reciprocal(int32_t sum, int32_t output_bits, int32_t *output_shift)
+{
+    /* sum = 2^(12 - headroom) * (1 + x) with x in [0, 1); 1 / (1 + x) in Q0.31: exp * reciprocal (Q0.31) still
+     * divided by 2^(12 - headroom), in units of 2^-output_bits */
+    const int32_t headroom = arm_nn_clz((uint32_t)sum);
+    *output_shift = ARM_NN_SOFTMAX_ACCUM_INTEGER_BITS - headroom + 31 - output_bits;
+    return arm_nn_one_over_one_plus_x_for_x_in_0_1((int32_t)(((uint32_t)sum << headroom) - 0x80000000u));
+}
+
 /* ----------------------------------------------------------------------------------------------------------------
  * Scratch buffer sizes (bytes) per feature set: plain C (the portable build), Arm DSP extension, Arm MVE.
  * -------------------------------------------------------------------------------------------------------------- */

@@ -2,7 +2,8 @@
 /* Part of nnscons; written from the published CMSIS-NN API, not derived from its source. */
 
 /*
- * arm_svdf_s8: s8 SVDF with an int8 state [B][F][M] and int8 time weights; ctx (Arm's Helium kernel sums) is not read (arm_nn_svdf_s8 computes it).
+ * arm_svdf_s8: s8 SVDF with an int8 state [B][F][M] and int8 time weights; ctx (Arm's Helium kernel sums) is not
+ * read (arm_nn_svdf_s8 computes it).
  */
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"

@@ -14,27 +14,6 @@
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
 
-#define SOFTMAX_ACCUM_INTEGER_BITS 12 /* integer bits of the Q12.19 sum of exponentials */
-
-/** exp(beta * input_scale * diff) in Q0.31, diff <= 0 and diff >= diff_min. */
-static int32_t scaled_exp(int32_t diff, int32_t mult, int32_t shift)
-{
-    const int32_t scaled_diff = arm_nn_doubling_high_mult(arm_nn_shift_left_wrap(diff, shift), mult); /* Q5.26 */
-    return arm_nn_exp_on_negative_values(scaled_diff);
-}
-
-/** 1 / sum in Q0.31 for the Q12.19 sum of a row's exponentials, and the right shift that turns exp * (1 / sum)
- * into units of 1/256. */
-static int32_t softmax_reciprocal(int32_t sum, int32_t *output_shift)
-{
-    /* sum = 2^(12 - headroom) * (1 + x) with x in [0, 1); 1 / (1 + x) in Q0.31. */
-    const int32_t headroom = arm_nn_clz((uint32_t)sum);
-    /* exp * reciprocal is in Q0.31 and must still be divided by 2^(12 - headroom), then expressed in units of
-     * 2^-8: a right shift by (12 - headroom) + 31 - 8. */
-    *output_shift = SOFTMAX_ACCUM_INTEGER_BITS - headroom + 31 - 8;
-    return arm_nn_one_over_one_plus_x_for_x_in_0_1((int32_t)(((uint32_t)sum << headroom) - 0x80000000u));
-}
-
 #if NNSCONS_MVE
 /**
  * arm_nn_exp_on_negative_values(arm_nn_doubling_high_mult(diff << shift, mult)) on four lanes, the same steps:
@@ -106,9 +85,10 @@ static void softmax_row_mve(const int8_t *input, int32_t row_size, int32_t mult,
         const int32x4_t diff = vsubq_n_s32(vldrbq_z_s32(input + i, p), max);
         const mve_pred16_t used = vcmpgeq_m_n_s32(diff, diff_min, p);
         /* exp / 2^12 (exp >= 0: VRSHR's ties up are ties away) */
-        sum = vaddvaq_p_s32(sum, vrshrq_n_s32(softmax_exp_mve(diff, mult, shift), SOFTMAX_ACCUM_INTEGER_BITS), used);
+        sum = vaddvaq_p_s32(sum, vrshrq_n_s32(softmax_exp_mve(diff, mult, shift), ARM_NN_SOFTMAX_ACCUM_INTEGER_BITS),
+                            used);
     }
-    reciprocal = softmax_reciprocal(sum, &output_shift);
+    reciprocal = arm_nn_softmax_reciprocal(sum, 8, &output_shift);
     for (i = 0; i < row_size; i += 4)
     {
         const mve_pred16_t p = vctp32q((uint32_t)(row_size - i));
@@ -123,17 +103,6 @@ static void softmax_row_mve(const int8_t *input, int32_t row_size, int32_t mult,
     }
 }
 #endif
-
-static int8_t row_max(const int8_t *row, int32_t row_size)
-{
-    int8_t max = row[0];
-    int32_t i;
-    for (i = 1; i < row_size; i++)
-    {
-        max = row[i] > max ? row[i] : max;
-    }
-    return max;
-}
 
 void arm_softmax_s8(const int8_t *input,
                     const int32_t num_rows,
@@ -158,35 +127,6 @@ void arm_softmax_s8(const int8_t *input,
 #endif
     for (r = 0; r < num_rows; r++)
     {
-        const int32_t max = row_max(input, row_size);
-        int32_t sum = 0; /* Q12.19 */
-        int32_t reciprocal;
-        int32_t output_shift;
-        int32_t i;
-
-        for (i = 0; i < row_size; i++)
-        {
-            const int32_t diff = input[i] - max;
-            if (diff >= diff_min)
-            {
-                sum += arm_nn_divide_by_power_of_two(scaled_exp(diff, mult, shift), SOFTMAX_ACCUM_INTEGER_BITS);
-            }
-        }
-
-        reciprocal = softmax_reciprocal(sum, &output_shift);
-
-        for (i = 0; i < row_size; i++)
-        {
-            const int32_t diff = input[i] - max;
-            int32_t result = INT8_MIN;
-            if (diff >= diff_min)
-            {
-                const int32_t probability = arm_nn_doubling_high_mult(reciprocal, scaled_exp(diff, mult, shift));
-                result = arm_nn_divide_by_power_of_two(probability, output_shift) + INT8_MIN;
-            }
-            output[i] = arm_nn_sat_s8(result);
-        }
-        input += row_size;
-        output += row_size;
+        arm_nn_softmax_row_s8(input + r * row_size, row_size, mult, shift, diff_min, output + r * row_size, false);
     }
 }

@@ -183,6 +183,11 @@ def layer_softmax(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Ke
     ctx: dict[str, Any] = {"rows": x.size // max(row, 1), "row_size": row, "mult": q["input_multiplier"],
                            "shift": q["input_left_shift"], "q7_output": False}
     out = model.scale_zp(op.outputs[0])
+    if kernel.suffix == "s8_s16":
+        if out != (1.0 / 65536, -32768):
+            raise kernels.unsupported(op, "s8_s16", "arm_softmax_s8_s16 outputs scale 1/65536 zero point -32768")
+        ctx["diff_min"] = q["diff_min"]
+        return ctx
     if kernel.suffix == "s8":
         ctx["diff_min"] = q["diff_min"]
         if out == (2.0 ** -7, 0):

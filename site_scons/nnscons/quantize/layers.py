@@ -156,7 +156,7 @@ def mul(state: QState, op: ir.Op) -> dict[str, Any]:
 def softmax(state: QState, op: ir.Op) -> dict[str, Any]:
     s_in, _ = _sz(state, op, op.inputs[0])
     beta = float(op.attrs.get("beta", 1.0))
-    if state.bits == 8:
+    if state.tq[op.inputs[0]].dtype == "int8":           # int8 in: int8 or int16 out (arm_softmax_s8[_s16])
         real = min(beta * s_in * float(1 << (31 - _SOFTMAX_DIFF_INT_BITS)), float(_INT32_MAX))
         mult, left_shift = quantize_multiplier_greater_than_one(real, f"softmax {op.name}")
         # the radius of the logit differences that still contribute: floor((2^5-1) * 2^(31-5) / 2^shift)

@@ -148,6 +148,8 @@ def check_types(ctx: ConversionContext, ir_type: str, inputs: list[ir.Tensor], o
     if output.dtype == "float32" and any(t.dtype in QUANTIZED_DTYPES for t in inputs):
         raise ctx.fail("hybrid model (int8 weights, float activations) is not supported")
     activations = [output] + [t for t in inputs if not t.is_const]
+    if ir_type == "softmax" and (inputs[0].dtype, output.dtype) == ("int8", "int16"):
+        return                                   # int8 in, int16 out: arm_softmax_s8_s16
     kinds = {t.dtype for t in activations}
     if "uint8" in kinds:
         raise ctx.fail("uint8 quantized operators are not supported (convert the model to int8)")
