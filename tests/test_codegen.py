@@ -16,7 +16,7 @@ import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import pytest
@@ -75,13 +75,17 @@ def write_sources(files: dict[str, str], directory: Path) -> Path:
 class Network:
     """A generated model compiled into a shared library, driven through its ``<name>_info`` descriptor."""
 
-    def __init__(self, name: str, directory: Path, archive: Path) -> None:
+    def __init__(self, name: str, directory: Path, archive: Path, flags: Sequence[str] = (),
+                 sources: Sequence[Path] = (), library: str = "") -> None:
+        """``flags`` and ``sources`` join the compile (a trace build: -DNNSCONS_TRACE and a hook), ``library``
+        names the shared library (ctypes loads a path once)."""
         self.name, self.directory = name, directory
-        library = directory / f"lib{name}.so"
-        run(["gcc", *STRICT, "-fPIC", "-shared", "-I", str(CMSIS / "Include"), "-I", str(directory),
-             str(directory / f"{name}_model.c"), str(directory / f"{name}_weights.c"), str(archive), "-o",
-             str(library)])
-        self.lib = ctypes.CDLL(str(library))
+        library_path = directory / (library or f"lib{name}.so")
+        run(["gcc", *STRICT, *flags, "-fPIC", "-shared", "-I", str(CMSIS / "Include"), "-I", str(directory),
+             str(directory / f"{name}_model.c"), str(directory / f"{name}_weights.c"), *map(str, sources),
+             str(archive), "-o", str(library_path)])
+        library = str(library_path)
+        self.lib = ctypes.CDLL(library)
         self.info = ch.ModelInfo.in_dll(self.lib, f"{name}_info")
         self.inputs = [self.info.inputs[i] for i in range(self.info.n_inputs)]
         self.outputs = [self.info.outputs[i] for i in range(self.info.n_outputs)]

@@ -12,13 +12,11 @@ import numpy as np
 import pytest
 from tflite_micro import runtime
 
-import cmsis_host as ch
 from conftest import SHARED
 from nnscons import codegen, ir, options, patches, planner
 from nnscons.errors import NnsconsError
 from nnscons.importers import import_model
-from test_codegen import (CMSIS, STRICT, Network, cmsis_archive, qtable_for, random_inputs, run,  # noqa: F401
-                          tflm_outputs, write_sources)
+from test_codegen import Network, cmsis_archive, qtable_for, random_inputs, tflm_outputs, write_sources  # noqa: F401
 
 MODELS = SHARED / "models"
 SAMPLES = {"kws_dscnn_int8": "sample_input.npy", "resnet8_int8": "sample_input.npy",
@@ -163,15 +161,7 @@ class Traced(Network):
 
     def __init__(self, name: str, directory: Path, archive: Path) -> None:
         (directory / "hook.c").write_text(TRACE_HOOK, encoding="utf-8")
-        library = directory / f"lib{name}_traced.so"
-        run(["gcc", *STRICT, "-DNNSCONS_TRACE", "-fPIC", "-shared", "-I", str(CMSIS / "Include"), "-I",
-             str(directory), str(directory / f"{name}_model.c"), str(directory / f"{name}_weights.c"),
-             str(directory / "hook.c"), str(archive), "-o", str(library)])
-        self.name, self.directory = name, directory
-        self.lib = ctypes.CDLL(str(library))
-        self.info = ch.ModelInfo.in_dll(self.lib, f"{name}_info")
-        self.inputs = [self.info.inputs[i] for i in range(self.info.n_inputs)]
-        self.outputs = [self.info.outputs[i] for i in range(self.info.n_outputs)]
+        super().__init__(name, directory, archive, ["-DNNSCONS_TRACE"], [directory / "hook.c"], f"lib{name}_traced.so")
 
     def layers(self, x: np.ndarray) -> dict[int, bytes]:
         """Each traced layer's output bytes of one inference (a streamed layer's bands concatenated)."""

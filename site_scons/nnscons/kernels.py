@@ -12,7 +12,7 @@ code calls (``s8`` for int8 activations, ``s16`` for int16 activations with int8
 ``avg_pool2d``         ``arm_avgpool_s8`` / ``_s16``
 ``max_pool2d``         ``arm_max_pool_s8`` / ``_s16``
 ``softmax``            ``arm_softmax_s8`` / ``arm_softmax_s16`` (with the two lookup tables of
-                       :mod:`nnscons.codegen.softmax_luts`)
+                       :mod:`nnscons.codegen.softmax_luts`); int8 in, int16 out: ``arm_softmax_s8_s16``
 ``add``, ``mul``       ``arm_elementwise_add_s8`` / ``_s16``, ``arm_elementwise_mul_s8`` / ``_s16``
 ``mean``               none in CMSIS-NN: a generated loop, s8 over the spatial axes of NHWC (Keras' global average
                        pooling), with TFLite's integer arithmetic (sum of x - zero point, Q31 multiplier
@@ -331,6 +331,11 @@ def _svdf_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> 
     wide = graph.tensors[op.inputs[2]].dtype == "int16"
     return Kernel("svdf", "arm_svdf_state_s16_s8" if wide else "arm_svdf_s8", suffix,
                   {f: sums + outs for f in FEATURE_SETS}, sums)
+
+
+def softmax_s8_s16_kernel() -> Kernel:
+    """The one layer whose input and output word sizes differ: int8 logits, int16 probabilities."""
+    return Kernel("softmax", "arm_softmax_s8_s16", "s8_s16", {f: 0 for f in FEATURE_SETS})
 
 
 def _no_scratch(kind: str, function: str, graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Kernel:

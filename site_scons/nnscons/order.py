@@ -14,6 +14,7 @@ the model's order).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional
 
 from . import ir
@@ -91,6 +92,4 @@ def _roots(graph: ir.Graph) -> dict[str, str]:
 
 def reordered(graph: ir.Graph, order: list[int]) -> ir.Graph:
     """The graph with its ops in ``order`` (a permutation of their indices)."""
-    ops = [graph.ops[i] for i in order]
-    return ir.Graph(graph.tensors, ops, graph.inputs, graph.outputs, graph.source, graph.source_file, graph.layout,
-                    graph.input_perm, graph.output_perm, graph.quantized)
+    return replace(graph, ops=[graph.ops[i] for i in order])

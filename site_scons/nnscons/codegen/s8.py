@@ -68,7 +68,7 @@ def choose_kernel(model: Model, op: ir.Op) -> kernels.Kernel:
     """The layer's kernel; its word size is its output's (or, for an op that outputs floats, its input's)."""
     dtype = model.act_dtype(op.outputs[0])
     if op.type == "softmax" and (model.act_dtype(op.inputs[0]), dtype) == ("int8", "int16"):
-        return kernels.Kernel("softmax", "arm_softmax_s8_s16", "s8_s16", {f: 0 for f in kernels.FEATURE_SETS})
+        return kernels.softmax_s8_s16_kernel()
     if dtype not in ("int8", "int16"):
         dtype = next((model.act_dtype(t) for t in op.inputs if not model.graph.tensors[t].is_const), dtype)
     multiplier = model.layers_q.get(op.name, {}).get("multiplier")

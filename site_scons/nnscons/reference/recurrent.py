@@ -12,14 +12,25 @@ def _sigmoid(v: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-v))
 
 
-def lstm(call: Call) -> np.ndarray:
+def _sequence(call: Call) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The input sequence batch-major ``[B, T, I]`` and the constants, in float64."""
     x = call.args[0].astype(np.float64)
-    weights = [a.astype(np.float64) for a in call.args[1:9]]
-    biases = [a.astype(np.float64) for a in call.args[9:13]]
-    time_major = bool(call.op.attrs.get("time_major", False))
+    if call.op.attrs.get("time_major", False):
+        x = x.transpose(1, 0, 2)
+    return x, [a.astype(np.float64) for a in call.args[1:]]
+
+
+def _output(call: Call, out: np.ndarray) -> np.ndarray:
+    """Every step's state ``[B, T, H]`` in the op's layout, float32."""
+    if call.op.attrs.get("time_major", False):
+        out = out.transpose(1, 0, 2)
+    return out.astype(np.float32).reshape(call.out_shape)
+
+
+def lstm(call: Call) -> np.ndarray:
+    x, consts = _sequence(call)
+    weights, biases = consts[:8], consts[8:12]
     clip = float(call.op.attrs.get("cell_clip") or 0.0)
-    if time_major:
-        x = x.transpose(1, 0, 2)                      # [B, T, I]
     batch, steps, _ = x.shape
     units = weights[0].shape[0]
     h = np.zeros((batch, units))
@@ -33,19 +44,13 @@ def lstm(call: Call) -> np.ndarray:
             c = np.clip(c, -clip, clip)
         h = o * np.tanh(c)
         out[:, t] = h
-    if time_major:
-        out = out.transpose(1, 0, 2)
-    return out.astype(np.float32).reshape(call.out_shape)
+    return _output(call, out)
 
 
 def gru(call: Call) -> np.ndarray:
-    x = call.args[0].astype(np.float64)
-    w, r = [a.astype(np.float64) for a in call.args[1:4]], [a.astype(np.float64) for a in call.args[4:7]]
-    wb, rb = [a.astype(np.float64) for a in call.args[7:10]], [a.astype(np.float64) for a in call.args[10:13]]
-    time_major = bool(call.op.attrs.get("time_major", False))
+    x, consts = _sequence(call)
+    w, r, wb, rb = consts[0:3], consts[3:6], consts[6:9], consts[9:12]
     before_reset = bool(call.op.attrs.get("linear_before_reset", False))
-    if time_major:
-        x = x.transpose(1, 0, 2)
     batch, steps, _ = x.shape
     h = np.zeros((batch, w[0].shape[0]))
     out = np.empty((batch, steps, w[0].shape[0]))
@@ -57,9 +62,7 @@ def gru(call: Call) -> np.ndarray:
         n = np.tanh(xt @ w[2].T + wb[2] + recurrent)
         h = (1.0 - z) * n + z * h
         out[:, t] = h
-    if time_major:
-        out = out.transpose(1, 0, 2)
-    return out.astype(np.float32).reshape(call.out_shape)
+    return _output(call, out)
 
 
 def svdf(call: Call) -> np.ndarray:
