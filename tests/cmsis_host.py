@@ -260,7 +260,7 @@ class ModelInfo(ctypes.Structure):
 
 
 def io_dtype(info: IoInfo) -> np.dtype:
-    return np.dtype(np.int8 if info.element_size == 1 else np.int16)
+    return np.dtype({1: np.int8, 2: np.int16, 4: np.int32}[info.element_size])
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -23,11 +23,8 @@ from nnscons.errors import NnsconsError
 from nnscons.importers.tflite import import_tflite, supported_operators
 
 MODELS = (SHARED / "models").resolve()
-# Recurrent models (UNIDIRECTIONAL_SEQUENCE_LSTM, SVDF): refused with one clean line until recurrent layers land
-# refused: its SVDF layers and its int8 -> int16 SOFTMAX import, but its output is a QUANTIZE to int32
-RECURRENT = {"svdf_int8/model.tflite": "operator #14 QUANTIZE: quantizes to int32"}
 EVERY_TFLITE = sorted(MODELS.glob("**/*.tflite"))
-ALL_TFLITE = [p for p in EVERY_TFLITE if p.relative_to(MODELS).as_posix() not in RECURRENT]
+ALL_TFLITE = EVERY_TFLITE
 
 # Builtin operator codes and enums used by the models built below
 ADD, AVERAGE_POOL_2D, CONCATENATION, CONV_2D, DEPTHWISE_CONV_2D = 0, 1, 2, 3, 4
@@ -313,14 +310,8 @@ def import_error(path: Path) -> str:
 def test_models_are_present() -> None:
     names = {p.relative_to(MODELS).as_posix() for p in EVERY_TFLITE}
     assert {"kws_dscnn_int8/model.tflite", "resnet8_float/model.tflite", "seanet16x8/conv/conv10.tflite",
-            "seanet16x8/add/add8.tflite", "mnist_lstm_int8/model.tflite"} | set(RECURRENT) <= names
-    assert len(names) == 29 and len(ALL_TFLITE) == 28
-
-
-@pytest.mark.parametrize("rel", sorted(RECURRENT))
-def test_recurrent_models_are_refused_cleanly(rel: str) -> None:
-    message = import_error(MODELS / rel)
-    assert RECURRENT[rel] in message
+            "seanet16x8/add/add8.tflite", "mnist_lstm_int8/model.tflite", "svdf_int8/model.tflite"} <= names
+    assert len(names) == 29
 
 
 @pytest.mark.parametrize("path", ALL_TFLITE, ids=lambda p: p.relative_to(MODELS).as_posix())
@@ -360,6 +351,8 @@ def test_every_model_imports(path: Path) -> None:
      [([1, 10], "int8")]),
     ("mnist_lstm_float/model.tflite", ["lstm", "reshape", "fully_connected", "softmax"], [([1, 28, 28], "float32")],
      [([1, 10], "float32")]),
+    ("svdf_int8/model.tflite", ["quantize"] + ["svdf", "fully_connected"] * 4 + ["svdf"] * 3 +
+     ["fully_connected", "softmax", "quantize"], [([1, 96], "int16")], [([1, 2], "int32")]),
 ])
 def test_structure(rel: str, op_types: list[str], inputs: list, outputs: list) -> None:
     graph, _ = import_tflite(str(model_path(rel)))

@@ -141,7 +141,7 @@ TRACE_HOOK = r"""
 unsigned char trace_bytes[1 << 21];
 uint32_t trace_used;
 uint32_t trace_layer[1 << 14];
-uint32_t trace_count[1 << 14];
+uint32_t trace_count[1 << 14]; /* bytes per call */
 uint32_t trace_calls;
 void nnscons_trace(const char *model, uint32_t layer_index, const char *layer_name, const void *output,
                    uint32_t element_size, uint32_t count)
@@ -151,7 +151,7 @@ void nnscons_trace(const char *model, uint32_t layer_index, const char *layer_na
     memcpy(trace_bytes + trace_used, output, (size_t)element_size * count);
     trace_used += element_size * count;
     trace_layer[trace_calls] = layer_index;
-    trace_count[trace_calls++] = count;
+    trace_count[trace_calls++] = element_size * count; /* bytes */
 }
 """
 

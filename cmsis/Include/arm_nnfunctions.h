@@ -396,6 +396,29 @@ arm_cmsis_nn_status arm_svdf_s8(const cmsis_nn_context *ctx,
                                 const cmsis_nn_dims *output_dims,
                                 int8_t *output_data);
 
+/** nnscons' own (not in CMSIS-NN): arm_svdf_s8 on a state kept at a zero point, as TFLite's reference SVDF keeps
+ * an int8 state: a new state value is the feature value clamped to input_activation plus state_offset, cast to
+ * int8 (it wraps, as TFLite Micro's does), and the time sums read each value less state_offset. With
+ * state_offset 0 and input_activation {-128, 127} it computes what arm_svdf_s8 does. */
+arm_cmsis_nn_status nnscons_svdf_state_offset_s8(const cmsis_nn_context *input_ctx,
+                                                 const cmsis_nn_context *output_ctx,
+                                                 const cmsis_nn_svdf_params *svdf_params,
+                                                 const int32_t state_offset,
+                                                 const cmsis_nn_per_tensor_quant_params *input_quant_params,
+                                                 const cmsis_nn_per_tensor_quant_params *output_quant_params,
+                                                 const cmsis_nn_dims *input_dims,
+                                                 const int8_t *input_data,
+                                                 const cmsis_nn_dims *state_dims,
+                                                 int8_t *state_data,
+                                                 const cmsis_nn_dims *weights_feature_dims,
+                                                 const int8_t *weights_feature_data,
+                                                 const cmsis_nn_dims *weights_time_dims,
+                                                 const int8_t *weights_time_data,
+                                                 const cmsis_nn_dims *bias_dims,
+                                                 const int32_t *bias_data,
+                                                 const cmsis_nn_dims *output_dims,
+                                                 int8_t *output_data);
+
 /** The same with an int16 state and int16 time weights. */
 arm_cmsis_nn_status arm_svdf_state_s16_s8(const cmsis_nn_context *input_ctx,
                                           const cmsis_nn_context *output_ctx,

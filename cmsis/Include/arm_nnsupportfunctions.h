@@ -1015,9 +1015,12 @@ typedef struct
     const cmsis_nn_dims *time_dims;         /* h: M */
     const int32_t *bias;
     int8_t *output;
+    int32_t state_offset;                   /* the state's zero point (0 in CMSIS-NN's two functions) */
 } arm_nn_svdf_args;
 
-/** An SVDF step on an int8 (wide false) or int16 (wide true) state and time weights of the same type. */
+/** An SVDF step on an int8 (wide false) or int16 (wide true) state and time weights of the same type. A state
+ * value is the new feature value (clamped to input_activation) plus state_offset, cast to the state's type; the
+ * time sums read each value less state_offset. */
 arm_cmsis_nn_status arm_nn_svdf_s8(const arm_nn_svdf_args *args, void *state, const void *time_weights, bool wide);
 
 #ifdef __cplusplus

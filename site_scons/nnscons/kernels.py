@@ -20,7 +20,7 @@ code calls (``s8`` for int8 activations, ``s16`` for int16 activations with int8
 ``logistic``, ``tanh``,  none in CMSIS-NN: int8 through a 256-entry table (:mod:`nnscons.fixedpoint`) computed
 ``leaky_relu``,        with TFLite Micro's integer arithmetic, so the lookup is bit-exact with it (``quantize``
 ``quantize``           between two int8 tensors is a requantization; a float input's quantize is absorbed by the
-                       C API)
+                       C API; between other integers, int8 or int16 to int8, int16 or int32: a generated loop)
 ``pad``                a generated fill-and-copy loop (s8/s16, rank <= 4, input and output quantized alike)
 ``sub``                none in CMSIS-NN: a generated loop, s8, with TFLite's arithmetic (each input rescaled to the
                        common 2 * max(scale) step on 20 extra bits, the difference requantized)
@@ -31,7 +31,8 @@ code calls (``s8`` for int8 activations, ``s16`` for int16 activations with int8
 ``clip``               point)
 ``lstm``               ``arm_nn_lstm_step_s8`` per time step (int8x8_16); scratch: temp1, temp2 (the cell state is
                        carried outside the arena)
-``svdf``               ``arm_svdf_state_s16_s8`` (int16 state) / ``arm_svdf_s8``; scratch: two int32 sum buffers
+``svdf``               ``arm_svdf_state_s16_s8`` (int16 state) / ``arm_svdf_s8`` (int8 state at zero point 0) /
+                       ``nnscons_svdf_state_offset_s8`` (the bundled kernels' own); scratch: two int32 sum buffers
 =====================  ==========================================================================
 
 Anything else has no CMSIS-NN kernel and is an error naming the layer.
@@ -329,8 +330,16 @@ def _svdf_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> 
     batch, filters = graph.tensors[op.inputs[0]].shape[0], graph.tensors[op.inputs[1]].shape[0]
     sums, outs = _align(4 * batch * filters, 16), _align(4 * batch * (filters // int(op.attrs["rank"])), 16)
     wide = graph.tensors[op.inputs[2]].dtype == "int16"
-    return Kernel("svdf", "arm_svdf_state_s16_s8" if wide else "arm_svdf_s8", suffix,
-                  {f: sums + outs for f in FEATURE_SETS}, sums)
+    at_zero = int((op.attrs.get("state") or {}).get("zero_point", 0)) == 0
+    function = "arm_svdf_state_s16_s8" if wide else "arm_svdf_s8" if at_zero else "nnscons_svdf_state_offset_s8"
+    return Kernel("svdf", function, suffix, {f: sums + outs for f in FEATURE_SETS}, sums)
+
+
+def requantize_kernel(input_dtype: str, output_dtype: str) -> Kernel:
+    """A quantize between two integer types that are not both int8 (those take a lookup table): a generated
+    loop; the suffix names both word sizes (e.g. ``s16_s8``, ``s16_s32``)."""
+    suffix = "_".join({"int8": "s8", "int16": "s16", "int32": "s32"}[t] for t in (input_dtype, output_dtype))
+    return Kernel("requantize", "", suffix, {f: 0 for f in FEATURE_SETS})
 
 
 def softmax_s8_s16_kernel() -> Kernel:

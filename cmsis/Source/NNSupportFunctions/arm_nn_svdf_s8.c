@@ -7,8 +7,9 @@
  * filter's oldest value leaves; the next filter's oldest lands in its newest slot and is overwritten), the new
  * feature values (feature weights times the input less its zero point, requantized to the state's scale, clamped
  * to input_activation, then cast to the state's type) go to the newest slots, each filter's time sum is its time
- * weights times its M state values, and each output the sum of rank filters' time sums plus the bias,
- * requantized, offset and clamped to output_activation.
+ * weights times its M state values (less the state's zero point: 0 but in nnscons_svdf_state_offset_s8), and
+ * each output the sum of rank filters' time sums plus the bias, requantized, offset and clamped to
+ * output_activation.
  */
 #include <string.h>
 
@@ -83,10 +84,11 @@ arm_cmsis_nn_status arm_nn_svdf_s8(const arm_nn_svdf_args *args, void *state, co
                                                  params->input_activation.min, params->input_activation.max);
         int32_t m;
         int32_t sum = 0;
-        store_at(state, wide, k * memory + memory - 1, feature);
+        store_at(state, wide, k * memory + memory - 1, feature + args->state_offset);
         for (m = 0; m < memory; m++)
         {
-            sum += value_at(time_weights, wide, f * memory + m) * value_at(state, wide, k * memory + m);
+            sum += value_at(time_weights, wide, f * memory + m) *
+                   (value_at(state, wide, k * memory + m) - args->state_offset);
         }
         sums[k] = sum;
     }

@@ -27,7 +27,7 @@ arm_cmsis_nn_status arm_svdf_state_s16_s8(const cmsis_nn_context *input_ctx,
 {
     const arm_nn_svdf_args args = {input_ctx, output_ctx, svdf_params, input_quant_params, output_quant_params,
                                     input_dims, input_data, weights_feature_dims, weights_feature_data,
-                                    weights_time_dims, bias_data, output_data};
+                                    weights_time_dims, bias_data, output_data, 0};
     (void)state_dims;
     (void)bias_dims;
     (void)output_dims;

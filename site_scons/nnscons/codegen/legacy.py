@@ -160,5 +160,5 @@ def context(lm: LegacyModel, layers: list[dict[str, Any]]) -> dict[str, Any]:
         "helpers": sorted(lm.helpers - {"clamp"}), "suffix": lm.suffix, "ctype": lm.ctype,
         "qmin": -(1 << (lm.bits - 1)), "qmax": (1 << (lm.bits - 1)) - 1,
         "clamp_types": [lm.ctype] if "clamp" in lm.helpers else [],
-        "uses_mean": False, "uses_sub": False, "uses_lookup": False, "pad_types": [],
+        "uses_mean": False, "uses_sub": False, "uses_lookup": False, "pad_types": [], "requantize_kinds": [],
     }

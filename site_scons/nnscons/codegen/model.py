@@ -160,8 +160,9 @@ def _plan(graph: ir.Graph, qtable: dict[str, Any], overlap: bool) -> tuple[plann
 def place_io(model: Model) -> None:
     """The network's inputs and outputs as the C API presents them (after the kernels: a layer's error first)."""
     graph = model.graph
-    model.inputs = [network_io(model, t, i, len(graph.inputs)) for i, t in enumerate(graph.inputs)]
-    model.outputs = [network_io(model, t, i, len(graph.outputs)) for i, t in enumerate(graph.outputs)]
+    model.inputs = [network_io(model, t, i, len(graph.inputs), ("int8", "int16")) for i, t in enumerate(graph.inputs)]
+    model.outputs = [network_io(model, t, i, len(graph.outputs), ("int8", "int16", "int32"))
+                     for i, t in enumerate(graph.outputs)]
 
 
 # ---- buffers -----------------------------------------------------------------------------------------------------
@@ -201,10 +202,12 @@ def buffer_context(model: Model) -> tuple[list[dict[str, Any]], list[dict[str, A
     return offsets, pointers
 
 
-def network_io(model: Model, tensor: str, position: int, count: int) -> IO:
+def network_io(model: Model, tensor: str, position: int, count: int, dtypes: tuple[str, ...]) -> IO:
+    """A network input or output, whose type is one of ``dtypes`` (an output may be int32: a model's last
+    quantize op can make one)."""
     dtype = model.act_dtype(tensor)
-    if dtype not in ("int8", "int16"):
-        raise NnsconsError(None, f"codegen: network input/output {tensor} is {dtype}; only int8 and int16 "
+    if dtype not in dtypes:
+        raise NnsconsError(None, f"codegen: network input/output {tensor} is {dtype}; only {', '.join(dtypes)} "
                                  f"are supported (a float input needs a leading quantize op)")
     shape = [int(s) for s in model.graph.tensors[tensor].shape]
     if len(shape) > MAX_RANK:

@@ -41,6 +41,7 @@ S8_LAYERS: dict[str, LayerBuilder] = {
     "mean": s8_loops.layer_mean,
     "pad": s8_loops.layer_pad,
     "lookup": s8_loops.layer_lookup,
+    "requantize": s8_loops.layer_requantize,
     "clamp": s8_loops.layer_clamp,
     "alias": s8_loops.layer_alias,
     "lstm": s8_recurrent.layer_lstm,
@@ -69,6 +70,8 @@ def choose_kernel(model: Model, op: ir.Op) -> kernels.Kernel:
     dtype = model.act_dtype(op.outputs[0])
     if op.type == "softmax" and (model.act_dtype(op.inputs[0]), dtype) == ("int8", "int16"):
         return kernels.softmax_s8_s16_kernel()
+    if op.type == "quantize" and ("int8" != model.act_dtype(op.inputs[0]) != "float32" or dtype == "int32"):
+        return kernels.requantize_kernel(model.act_dtype(op.inputs[0]), dtype)
     if dtype not in ("int8", "int16"):
         dtype = next((model.act_dtype(t) for t in op.inputs if not model.graph.tensors[t].is_const), dtype)
     multiplier = model.layers_q.get(op.name, {}).get("multiplier")
@@ -134,12 +137,14 @@ def context(model: Model, layers: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         **shared_context(model, layers, DSP_CHECK),
         "uses_ctx": bool(kinds & {"conv", "depthwise", "fc", "avgpool", "maxpool"})
-        or any(layer["kind"] == "svdf" and not layer["wide"] for layer in layers),
+        or any(layer["kind"] == "svdf" and not layer["wide"] and not layer["state_offset"] for layer in layers),
+        "own_kernels": sorted({layer["function"] for layer in layers if layer["function"].startswith("nnscons_")}),
         "uses_status": any(layer["kind"] in _STATUS_KINDS or (layer["kind"] == "softmax" and layer["suffix"] == "s16")
                            for layer in layers),
         "clamp_types": sorted({layer["ctype"] for layer in layers if layer["kind"] == "clamp"}),
         "uses_mean": any(layer["kind"] == "mean" for layer in layers),
         "uses_sub": any(layer["kind"] == "sub" for layer in layers),
         "uses_lookup": any(layer["kind"] == "lookup" for layer in layers),
+        "requantize_kinds": s8_loops.requantize_kinds(layers),
         "pad_types": sorted({layer["ctype"] for layer in layers if layer["kind"] == "pad"}),
     }

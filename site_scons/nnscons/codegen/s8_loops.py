@@ -93,6 +93,25 @@ def layer_pad(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel
     return {"in_shape": in_shape, "before": before, "out_shape": out_shape, "value": int(q["pad_value"])}
 
 
+# ---- requantization between integer types ---------------------------------------------------------------------
+def layer_requantize(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
+    """A quantize between integer types (not both int8): the quantization table's one requantization."""
+    return {"input_offset": q["input_offset"], "multiplier": q["multiplier"], "shift": q["shift"],
+            "output_offset": q["output_offset"], "size": model.graph.tensors[op.outputs[0]].size}
+
+
+def requantize_kinds(layers: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The generated requantizing loops the layers call, one per pair of word sizes."""
+    ctypes = {"s8": "int8_t", "s16": "int16_t", "s32": "int32_t"}
+    kinds = []
+    for suffix in sorted({layer["suffix"] for layer in layers if layer["kind"] == "requantize"}):
+        source, target = suffix.split("_")
+        bits = target[1:]
+        kinds.append({"suffix": suffix, "input": ctypes[source], "output": ctypes[target],
+                      "min": f"INT{bits}_MIN", "max": f"INT{bits}_MAX"})
+    return kinds
+
+
 # ---- int8 lookup tables --------------------------------------------------------------------------------------------
 def layer_lookup(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
     """logistic / tanh / leaky_relu on int8: one table of the 256 results (TFLite Micro's arithmetic,

@@ -114,7 +114,7 @@ def layer_svdf(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kerne
     # the new state values' clamp: the state's own range (TFLite Micro's reference clamps so; it passes int16 bounds to
     # arm_svdf_s8, whose cast then wraps an int8 state where the reference saturates)
     clamp = (-32768, 32767) if wide else (-128, 127)
-    return {**arrays, "state": state, "batch": batch, "features": features, "filters": filters, "memory": memory,
+    return {**arrays, "state": state, "state_offset": int(q["state_zero_point"]), "batch": batch, "features": features, "filters": filters, "memory": memory,
             "units": filters // rank, "rank": rank, "wide": wide, "input_offset": q["input_offset"],
             "output_offset": q["output_offset"], "input_rescale": q["input_rescale"],
             "output_rescale": q["output_rescale"], "state_min": clamp[0], "state_max": clamp[1],

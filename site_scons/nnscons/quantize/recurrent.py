@@ -107,11 +107,11 @@ def svdf(state: QState, op: ir.Op) -> dict[str, Any]:
     if memory is None or x.dtype != "int8" or y.dtype != "int8":
         raise NnsconsError(None, f"quantize: layer {op.name} (svdf): the int8 SVDF needs int8 activations and a "
                                  f"quantized state")
-    if memory["zero_point"] != 0:
-        raise NnsconsError(None, f"quantize: layer {op.name} (svdf): its state has zero point {memory['zero_point']}"
-                                 f"; arm_svdf_s8 / arm_svdf_state_s16_s8 compute with a state at zero point 0")
+    if memory["zero_point"] != 0 and memory["dtype"] != "int8":
+        raise NnsconsError(None, f"quantize: layer {op.name} (svdf): its {memory['dtype']} state has zero point "
+                                 f"{memory['zero_point']}; arm_svdf_state_s16_s8 computes with a state at zero point 0")
     s_state = float(memory["scale"])
-    _check_time_reach(state, op, memory["dtype"])
+    _check_time_reach(state, op, memory["dtype"], int(memory["zero_point"]))
     return {
         "rank": int(op.attrs["rank"]), "memory": int(op.attrs["memory"]), "state_dtype": memory["dtype"],
         "state_zero_point": int(memory["zero_point"]),
@@ -123,9 +123,10 @@ def svdf(state: QState, op: ir.Op) -> dict[str, Any]:
     }
 
 
-def _check_time_reach(state: QState, op: ir.Op, state_dtype: str) -> None:
-    """The time sums (weights times any state value, over the memory and the rank, plus the bias) stay in int32."""
-    top = 32768 if state_dtype == "int16" else 128
+def _check_time_reach(state: QState, op: ir.Op, state_dtype: str, zero_point: int) -> None:
+    """The time sums (weights times any state value less its zero point, over the memory and the rank, plus the
+    bias) stay in int32."""
+    top = (32768 if state_dtype == "int16" else 128) + abs(zero_point)
     weights = np.abs(np.asarray(state.qparams[op.inputs[2]], np.int64)).sum(axis=1).max()
     bias = int(np.abs(np.asarray(state.qparams[op.inputs[3]], np.int64)).max()) if len(op.inputs) > 3 else 0
     reach = int(op.attrs["rank"]) * int(weights) * top + bias

@@ -13,7 +13,7 @@
 #ifndef NNSCONS_MODEL_INFO_DEFINED
 #define NNSCONS_MODEL_INFO_DEFINED
 typedef struct {
-    uint8_t element_size;       /* bytes per element: 1 or 2 */
+    uint8_t element_size;       /* bytes per element: 1, 2 or 4 (an int32 output) */
     uint8_t is_signed;
     uint8_t rank;
     int32_t shape[6];

@@ -104,8 +104,12 @@ def graph_output(ctx: ConversionContext, index: int) -> str:
 
 
 def quantized_kind(ctx: ConversionContext) -> str:
-    """``Graph.quantized``: int16x8 if any activation is int16, int8 if any is int8 (or uint8), else none."""
-    activations = {t.dtype for t in ctx.tensors.values() if not t.is_const and t.quant is not None}
+    """``Graph.quantized``: int16x8 if an op computes on int16 activations, int8 if on int8 (or uint8), else none;
+    a quantize op's types do not count (an int8 network may take int16 in or give int32 out through one), unless
+    the model is quantize ops alone."""
+    computed = {t for op in ctx.ops if op.type != "quantize" for t in op.inputs} or set(ctx.tensors)
+    activations = {t.dtype for name, t in ctx.tensors.items()
+                   if name in computed and not t.is_const and t.quant is not None}
     if "int16" in activations:
         return "int16x8"
     if activations & {"int8", "uint8"}:
@@ -137,8 +141,11 @@ def convert_op(ctx: ConversionContext, rec: OpRec, op_name: str) -> ir.Op:
 def check_types(ctx: ConversionContext, ir_type: str, inputs: list[ir.Tensor], output: ir.Tensor) -> None:
     """Reject the type mixes the kernels cannot run: hybrid models, uint8 arithmetic, odd weight types."""
     if ir_type == "quantize":
+        if output.dtype == "int32" and inputs[0].dtype in ("int8", "int16"):
+            return                               # a requantization to int32 (TFLite Micro's last op of some models)
         if output.dtype not in QUANTIZED_DTYPES:
-            raise ctx.fail(f"quantizes to {output.dtype}, expected int8, uint8 or int16")
+            raise ctx.fail(f"quantizes to {output.dtype}, expected int8, uint8 or int16 (or int32 from int8 or "
+                           f"int16)")
         return
     if ir_type == "dequantize":
         if inputs[0].dtype not in QUANTIZED_DTYPES or output.dtype != "float32":
