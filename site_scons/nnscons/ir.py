@@ -244,6 +244,11 @@ def dequantize(q: np.ndarray, scale: Any, zero_point: Any, axis: Optional[int] =
     return scale * (np.asarray(q).astype(np.float64) - zero_point)
 
 
+# The calibration statistics of an LSTM's cell state (every step's; it sets the state's int16 scale) are kept under
+# the op's output name plus this suffix: a value inside the op, not a graph tensor
+CELL_STATE_SUFFIX = ":cell"
+
+
 def absorbed_conversions(graph: Graph, tensors: Mapping[str, Any]) -> tuple[list[str], list[str], list[Op]]:
     """The generated network's inputs and outputs, in order, and the ops its C API's conversion helpers absorb: a
     ``quantize`` reading a float graph input (its output becomes the network input) and a ``dequantize`` writing a

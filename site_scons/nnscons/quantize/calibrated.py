@@ -17,7 +17,7 @@ import numpy as np
 from .. import ir
 from .. import ranges as rg
 from ..errors import NnsconsError
-from . import affine, headroom, qformat
+from . import affine, headroom, qformat, recurrent
 from .common import KEEP, WEIGHTED, QState, TensorQ, Words, new_state, to_int, used_tensors
 
 FIXED = ("softmax", "logistic", "tanh")      # ops whose output parameters the scheme fixes
@@ -63,6 +63,8 @@ def build_calibrated_tensors(graph: ir.Graph, params: dict[str, np.ndarray], ran
     for op in graph.ops:
         if op.type in WEIGHTED and len(op.inputs) > 2:
             family.quantize_bias(state, op)
+        if op.type in ("lstm", "gru"):
+            recurrent.quantize_constants(state, op)
     return state
 
 

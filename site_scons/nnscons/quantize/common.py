@@ -268,6 +268,9 @@ def roles(graph: ir.Graph) -> dict[str, str]:
             found[op.inputs[1]] = "weight"
             if len(op.inputs) > 2:
                 found[op.inputs[2]] = "bias"
+        if op.type == "lstm":                     # x, 4 input and 4 recurrent weights, 4 biases
+            found.update({name: "weight" for name in op.inputs[1:9]})
+            found.update({name: "bias" for name in op.inputs[9:13]})
     for name, tensor in graph.tensors.items():
         if name in found:
             continue

@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .. import ir
-from ..errors import NnsconsError
 import numpy as np
 
+from .. import ir
+from ..errors import NnsconsError
 from . import bounds
-from .common import QState
+from .common import QState, TensorQ, to_int
 
 GATES = ("input", "forget", "cell", "output")        # the IR's input order (TFLite's)
 GATE_SCALE = 2.0 ** -12                               # the int16 gate pre-activation
@@ -28,12 +28,48 @@ GATE_PART_LIMIT = (1 << 31) - 1 - (1 << 15)
 INT8_REACH = 256                                      # |x - zero point| + |zero point| for int8 values, at most
 
 
+def quantize_constants(state: QState, op: ir.Op) -> None:
+    """A float LSTM quantized as TFLite's converter quantizes it for the int8x8_16 kernel (``quant=int8``): each
+    of the eight weight matrices symmetric int8 per tensor, each gate's bias int32 at the input's scale times its
+    input weights' (float32, as TFLite rounds it)."""
+    if op.type != "lstm" or state.scheme != "int8":
+        raise NnsconsError(None, f"quantize: layer {op.name} ({op.type}): a float {op.type.upper()} can be quantized "
+                                 f"with quant=int8 only (onto the int8x8_16 LSTM kernel); GRU layers and the seed "
+                                 f"guide's lowering for int16x8, q7 and q15 cannot be quantized yet")
+    for name in op.inputs[1:9]:
+        values = state.real[name]
+        scale = max(float(np.max(np.abs(values))) if values.size else 0.0, 1e-30) / 127.0
+        scale = float(np.float32(scale))
+        state.tq[name] = TensorQ("weight", "int8", [scale], [0], None, bits=8)
+        state.qparams[name] = to_int(values, np.array(scale), 0, "int8", (-127, 127))
+    s_x = float(state.tq[op.inputs[0]].scale[0])
+    for k, name in enumerate(op.inputs[9:13]):
+        scale = float(np.float32(s_x * state.tq[op.inputs[1 + k]].scale[0]))
+        state.tq[name] = TensorQ("bias", "int32", [scale], [0], None, bits=32)
+        state.qparams[name] = to_int(state.real[name], np.array(scale), 0, "int32")
+
+
+def _states(state: QState, op: ir.Op) -> tuple[Any, Any]:
+    """The hidden and cell states' quantization: the model's (``quant=model``), or for a float LSTM the output's
+    (every step's hidden state) and a power-of-two int16 scale covering every cell value of the calibration set."""
+    if state.scheme == "model":
+        return op.attrs.get("hidden_state"), op.attrs.get("cell_state")
+    out = state.tq[op.outputs[0]]
+    cell = state.ranges.tensors.get(op.outputs[0] + ir.CELL_STATE_SUFFIX) if state.ranges is not None else None
+    if cell is None:
+        raise NnsconsError(None, f"quantize: layer {op.name} (lstm): the statistics have no cell state values; "
+                                 f"rebuild stats.npz for this graph")
+    reach = max(abs(cell.min), abs(cell.max), 2.0 ** -15)
+    power = min(max(math.ceil(math.log2(reach)) - 15, CELL_SCALE_POWERS[0]), CELL_SCALE_POWERS[-1])
+    return {"scale": float(out.scale[0]), "zero_point": int(out.zero_point[0])}, {"scale": 2.0 ** power}
+
+
 def lstm(state: QState, op: ir.Op) -> dict[str, Any]:
-    if state.scheme != "model":
-        raise NnsconsError(None, f"quantize: layer {op.name} (lstm): only a model's own int8 quantization "
-                                 f"(quant=model) is supported for LSTM layers so far")
+    if state.scheme not in ("model", "int8"):
+        raise NnsconsError(None, f"quantize: layer {op.name} (lstm): quant={state.scheme} is not supported for "
+                                 f"LSTM layers (model or int8)")
     x = state.tq[op.inputs[0]]
-    hidden, cell = op.attrs.get("hidden_state"), op.attrs.get("cell_state")
+    hidden, cell = _states(state, op)
     if x.dtype != "int8" or hidden is None or cell is None:
         raise NnsconsError(None, f"quantize: layer {op.name} (lstm): the int8x8_16 LSTM needs int8 activations and "
                                  f"quantized states")

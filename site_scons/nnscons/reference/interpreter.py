@@ -14,7 +14,7 @@ import numpy as np
 from .. import ir
 from ..errors import NnsconsError
 from .call import Call, batched
-from .ops import REFERENCE_OPS
+from .ops import INTERNAL_VALUES, REFERENCE_OPS
 
 
 # ---- public API ------------------------------------------------------------------------------------------------
@@ -26,7 +26,7 @@ def run(graph: ir.Graph, params: dict[str, np.ndarray], inputs: dict[str, np.nda
     values: dict[str, np.ndarray] = dict(feeds) if keep else {}
     for op, produced in _execute(graph, dequantize_params(graph, params), feeds, batch):
         if keep:
-            values.update(produced)
+            values.update((name, v) for name, v in produced.items() if name in graph.tensors)
         else:
             values.update((name, v) for name, v in produced.items() if name in graph.outputs)
     # A graph output may also be a graph input (no op in between)
@@ -38,7 +38,8 @@ def run(graph: ir.Graph, params: dict[str, np.ndarray], inputs: dict[str, np.nda
 
 def iterate(graph: ir.Graph, params: dict[str, np.ndarray],
             inputs: dict[str, np.ndarray]) -> Iterator[tuple[ir.Op, dict[str, np.ndarray]]]:
-    """Run the graph op by op, yielding ``(op, {output_name: value})`` in execution order. Activations are
+    """Run the graph op by op, yielding ``(op, {output_name: value})`` in execution order (plus the op's
+    :data:`~.ops.INTERNAL_VALUES`, e.g. an LSTM's cell state, under its output's name and a suffix). Activations are
     released as soon as no later op reads them, so a caller that looks at each value and drops it keeps only
     the live tensors in memory. Graph inputs are not yielded."""
     feeds, batch = _prepare_inputs(graph, inputs)
@@ -93,7 +94,8 @@ def _execute(graph: ir.Graph, consts: dict[str, np.ndarray], feeds: dict[str, np
             raise NnsconsError(path, f"op {op.name} ({op.type}) computes shape {list(result.shape)}, "
                                      f"the graph says {list(call.out_shape)}")
         live[out_name] = result
-        yield op, {out_name: result}
+        internals = INTERNAL_VALUES[op.type](call) if op.type in INTERNAL_VALUES else {}
+        yield op, {out_name: result, **{out_name + suffix: value for suffix, value in internals.items()}}
         for name in op.inputs + op.outputs:
             if last_use.get(name, -1) <= index and name not in graph.outputs:
                 live.pop(name, None)

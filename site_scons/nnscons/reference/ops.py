@@ -2,9 +2,13 @@
 function that computes it. :mod:`nnscons.reference.interpreter` dispatches through this dict only."""
 from __future__ import annotations
 
+from typing import Callable
+
+import numpy as np
+
 from .. import ir
 from . import elementwise, linear, pooling, recurrent, tensor_ops
-from .call import OpFunction
+from .call import Call, OpFunction
 
 REFERENCE_OPS: dict[str, OpFunction] = {
     "conv2d": linear.conv2d,
@@ -32,4 +36,8 @@ REFERENCE_OPS: dict[str, OpFunction] = {
     "gru": recurrent.gru,
     "svdf": recurrent.svdf,
 }
+
+# Values inside an op that the calibration statistics also gather (interpreter.iterate yields them under the
+# op's output name plus a suffix; they are not graph tensors)
+INTERNAL_VALUES: dict[str, Callable[[Call], dict[str, np.ndarray]]] = {"lstm": recurrent.lstm_internals}
 assert set(REFERENCE_OPS) == set(ir.OP_TYPES), "every IR op type needs a reference implementation"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import ir
 from .call import Call
 
 
@@ -28,6 +29,16 @@ def _output(call: Call, out: np.ndarray) -> np.ndarray:
 
 
 def lstm(call: Call) -> np.ndarray:
+    return _lstm_sequence(call)[0]
+
+
+def lstm_internals(call: Call) -> dict[str, np.ndarray]:
+    """Every step's cell state ``[B, T, H]`` (float32), for the calibration statistics (``ir.CELL_STATE_SUFFIX``)."""
+    return {ir.CELL_STATE_SUFFIX: _lstm_sequence(call)[1].astype(np.float32)}
+
+
+def _lstm_sequence(call: Call) -> tuple[np.ndarray, np.ndarray]:
+    """The output (every step's hidden state, in the op's layout) and every step's cell state [B, T, H]."""
     x, consts = _sequence(call)
     weights, biases = consts[:8], consts[8:12]
     clip = float(call.op.attrs.get("cell_clip") or 0.0)
@@ -36,6 +47,7 @@ def lstm(call: Call) -> np.ndarray:
     h = np.zeros((batch, units))
     c = np.zeros((batch, units))
     out = np.empty((batch, steps, units))
+    cells = np.empty((batch, steps, units))
     for t in range(steps):
         pre = [x[:, t] @ weights[k].T + h @ weights[4 + k].T + biases[k] for k in range(4)]
         i, f, g, o = _sigmoid(pre[0]), _sigmoid(pre[1]), np.tanh(pre[2]), _sigmoid(pre[3])
@@ -43,8 +55,8 @@ def lstm(call: Call) -> np.ndarray:
         if clip > 0.0:
             c = np.clip(c, -clip, clip)
         h = o * np.tanh(c)
-        out[:, t] = h
-    return _output(call, out)
+        out[:, t], cells[:, t] = h, c
+    return _output(call, out), cells
 
 
 def gru(call: Call) -> np.ndarray:
