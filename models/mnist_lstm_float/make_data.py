@@ -18,26 +18,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 from sklearn.datasets import load_digits
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "site_scons"))
+sys.path.insert(0, str(HERE.parent / "mnist_lstm_int8"))
+from make_test_npz import draw  # noqa: E402  (the int8 twin's drawing: the same images)
 from nnscons.fileio import write_npz  # noqa: E402  (deterministic npz: fixed zip timestamps)
 
 TEST_ROWS = slice(0, 90)                  # float32 28x28 images: 90 keep the file under 300 KB
 CALIB_ROWS = slice(1000, 1064)
-SIZE, DIGIT = 28, 20                       # MNIST: a 20x20 digit in a 28x28 frame
-
-
-def draw(digit: np.ndarray) -> np.ndarray:
-    """One 8x8 digit (0..16) as a 28x28 MNIST-style image in 0..1."""
-    big = np.clip(ndimage.zoom(digit / 16.0, DIGIT / digit.shape[0], order=1), 0.0, 1.0)
-    frame = np.zeros((SIZE, SIZE))
-    top = (SIZE - DIGIT) // 2
-    frame[top:top + DIGIT, top:top + DIGIT] = big
-    cy, cx = ndimage.center_of_mass(frame)
-    return np.clip(ndimage.shift(frame, (SIZE / 2 - cy, SIZE / 2 - cx), order=1), 0.0, 1.0)
 
 
 def images(digits: np.ndarray) -> np.ndarray:
