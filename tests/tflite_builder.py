@@ -419,12 +419,13 @@ def pad(x_shape: Sequence[int], quant: Quant, paddings: Sequence[Sequence[int]],
                            Tensor(out_shape, dtype, quant), tflite.BuiltinOptions.PadOptions, options)
 
 
-def unary(op: str, shape: Sequence[int], x_quant: Quant, out_quant: Quant, *, dtype: type = np.int8) -> bytes:
-    """An element-wise op without options (LOGISTIC, TANH, ...)."""
-    dtype = np.dtype(dtype)
+def unary(op: str, shape: Sequence[int], x_quant: Quant, out_quant: Quant, *, dtype: type = np.int8,
+          out_dtype: Optional[type] = None) -> bytes:
+    """An element-wise op without options (LOGISTIC, TANH, QUANTIZE, ...); the output's type is the input's unless
+    ``out_dtype`` says otherwise."""
     opcode = getattr(tflite.BuiltinOperator, op)
-    return single_op_model(opcode, [Tensor(list(shape), dtype, x_quant)], Tensor(list(shape), dtype, out_quant), 0,
-                           None)
+    return single_op_model(opcode, [Tensor(list(shape), np.dtype(dtype), x_quant)],
+                           Tensor(list(shape), np.dtype(out_dtype or dtype), out_quant), 0, None)
 
 
 def leaky_relu(shape: Sequence[int], x_quant: Quant, out_quant: Quant, *, alpha: float) -> bytes:

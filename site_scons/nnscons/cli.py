@@ -63,12 +63,10 @@ def _inspect(args: argparse.Namespace) -> int:
 def codegen_support(graph: ir.Graph, op: ir.Op) -> str:
     """``yes`` (a CMSIS-NN call or generated loop), ``int8`` (only with int8 activations), ``absorbed`` (a float
     input's quantize or a float output's dequantize, done by the generated conversion helpers) or ``no``."""
-    from .kernels import INT8_ONLY_OPS, SUPPORTED_OPS
+    from .kernels import INT8_ONLY_OPS, SUPPORTED_OPS, requantizes
     if any(op is absorbed for absorbed in ir.absorbed_conversions(graph, {})[2]):
         return "absorbed"
-    if op.type == "quantize" and "int8" != graph.tensors[op.inputs[0]].dtype != "float32":
-        return "yes"                             # a requantizing loop from int16
-    if op.type == "quantize" and graph.tensors[op.outputs[0]].dtype == "int32":
+    if op.type == "quantize" and requantizes(graph.tensors[op.inputs[0]].dtype, graph.tensors[op.outputs[0]].dtype):
         return "yes"
     if op.type in INT8_ONLY_OPS:
         return "int8"

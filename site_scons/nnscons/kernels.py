@@ -232,7 +232,7 @@ class Kernel:
 
 
 _UNSUPPORTED_NOTE = {
-    "quantize": "a quantize op is supported as the first op, from a float graph input, or between int8 tensors",
+    "quantize": "a quantize op is supported as the first op, from a float graph input, or between integer tensors",
     "dequantize": "a dequantize op is only supported as the last op, to a float graph output",
 }
 
@@ -333,6 +333,12 @@ def _svdf_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> 
     at_zero = int((op.attrs.get("state") or {}).get("zero_point", 0)) == 0
     function = "arm_svdf_state_s16_s8" if wide else "arm_svdf_s8" if at_zero else "nnscons_svdf_state_offset_s8"
     return Kernel("svdf", function, suffix, {f: sums + outs for f in FEATURE_SETS}, sums)
+
+
+def requantizes(input_dtype: str, output_dtype: str) -> bool:
+    """Whether a quantize op between these types is the generated requantizing loop: integers in and out, not
+    both int8 (that one is a 256-entry table)."""
+    return "float32" not in (input_dtype, output_dtype) and (input_dtype, output_dtype) != ("int8", "int8")
 
 
 def requantize_kernel(input_dtype: str, output_dtype: str) -> Kernel:

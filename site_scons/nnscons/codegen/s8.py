@@ -70,7 +70,7 @@ def choose_kernel(model: Model, op: ir.Op) -> kernels.Kernel:
     dtype = model.act_dtype(op.outputs[0])
     if op.type == "softmax" and (model.act_dtype(op.inputs[0]), dtype) == ("int8", "int16"):
         return kernels.softmax_s8_s16_kernel()
-    if op.type == "quantize" and ("int8" != model.act_dtype(op.inputs[0]) != "float32" or dtype == "int32"):
+    if op.type == "quantize" and kernels.requantizes(model.act_dtype(op.inputs[0]), dtype):
         return kernels.requantize_kernel(model.act_dtype(op.inputs[0]), dtype)
     if dtype not in ("int8", "int16"):
         dtype = next((model.act_dtype(t) for t in op.inputs if not model.graph.tensors[t].is_const), dtype)
