@@ -726,17 +726,18 @@ def test_unsupported_op_names_the_layer() -> None:
                                        "kernel")
 
 
-def test_quantize_in_the_middle_changing_the_word_size_is_unsupported() -> None:
-    """int8 -> int8 is a requantization table (tests above); int8 -> int16 has no kernel."""
+def test_quantize_in_the_middle_changing_the_word_size_is_a_requantizing_loop() -> None:
+    """int8 -> int8 is a requantization table (tests above); int8 -> int16 the generated loop (bit-exact with TFLite
+    Micro: the requantize_* single-op cases)."""
     graph, params = float_io_graph(False)
     tensors = dict(graph.tensors)
     tensors["z"] = ir.Tensor("z", [1, 4], "int16", quant=ir.Quant([0.001], [0]))
     ops = graph.ops + [ir.Op("quantize_2", "quantize", ["yq"], ["z"], {}, "QUANTIZE #2")]
     graph = ir.Graph(tensors, ops, ["xq"], ["z"], quantized="int8")
     tables, qparams = qtable_for(graph, params)
-    with pytest.raises(NnsconsError, match=r"layer quantize_2 \(QUANTIZE #2\): op quantize has no CMSIS-NN s16 "
-                                           r"kernel \(its input yq is int8 but its output is int16\)"):
-        codegen.generate("m", graph, tables, qparams, "s8", "h")
+    code = codegen.generate("m", graph, tables, qparams, "s8", "h")["m_model.c"]
+    assert "static void m_requantize_s8_s16(const int8_t *x, int16_t *y," in code
+    assert "m_requantize_s8_s16(" in code[code.index("QUANTIZE #2"):]
 
 
 def test_legacy_api_and_bad_names_are_errors() -> None:
