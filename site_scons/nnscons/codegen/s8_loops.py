@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import fixedpoint, ir, kernels
 from ..errors import NnsconsError
-from .common import UINT16_MAX
+from .common import CTYPES, UINT16_MAX
 from .model import Model, require_alias
 
 
@@ -97,19 +97,17 @@ def layer_pad(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel
 def layer_requantize(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
     """A quantize between integer types (not both int8): the quantization table's one requantization."""
     return {"input_offset": q["input_offset"], "multiplier": q["multiplier"], "shift": q["shift"],
-            "output_offset": q["output_offset"], "size": model.graph.tensors[op.outputs[0]].size}
+            "output_offset": q["output_offset"], "size": model.graph.tensors[op.outputs[0]].size,
+            "input_ctype": CTYPES[model.act_dtype(op.inputs[0])]}
 
 
 def requantize_kinds(layers: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """The generated requantizing loops the layers call, one per pair of word sizes."""
-    ctypes = {"s8": "int8_t", "s16": "int16_t", "s32": "int32_t"}
-    kinds = []
-    for suffix in sorted({layer["suffix"] for layer in layers if layer["kind"] == "requantize"}):
-        source, target = suffix.split("_")
-        bits = target[1:]
-        kinds.append({"suffix": suffix, "input": ctypes[source], "output": ctypes[target],
-                      "min": f"INT{bits}_MIN", "max": f"INT{bits}_MAX"})
-    return kinds
+    """The generated requantizing loops the layers call, one per pair of word sizes (the kernel's suffix)."""
+    pairs = {layer["suffix"]: (layer["input_ctype"], layer["ctype"]) for layer in layers
+             if layer["kind"] == "requantize"}
+    return [{"suffix": suffix, "input": source, "output": target,
+             "min": target.upper().replace("_T", "_MIN"), "max": target.upper().replace("_T", "_MAX")}
+            for suffix, (source, target) in sorted(pairs.items())]
 
 
 # ---- int8 lookup tables --------------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def quantize_weights(state: QState, op: ir.Op) -> None:
         max_abs = np.array([np.max(np.abs(values)) if values.size else 0.0])
     else:
         max_abs = np.max(np.abs(values), axis=tuple(a for a in range(values.ndim) if a != axis))
-    scales = _fit_bias(state, op, _symmetric_weight_scales(max_abs))
+    scales = _fit_bias(state, op, symmetric_weight_scales(max_abs))
     shape = [1] * values.ndim
     if axis is not None:
         shape[axis] = -1
@@ -65,7 +65,7 @@ def quantize_weights(state: QState, op: ir.Op) -> None:
     state.qparams[w] = to_int(values, scales.reshape(shape), 0, "int8", (-127, 127))
 
 
-def _symmetric_weight_scales(max_abs: np.ndarray) -> np.ndarray:
+def symmetric_weight_scales(max_abs: np.ndarray) -> np.ndarray:
     """Per-channel scales ``max|w| / 127`` (float32 values); an all-zero channel (a dead one, zeroed) borrows the
     largest scale (any scale represents zeros, this one keeps its multiplier ordinary and gives its bias the
     layer's resolution), 1.0 if all are zero."""
@@ -105,7 +105,11 @@ def settle(state: QState) -> None:
 
 def quantize_bias(state: QState, op: ir.Op) -> None:
     """int32 (int8) or int64 (int16x8) with scale ``s_in * s_w[c]`` rounded to float32, zero point 0."""
-    x, w, b = op.inputs[0], op.inputs[1], op.inputs[2]
+    quantize_bias_of(state, op, *op.inputs[:3])
+
+
+def quantize_bias_of(state: QState, op: ir.Op, x: str, w: str, b: str) -> None:
+    """:func:`quantize_bias` of bias ``b`` added to weights ``w`` times input ``x`` (an LSTM has four)."""
     values = state.real[b].reshape(-1)
     s_in = state.tq[x].scale[0]
     products = [s_in * s_w for s_w in state.tq[w].scale]

@@ -198,7 +198,7 @@ def rescale(state: QState, op: ir.Op) -> dict[str, Any]:
     if op.type == "mean":      # a generated loop requantizes the sum over the averaged axes
         count = int(np.prod([state.graph.tensors[x].shape[a] for a in op.attrs.get("axes", [])], dtype=np.int64))
         [m] = bounds.requantization(state, op, [m], [s], np.int64(_magnitude(state, op, x) * count), abs(zp_out))
-    elif state.tq[x].dtype != "int8" or state.tq[y].dtype != "int8":   # a generated requantizing loop
+    elif (state.tq[x].dtype, state.tq[y].dtype) != ("int8", "int8"):   # a loop, not a table (kernels.requantizes)
         [m] = bounds.requantization(state, op, [m], [s], np.int64(_magnitude(state, op, x)), abs(zp_out))
     return {"input_offset": -zp_in, "output_offset": zp_out, "multiplier": m, "shift": s}
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import ir
 from ..errors import NnsconsError
-from . import bounds
+from . import affine, bounds
 from .common import QState, TensorQ, to_int
 
 GATES = ("input", "forget", "cell", "output")        # the IR's input order (TFLite's)
@@ -38,15 +38,11 @@ def quantize_constants(state: QState, op: ir.Op) -> None:
                                  f"guide's lowering for int16x8, q7 and q15 cannot be quantized yet")
     for name in op.inputs[1:9]:
         values = state.real[name]
-        scale = max(float(np.max(np.abs(values))) if values.size else 0.0, 1e-30) / 127.0
-        scale = float(np.float32(scale))
-        state.tq[name] = TensorQ("weight", "int8", [scale], [0], None, bits=8)
+        [scale] = affine.symmetric_weight_scales(np.max(np.abs(values), initial=0.0))
+        state.tq[name] = TensorQ("weight", "int8", [float(scale)], [0], None, bits=8)
         state.qparams[name] = to_int(values, np.array(scale), 0, "int8", (-127, 127))
-    s_x = float(state.tq[op.inputs[0]].scale[0])
     for k, name in enumerate(op.inputs[9:13]):
-        scale = float(np.float32(s_x * state.tq[op.inputs[1 + k]].scale[0]))
-        state.tq[name] = TensorQ("bias", "int32", [scale], [0], None, bits=32)
-        state.qparams[name] = to_int(state.real[name], np.array(scale), 0, "int32")
+        affine.quantize_bias_of(state, op, op.inputs[0], op.inputs[1 + k], name)
 
 
 def _states(state: QState, op: ir.Op) -> tuple[Any, Any]:

@@ -14,7 +14,7 @@ import numpy as np
 from .. import ir
 from ..errors import NnsconsError
 from .call import Call, batched
-from .ops import INTERNAL_VALUES, REFERENCE_OPS
+from .ops import REFERENCE_OPS, WITH_INTERNALS
 
 
 # ---- public API ------------------------------------------------------------------------------------------------
@@ -24,9 +24,9 @@ def run(graph: ir.Graph, params: dict[str, np.ndarray], inputs: dict[str, np.nda
     ``keep=True`` every activation tensor, graph inputs included."""
     feeds, batch = _prepare_inputs(graph, inputs)
     values: dict[str, np.ndarray] = dict(feeds) if keep else {}
-    for op, produced in _execute(graph, dequantize_params(graph, params), feeds, batch):
+    for op, produced in _execute(graph, dequantize_params(graph, params), feeds, batch, internals=False):
         if keep:
-            values.update((name, v) for name, v in produced.items() if name in graph.tensors)
+            values.update(produced)
         else:
             values.update((name, v) for name, v in produced.items() if name in graph.outputs)
     # A graph output may also be a graph input (no op in between)
@@ -39,11 +39,11 @@ def run(graph: ir.Graph, params: dict[str, np.ndarray], inputs: dict[str, np.nda
 def iterate(graph: ir.Graph, params: dict[str, np.ndarray],
             inputs: dict[str, np.ndarray]) -> Iterator[tuple[ir.Op, dict[str, np.ndarray]]]:
     """Run the graph op by op, yielding ``(op, {output_name: value})`` in execution order (plus the op's
-    :data:`~.ops.INTERNAL_VALUES`, e.g. an LSTM's cell state, under its output's name and a suffix). Activations are
+    :data:`~.ops.WITH_INTERNALS`, e.g. an LSTM's cell state, under its output's name and a suffix). Activations are
     released as soon as no later op reads them, so a caller that looks at each value and drops it keeps only
     the live tensors in memory. Graph inputs are not yielded."""
     feeds, batch = _prepare_inputs(graph, inputs)
-    yield from _execute(graph, dequantize_params(graph, params), feeds, batch)
+    yield from _execute(graph, dequantize_params(graph, params), feeds, batch, internals=True)
 
 
 def dequantize_params(graph: ir.Graph, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -66,7 +66,9 @@ def dequantize_params(graph: ir.Graph, params: dict[str, np.ndarray]) -> dict[st
 
 # ---- driving the graph -------------------------------------------------------------------------------------------
 def _execute(graph: ir.Graph, consts: dict[str, np.ndarray], feeds: dict[str, np.ndarray],
-             batch: int) -> Iterator[tuple[ir.Op, dict[str, np.ndarray]]]:
+             batch: int, internals: bool) -> Iterator[tuple[ir.Op, dict[str, np.ndarray]]]:
+    """The ops in order, each with its output (and with ``internals`` the values inside it :data:`WITH_INTERNALS`
+    gives)."""
     path = graph.source_file or None
     for op in graph.ops:
         if op.type not in REFERENCE_OPS:
@@ -87,15 +89,18 @@ def _execute(graph: ir.Graph, consts: dict[str, np.ndarray], feeds: dict[str, np
             raise NnsconsError(path, f"op {op.name}: output {out_name} is not a tensor of the graph")
         try:
             call = Call(op, args, batched(graph.tensors[out_name].shape, batch, out_name), batch)
-            result = _apply_activation(REFERENCE_OPS[op.type](call), op.attrs.get("activation", "none"))
+            if internals and op.type in WITH_INTERNALS:
+                value, inside = WITH_INTERNALS[op.type](call)
+            else:
+                value, inside = REFERENCE_OPS[op.type](call), {}
+            result = _apply_activation(value, op.attrs.get("activation", "none"))
         except (ValueError, IndexError, TypeError) as exc:  # a malformed op: name it instead of a traceback
             raise NnsconsError(path, f"op {op.name} ({op.type}): {exc}") from None
         if result.shape != call.out_shape:
             raise NnsconsError(path, f"op {op.name} ({op.type}) computes shape {list(result.shape)}, "
                                      f"the graph says {list(call.out_shape)}")
         live[out_name] = result
-        internals = INTERNAL_VALUES[op.type](call) if op.type in INTERNAL_VALUES else {}
-        yield op, {out_name: result, **{out_name + suffix: value for suffix, value in internals.items()}}
+        yield op, {out_name: result, **{out_name + suffix: v for suffix, v in inside.items()}}
         for name in op.inputs + op.outputs:
             if last_use.get(name, -1) <= index and name not in graph.outputs:
                 live.pop(name, None)

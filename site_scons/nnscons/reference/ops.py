@@ -37,7 +37,8 @@ REFERENCE_OPS: dict[str, OpFunction] = {
     "svdf": recurrent.svdf,
 }
 
-# Values inside an op that the calibration statistics also gather (interpreter.iterate yields them under the
-# op's output name plus a suffix; they are not graph tensors)
-INTERNAL_VALUES: dict[str, Callable[[Call], dict[str, np.ndarray]]] = {"lstm": recurrent.lstm_internals}
+# Ops that also give values inside them for the calibration statistics (interpreter.iterate yields them under the
+# op's output name plus a suffix; they are not graph tensors): the op's output and those values in one run
+WITH_INTERNALS: dict[str, Callable[[Call], tuple[np.ndarray, dict[str, np.ndarray]]]] = {
+    "lstm": recurrent.lstm_with_internals}
 assert set(REFERENCE_OPS) == set(ir.OP_TYPES), "every IR op type needs a reference implementation"

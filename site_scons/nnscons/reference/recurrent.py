@@ -29,16 +29,12 @@ def _output(call: Call, out: np.ndarray) -> np.ndarray:
 
 
 def lstm(call: Call) -> np.ndarray:
-    return _lstm_sequence(call)[0]
+    return lstm_with_internals(call)[0]
 
 
-def lstm_internals(call: Call) -> dict[str, np.ndarray]:
-    """Every step's cell state ``[B, T, H]`` (float32), for the calibration statistics (``ir.CELL_STATE_SUFFIX``)."""
-    return {ir.CELL_STATE_SUFFIX: _lstm_sequence(call)[1].astype(np.float32)}
-
-
-def _lstm_sequence(call: Call) -> tuple[np.ndarray, np.ndarray]:
-    """The output (every step's hidden state, in the op's layout) and every step's cell state [B, T, H]."""
+def lstm_with_internals(call: Call) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The output (every step's hidden state, in the op's layout) and, for the calibration statistics, every
+    step's cell state ``[B, T, H]`` (float32, under ``ir.CELL_STATE_SUFFIX``)."""
     x, consts = _sequence(call)
     weights, biases = consts[:8], consts[8:12]
     clip = float(call.op.attrs.get("cell_clip") or 0.0)
@@ -56,7 +52,7 @@ def _lstm_sequence(call: Call) -> tuple[np.ndarray, np.ndarray]:
             c = np.clip(c, -clip, clip)
         h = o * np.tanh(c)
         out[:, t], cells[:, t] = h, c
-    return _output(call, out), cells
+    return _output(call, out), {ir.CELL_STATE_SUFFIX: cells.astype(np.float32)}
 
 
 def gru(call: Call) -> np.ndarray:
