@@ -65,6 +65,41 @@ def test_reference_matches_onnxruntime(kind: str, attrs: dict, bias: bool, tmp_p
     np.testing.assert_allclose(ours, expected, atol=1e-5)
 
 
+def batch_first_model(path: Path, kind: str, steps: int = 5, features: int = 3, units: int = 4) -> None:
+    """x [1, T, I] -> Transpose -> LSTM/GRU -> Y [T, 1, 1, H] -> Reshape [1, T*H], as PyTorch exports a
+    ``batch_first=True`` layer followed by a flatten."""
+    rng = np.random.default_rng(3)
+    gates = 4 if kind == "LSTM" else 3
+    inits = [numpy_helper.from_array(rng.normal(0, 0.5, (1, gates * units, features)).astype(np.float32), "W"),
+             numpy_helper.from_array(rng.normal(0, 0.5, (1, gates * units, units)).astype(np.float32), "R"),
+             numpy_helper.from_array(rng.normal(0, 0.3, (1, 2 * gates * units)).astype(np.float32), "B"),
+             numpy_helper.from_array(np.array([1, steps * units], np.int64), "flat")]
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             helper.make_node(kind, ["xt", "W", "R", "B"], ["y"], hidden_size=units),
+             helper.make_node("Reshape", ["y", "flat"], ["out"])]
+    graph = helper.make_graph(nodes, "rnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                           [1, steps, features])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, steps * units])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], ir_version=8), path)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_a_batch_first_layer_runs_batch_major_and_keeps_the_batch_axis(kind: str, tmp_path: Path) -> None:
+    """The Transpose in front of the layer costs nothing: the IR op reads the batch-first input itself, so every
+    tensor keeps the batch on axis 0 and the reference runs many samples at once (statistics, checks)."""
+    path = tmp_path / "rnn.onnx"
+    batch_first_model(path, kind)
+    graph, params = import_model(path)
+    op = graph.ops[0]
+    assert op.type == kind.lower() and op.attrs["time_major"] is False
+    assert all(graph.tensors[t].shape[0] == 1 for t in graph.tensors if not graph.tensors[t].is_const)
+    samples = np.random.default_rng(4).uniform(-1, 1, (7, 5, 3)).astype(np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = np.concatenate([session.run(None, {"x": s[None]})[0] for s in samples])
+    ours = reference.run(graph, params, {graph.inputs[0]: samples})[graph.outputs[0]]
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
+
+
 @pytest.mark.parametrize("kind, change, message", [
     ("LSTM", {"attrs": {"direction": "bidirectional"}}, "direction bidirectional"),
     ("LSTM", {"attrs": {"clip": 3.0}}, "clip"),

@@ -5,7 +5,9 @@ input biases then recurrent biases (summed here: the IR LSTM has one bias per ga
 o); GRU ``W [1, 3H, I]``, ``R [1, 3H, H]`` in the order z, r, h and ``B [1, 6H]`` kept as both halves (with
 ``linear_before_reset`` the recurrent h bias sits inside the reset gate's product). ``X`` is ``[T, B, I]``
 (``layout`` 0), the op's ``Y`` ``[T, 1, B, H]``: the IR op makes ``[T, B, H]`` (time-major) and a reshape adds the
-direction axis. Only what the IR ops compute is accepted, each refusal naming the attribute or input: direction
+direction axis. When ``X`` is a Transpose of a batch-first ``[B, T, I]`` tensor (as PyTorch exports
+``batch_first=True``), the IR op runs batch-major on that tensor instead, its ``[B, T, H]`` made ``[B, T, 1, H]``
+and held as ``Y`` transposed: the graph keeps its batch on axis 0. Only what the IR ops compute is accepted, each refusal naming the attribute or input: direction
 forward, default activations, no ``clip`` (ONNX clips the pre-activations, TFLite the cell), no peephole, no CIFG
 (``input_forget``), no ``sequence_lens``, zero initial states, and ``Y_h`` / ``Y_c`` unused.
 """
@@ -15,18 +17,21 @@ import numpy as np
 
 from ... import ir
 from .constants import Const
-from .context import Context, const_array_of, const_tensor, emit_from, fail, in_layout, set_value, shape_of
+from .context import (Context, const_array_of, const_tensor, emit_from, fail, in_layout, reject_flattened, set_value,
+                      shape_of, value_of)
 from .decode import Node
 from .layout import Value, identity
 
 LSTM_GATES = {"i": 0, "o": 1, "f": 2, "c": 3}         # ONNX block of each gate
 LSTM_IR_ORDER = ("i", "f", "c", "o")
+BATCH_FIRST = (1, 0, 2)                               # the IR tensor is X.transpose(BATCH_FIRST) = [B, T, I]
+Y_BATCH_FIRST = (2, 0, 1, 3)                          # [T, 1, B, H].transpose -> [B, T, 1, H]
 GRU_GATES = ("z", "r", "h")
 DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
 
 
 def convert_lstm(ctx: Context, pos: int, node: Node) -> None:
-    x, units = _common_checks(ctx, node, extra_inputs=(7, "P (peephole weights)"))
+    x, time_major, units = _common_checks(ctx, node, extra_inputs=(7, "P (peephole weights)"))
     if int(node.attrs.get("input_forget", 0)):
         raise fail(ctx, node, "input_forget (a coupled input and forget gate) is not supported")
     w = const_array_of(ctx, node, node.input(1), "W")[0]
@@ -38,11 +43,11 @@ def convert_lstm(ctx: Context, pos: int, node: Node) -> None:
     names = [f"{node.input(1)}_{g}" for g in LSTM_IR_ORDER] + [f"{node.input(2)}_{g}" for g in LSTM_IR_ORDER] + \
         [f"{node.input(3) or node.outputs[0]}_b{g}" for g in LSTM_IR_ORDER]
     _emit(ctx, node, "lstm", x, units, weights + biases, names,
-          {"time_major": True, "cell_clip": 0.0, "hidden_state": None, "cell_state": None})
+          {"time_major": time_major, "cell_clip": 0.0, "hidden_state": None, "cell_state": None})
 
 
 def convert_gru(ctx: Context, pos: int, node: Node) -> None:
-    x, units = _common_checks(ctx, node)
+    x, time_major, units = _common_checks(ctx, node)
     w = const_array_of(ctx, node, node.input(1), "W")[0]
     r = const_array_of(ctx, node, node.input(2), "R")[0]
     b = const_array_of(ctx, node, node.input(3), "B")[0] if node.input(3) else np.zeros(6 * units, np.float32)
@@ -52,11 +57,13 @@ def convert_gru(ctx: Context, pos: int, node: Node) -> None:
         [f"{node.input(3) or node.outputs[0]}_w{g}" for g in GRU_GATES] + \
         [f"{node.input(3) or node.outputs[0]}_r{g}" for g in GRU_GATES]
     _emit(ctx, node, "gru", x, units, arrays, names,
-          {"time_major": True, "linear_before_reset": bool(int(node.attrs.get("linear_before_reset", 0)))})
+          {"time_major": time_major, "linear_before_reset": bool(int(node.attrs.get("linear_before_reset", 0)))})
 
 
-def _common_checks(ctx: Context, node: Node, extra_inputs: tuple[int, str] | None = None) -> tuple[str, int]:
-    """The attributes and inputs both ops share; the sequence's IR tensor and the hidden size."""
+def _common_checks(ctx: Context, node: Node,
+                   extra_inputs: tuple[int, str] | None = None) -> tuple[str, bool, int]:
+    """The attributes and inputs both ops share; the sequence's IR tensor, whether it is time-major, and the
+    hidden size."""
     if node.attrs.get("direction", "forward") != "forward":
         raise fail(ctx, node, f"direction {ir.c_comment(str(node.attrs['direction']))} is not supported (forward "
                               f"only)")
@@ -87,16 +94,25 @@ def _common_checks(ctx: Context, node: Node, extra_inputs: tuple[int, str] | Non
                               f"{features} inputs")
     if node.input(3) and list(const_array_of(ctx, node, node.input(3), "B").shape) != [1, 2 * gates * units]:
         raise fail(ctx, node, f"B does not hold {2 * gates * units} biases")
-    return in_layout(ctx, node, x, identity(3)), units
+    held = value_of(ctx, node, x)
+    reject_flattened(ctx, node, x, held)
+    if held.perm == BATCH_FIRST:
+        return held.ir, False, units
+    return in_layout(ctx, node, x, identity(3)), True, units
 
 
 def _emit(ctx: Context, node: Node, ir_type: str, x_ir: str, units: int, arrays: list[np.ndarray],
           names: list[str], attrs: dict) -> None:
     consts = [const_tensor(ctx, name, Const(np.ascontiguousarray(a, dtype=np.float32)))
               for name, a in zip(names, arrays)]
-    steps, batch, _ = ctx.tensors[x_ir].shape
     y = node.outputs[0]
-    states = emit_from(ctx, ir_type, [x_ir] + consts, f"{y}_steps", [steps, batch, units], attrs, [node])
-    y_shape = [steps, 1, batch, units]
+    if attrs["time_major"]:
+        steps, batch, _ = ctx.tensors[x_ir].shape
+        states = emit_from(ctx, ir_type, [x_ir] + consts, f"{y}_steps", [steps, batch, units], attrs, [node])
+        y_shape, perm = [steps, 1, batch, units], identity(4)
+    else:
+        batch, steps, _ = ctx.tensors[x_ir].shape
+        states = emit_from(ctx, ir_type, [x_ir] + consts, f"{y}_steps", [batch, steps, units], attrs, [node])
+        y_shape, perm = [batch, steps, 1, units], Y_BATCH_FIRST
     out = emit_from(ctx, "reshape", [states], y, y_shape, {"shape": y_shape}, [node])
-    set_value(ctx, y, Value(out, identity(4)))
+    set_value(ctx, y, Value(out, perm))
