@@ -77,11 +77,31 @@ def float_lstm_ranges(scheme: str) -> tuple[ir.Graph, dict, ranges.RangeTable]:
     return graph, params, table
 
 
-@pytest.mark.parametrize("scheme", ["int16x8", "q7", "q15"])
-def test_float_lstm_other_schemes_are_refused_by_name(scheme: str) -> None:
+@pytest.mark.parametrize("scheme, activations, bias", [("int16x8", "int16", np.int64), ("q7", "int8", np.int32),
+                                                       ("q15", "int16", np.int64)])
+def test_float_lstm_other_schemes_take_their_words(scheme: str, activations: str, bias: type) -> None:
+    """int16x8: int16 activations at zero point 0, int64 biases; q7 / q15: every scale a power of two (weights in
+    the Q-format their largest value needs), zero points 0; weights int8 in every scheme."""
     graph, params, table = float_lstm_ranges(scheme)
-    with pytest.raises(NnsconsError, match="lstm_0 .lstm.: a float LSTM can be quantized with quant=int8 only"):
-        qtable_for(graph, params, scheme, table)
+    tables, qparams = qtable_for(graph, params, scheme, table)
+    op = graph.ops[0]
+    entry = tables["layers"][op.name]
+    assert tables["tensors"][op.inputs[0]]["dtype"] == activations
+    assert entry["input_zero_point"] == entry["hidden_zero_point"] == 0
+    for name in op.inputs[1:9]:
+        assert qparams[name].dtype == np.int8
+        if scheme != "int16x8":
+            assert np.log2(tables["tensors"][name]["scale"][0]).is_integer()
+            assert 64 <= np.abs(qparams[name]).max() <= 127
+    for name in op.inputs[9:13]:
+        assert qparams[name].dtype == bias
+
+
+def test_float_lstm_on_the_legacy_api_is_refused_by_name(tmp_path: Path) -> None:
+    graph, params, table = float_lstm_ranges("q15")
+    tables, qparams = qtable_for(graph, params, "q15", table, api="legacy")
+    with pytest.raises(NnsconsError, match="lstm_0.*no CMSIS-NN legacy q15 kernel"):
+        codegen.generate("lf", graph, tables, qparams, "legacy", "h")
 
 
 def test_float_lstm_quantized_to_int8_as_tflites_converter_does() -> None:
@@ -282,22 +302,28 @@ def test_float_reference_of_a_time_major_batch_matches_tflite_micro(tmp_path: Pa
 
 @pytest.mark.slow
 @pytest.mark.parametrize("shape", [dict(batch=2, steps=5, features=6, units=7, time_major=True, cell_clip=0.5),
-                                   dict(batch=3, steps=4, features=5, units=6, seed=1)],
-                         ids=["time-major-batch-2-clip", "batch-major-batch-3"])
-def test_own_int8_lstms_are_bit_exact_with_tflite_micro(shape: dict, tmp_path: Path,
-                                                        cmsis_archive: Path) -> None:  # noqa: F811
-    """int8 LSTMs built here (zero points 3 and -5, cell 2^-11), 20 random sequences from a reset each and as one
-    stream."""
+                                   dict(batch=3, steps=4, features=5, units=6, seed=1),
+                                   dict(batch=2, steps=5, features=6, units=7, time_major=True, int16=True),
+                                   dict(batch=3, steps=4, features=5, units=6, seed=1, int16=True, cell_clip=0.5)],
+                         ids=["time-major-batch-2-clip", "batch-major-batch-3", "int16-time-major-batch-2",
+                              "int16-batch-major-batch-3-clip"])
+def test_own_lstms_are_bit_exact_with_tflite_micro(shape: dict, tmp_path: Path,
+                                                   cmsis_archive: Path) -> None:  # noqa: F811
+    """LSTMs built here, int8x8_16 (zero points 3 and -5, cell 2^-11) on arm_nn_lstm_step_s8 and int16x8_16 (int64
+    biases) on arm_nn_lstm_step_s16: 20 random sequences from a reset each and as one stream."""
     path = tmp_path / "lstm.tflite"
     path.write_bytes(lb.lstm(**shape))
     graph, params = import_model(path)
     tables, qparams = qtable_for(graph, params)
-    net = Network("own", write_sources(codegen.generate("own", graph, tables, qparams, "s8", "h"), tmp_path / "c"),
-                  cmsis_archive)
+    files = codegen.generate("own", graph, tables, qparams, "s8", "h")
+    assert f"arm_nn_lstm_step_{'s16' if shape.get('int16') else 's8'}(" in files["own_model.c"]
+    net = Network("own", write_sources(files, tmp_path / "c"), cmsis_archive)
     interpreter = runtime.Interpreter.from_file(str(path))
-    shape_in = tuple(interpreter.get_input_details(0)["shape"])
+    details = interpreter.get_input_details(0)
+    dtype = np.dtype(details["dtype"])
     rng = np.random.default_rng(8)
-    xs = [rng.integers(-128, 127, shape_in, endpoint=True).astype(np.int8) for _ in range(20)]
+    xs = [rng.integers(np.iinfo(dtype).min, np.iinfo(dtype).max, tuple(details["shape"]), endpoint=True).astype(dtype)
+          for _ in range(20)]
     for stream in (False, True):
         net.info.reset()
         interpreter.reset()

@@ -22,12 +22,17 @@ TANH = tflite.ActivationFunctionType.TANH
 
 def lstm(batch: int, steps: int, features: int, units: int, *, time_major: bool = False, int8: bool = True,
          cell_clip: float = 0.0, seed: int = 0, peephole: bool = False, projection: bool = False, cifg: bool = False,
-         activation: int = TANH, input_scale: float = 1 / 128, bias_max: int = 4000) -> bytes:
+         activation: int = TANH, input_scale: float = 1 / 128, bias_max: int = 4000, int16: bool = False) -> bytes:
     """An LSTM with random weights (int8: input scale 1/128 zero point 3, hidden scale 1/100 zero point -5, cell
-    scale 2^-11, biases within +-4000, the first one at the limit)."""
+    scale 2^-11, biases within +-4000, the first one at the limit; int16 (int16x8_16, int64 biases): input scale
+    1/128 / 256, hidden scale 1/25600, zero points 0)."""
     rng = np.random.default_rng(seed)
-    act = np.int8 if int8 else np.float32
-    x_quant, h_quant = (Quant([input_scale], [3]), Quant([1 / 100], [-5])) if int8 else (None, None)
+    act = np.int16 if int16 else np.int8 if int8 else np.float32
+    int8 = int8 or int16                                       # quantized: int8 weights either way
+    if int16:
+        x_quant, h_quant = Quant([input_scale / 256], [0]), Quant([1 / 25600], [0])
+    else:
+        x_quant, h_quant = (Quant([input_scale], [3]), Quant([1 / 100], [-5])) if int8 else (None, None)
     seq = [steps, batch, features] if time_major else [batch, steps, features]
     out = [steps, batch, units] if time_major else [batch, steps, units]
 
@@ -41,6 +46,8 @@ def lstm(batch: int, steps: int, features: int, units: int, *, time_major: bool 
             return Tensor([units], np.float32, None, rng.normal(0, 0.2, units).astype(np.float32))
         values = rng.integers(-bias_max, bias_max, units)
         values[0] = bias_max                                   # the largest one there
+        if int16:
+            return Tensor([units], np.int64, Quant([scale / 256], [0]), values.astype(np.int64) * 256)
         return Tensor([units], np.int32, Quant([scale], [0]), values.astype(np.int32))
 
     scales = [0.004, 0.005, 0.006, 0.007]

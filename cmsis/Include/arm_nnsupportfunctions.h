@@ -996,6 +996,43 @@ arm_cmsis_nn_status arm_nn_lstm_step_s8(const int8_t *data_in,
                                         cmsis_nn_lstm_context *buffers,
                                         const int32_t batch_offset);
 
+/** arm_nn_lstm_step_s8's twin for int16 data at zero point 0 (int64 effective biases, 64-bit requantization). */
+arm_cmsis_nn_status arm_nn_lstm_step_s16(const int16_t *data_in,
+                                         const int16_t *hidden_in,
+                                         int16_t *hidden_out,
+                                         const cmsis_nn_lstm_params *params,
+                                         cmsis_nn_lstm_context *buffers,
+                                         const int32_t batch_offset);
+
+/** One part of an LSTM gate (input or recurrent) for one batch: rows of int8 weights times x (int8 or int16, as the
+ * step that passes it) plus the effective bias (int32 or int64), requantized to int16 at 2^-12 and saturated; with
+ * accumulate added to out[r] and saturated again. */
+typedef void (*arm_nn_lstm_gate_part_fn)(const int8_t *weights,
+                                         const void *bias,
+                                         const void *x,
+                                         int32_t cols,
+                                         int32_t rows,
+                                         int32_t multiplier,
+                                         int32_t shift,
+                                         bool accumulate,
+                                         int16_t *out);
+
+/** What arm_nn_lstm_step needs: the s8 or s16 step's gate part and data size, and the step's arguments. */
+typedef struct
+{
+    arm_nn_lstm_gate_part_fn part;
+    int32_t data_bytes;                     /* 1 (int8 data) or 2 (int16 data) */
+    const void *data_in;
+    const void *hidden_in;                  /* NULL: no recurrent term (the first step after a reset) */
+    void *hidden_out;
+    const cmsis_nn_lstm_params *params;
+    cmsis_nn_lstm_context *buffers;
+    int32_t batch_offset;
+} arm_nn_lstm_step_args;
+
+/** One LSTM time step for every batch, shared by arm_nn_lstm_step_s8 and arm_nn_lstm_step_s16. */
+arm_cmsis_nn_status arm_nn_lstm_step(const arm_nn_lstm_step_args *args);
+
 /* ----------------------------------------------------------------------------------------------------------------
  * SVDF
  * -------------------------------------------------------------------------------------------------------------- */

@@ -29,7 +29,7 @@ code calls (``s8`` for int8 activations, ``s16`` for int16 activations with int8
 ``reshape``            none: the output aliases the input (see :mod:`nnscons.planner`)
 ``relu``/``relu6``/    none: a clamp loop in the generated C (CMSIS-NN's ``arm_relu*`` ignore the zero
 ``clip``               point)
-``lstm``               ``arm_nn_lstm_step_s8`` per time step (int8x8_16); scratch: temp1, temp2 (the cell state is
+``lstm``               ``arm_nn_lstm_step_s8`` / ``_s16`` per time step (int8x8_16 / int16x8_16); scratch: temp1, temp2 (the cell state is
                        carried outside the arena)
 ``svdf``               ``arm_svdf_state_s16_s8`` (int16 state) / ``arm_svdf_s8`` (int8 state at zero point 0) /
                        ``nnscons_svdf_state_offset_s8`` (the bundled kernels' own); scratch: two int32 sum buffers
@@ -316,11 +316,11 @@ def _avgpool_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) 
 
 def _lstm_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Kernel:
     """``geometry``: the bytes of one of temp1, temp2 (batch x hidden int16)."""
-    if suffix != "s8":
-        raise unsupported(op, suffix, "only the int8x8_16 LSTM (int8 activations) is supported")
+    if suffix not in ("s8", "s16"):
+        raise unsupported(op, suffix, "only the int8x8_16 and int16x8_16 LSTMs are supported")
     x = graph.tensors[op.inputs[0]].shape
     one = _align(2 * (x[1] if op.attrs.get("time_major") else x[0]) * graph.tensors[op.inputs[1]].shape[0], 4)
-    return Kernel("lstm", "arm_nn_lstm_step_s8", suffix, {f: 2 * one for f in FEATURE_SETS}, one)
+    return Kernel("lstm", f"arm_nn_lstm_step_{suffix}", suffix, {f: 2 * one for f in FEATURE_SETS}, one)
 
 
 def _svdf_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Kernel:

@@ -34,18 +34,19 @@ def layer_lstm(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kerne
     time_major = bool(q["time_major"])
     steps, batch = (x_shape[0], x_shape[1]) if time_major else (x_shape[1], x_shape[0])
     units, features = graph.tensors[op.inputs[1]].shape
-    gates = {name: _gate(model, op, q, k, name) for k, name in enumerate(IR_GATES)}
+    gates = {name: _gate(model, op, q, k, name, kernel.suffix == "s16") for k, name in enumerate(IR_GATES)}
     hidden, cell = f"{model.name}_{op.name}_hidden", f"{model.name}_{op.name}_cell"
+    ctype = "int16_t" if kernel.suffix == "s16" else "int8_t"
     batch_offset = 1 if time_major else steps
     # the steps read batch b's hidden state batch_offset rows after batch a's: the carried one is laid out so too
-    model.states += [{"name": hidden, "ctype": "int8_t", "count": ((batch - 1) * batch_offset + 1) * units,
+    model.states += [{"name": hidden, "ctype": ctype, "count": ((batch - 1) * batch_offset + 1) * units,
                       "start": int(q["hidden_zero_point"]),
                       "what": f"{op.name} hidden state, {batch} row(s) of {units} every {batch_offset} row(s), "
                               f"starts at its zero point"},
                      {"name": cell, "ctype": "int16_t", "count": batch * units, "start": 0,
                       "what": f"{op.name} cell state [{batch}][{units}], 2^{q['cell_scale_power']} steps"}]
     return {
-        "hidden_state": hidden, "cell_state": cell, "batch_offset": batch_offset,
+        "hidden_state": hidden, "cell_state": cell, "batch_offset": batch_offset, "ctype": ctype,
         "in_step": batch * features if time_major else features, "out_step": batch * units if time_major else units,
         "time_major": int(time_major), "batch": batch, "steps": steps, "features": features, "units": units,
         "input_offset": -int(q["input_zero_point"]),
@@ -59,27 +60,29 @@ def layer_lstm(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kerne
     }
 
 
-def _gate(model: Model, op: ir.Op, q: dict[str, Any], k: int, name: str) -> dict[str, Any]:
-    """One gate's arrays and requantization."""
+def _gate(model: Model, op: ir.Op, q: dict[str, Any], k: int, name: str, wide: bool) -> dict[str, Any]:
+    """One gate's arrays and requantization; ``wide``: the s16 step's int64 biases (zero points are 0 there)."""
     prefix = f"{model.name}_{op.name}_{name}"
     wx, wh, bias = (model.qparam(op, op.inputs[i]) for i in (1 + k, 5 + k, 9 + k))
     x_sums = wx.astype(np.int64).sum(axis=1)
     h_sums = wh.astype(np.int64).sum(axis=1)
+    bias_ctype = "int64_t" if wide else "int32_t"
+    effective = (lambda v: v) if wide else wrap_int32
     arrays = {
         "input_weights": model.constant(op.inputs[1 + k], f"{prefix}_input_weights", "int8_t", wx,
                                         [f"{op.name} {name} gate input weights: {model.tensor_text(op.inputs[1 + k])}"]),
         "hidden_weights": model.constant(op.inputs[5 + k], f"{prefix}_hidden_weights", "int8_t", wh,
                                          [f"{op.name} {name} gate recurrent weights: "
                                           f"{model.tensor_text(op.inputs[5 + k])}"]),
-        "bias": model.constant(op.inputs[9 + k], f"{prefix}_bias", "int32_t", bias.astype(np.int64),
+        "bias": model.constant(op.inputs[9 + k], f"{prefix}_bias", bias_ctype, bias.astype(np.int64),
                                [f"{op.name} {name} gate bias: {model.tensor_text(op.inputs[9 + k])}"]),
         "input_effective_bias": model.constant(
-            f"{op.name}.{name}.input_effective_bias", f"{prefix}_input_effective_bias", "int32_t",
-            wrap_int32(bias.astype(np.int64) - int(q["input_zero_point"]) * x_sums),
+            f"{op.name}.{name}.input_effective_bias", f"{prefix}_input_effective_bias", bias_ctype,
+            effective(bias.astype(np.int64) - int(q["input_zero_point"]) * x_sums),
             [f"{op.name} {name} gate: bias - input zero point x row sums of the input weights"]),
         "hidden_effective_bias": model.constant(
-            f"{op.name}.{name}.hidden_effective_bias", f"{prefix}_hidden_effective_bias", "int32_t",
-            wrap_int32(-int(q["hidden_zero_point"]) * h_sums),
+            f"{op.name}.{name}.hidden_effective_bias", f"{prefix}_hidden_effective_bias", bias_ctype,
+            effective(-int(q["hidden_zero_point"]) * h_sums),
             [f"{op.name} {name} gate: - hidden zero point x row sums of the recurrent weights"]),
     }
     return {"name": name, "input_rq": q["gates"][name]["input"], "hidden_rq": q["gates"][name]["hidden"],

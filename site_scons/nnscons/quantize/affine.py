@@ -122,7 +122,7 @@ def quantize_bias_of(state: QState, op: ir.Op, x: str, w: str, b: str) -> None:
     if per_channel and len(scales) != values.size:
         raise NnsconsError(None, f"quantize: op {op.name}: bias {b} has {values.size} values for "
                                  f"{len(scales)} channels")
-    dtype = "int32" if state.scheme == "int8" else "int64"
+    dtype = "int32" if state.bits == 8 else "int64"     # the kernels' bias word for 8- and 16-bit activations
     state.tq[b] = TensorQ("bias", dtype, scales, [0] * len(scales), 0 if per_channel else None,
                           bits=np.dtype(dtype).itemsize * 8)
     scale = np.array(scales).reshape(state.real[b].shape) if per_channel else np.array(scales[0])

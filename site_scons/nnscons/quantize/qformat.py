@@ -182,6 +182,11 @@ def formats(state: QState, op: ir.Op) -> dict[str, Any]:
     return {"fi": fis[0] if len(fis) == 1 else fis, "fo": fo}
 
 
+def sequence_formats(state: QState, op: ir.Op) -> dict[str, Any]:
+    """An LSTM: its sequence's format and its output's (its weights and biases carry their own)."""
+    return {"fi": state.act_frac(op.inputs[0]), "fo": state.act_frac(op.outputs[0])}
+
+
 def lookup(state: QState, op: ir.Op) -> dict[str, Any]:
     """logistic / tanh: the legacy direct tables read Q(int_width).(7-int_width)."""
     entry = formats(state, op)
@@ -201,5 +206,5 @@ Q_LAYER_RULES: dict[str, QLayerRule] = {
     "logistic": lookup, "tanh": lookup,
     "avg_pool2d": formats, "max_pool2d": formats, "softmax": formats, "reshape": formats, "pad": formats,
     "mean": formats, "concat": formats, "relu": formats, "relu6": formats, "leaky_relu": formats, "clip": formats,
-    "quantize": formats, "dequantize": formats,
+    "quantize": formats, "dequantize": formats, "lstm": sequence_formats,
 }

@@ -1,10 +1,11 @@
-"""The LSTM's kernel parameters (package :mod:`nnscons.quantize`), as TFLite Micro derives them for CMSIS-NN's
-``arm_lstm_unidirectional_s8`` from a model-quantized int8x8_16 LSTM (../shared/reference/cmsis-nn-recurrent-facts.md
-section 2.6): every gate's input and recurrent parts requantized to the int16 pre-activation at scale 2^-12, the
-products of two Q0.15 values (scale 2^-30) to the cell state's scale and to the hidden state's, the cell clip and
-tanh's shift from the cell scale. Scales are multiplied and divided in double precision, as the tflite_micro
-interpreter does. The hidden state's scale and zero point are the op's ``hidden_state`` attribute (the model's
-state tensor), not the output tensor's.
+"""The recurrent layers' kernel parameters (package :mod:`nnscons.quantize`), as TFLite Micro derives them for
+CMSIS-NN's ``arm_lstm_unidirectional_s8/_s16`` and ``arm_svdf_s8`` (../shared/reference/cmsis-nn-recurrent-facts.md
+sections 2.6, 3): every LSTM gate's input and recurrent parts requantized to the int16 pre-activation at scale
+2^-12, the products of two Q0.15 values (scale 2^-30) to the cell state's scale and to the hidden state's, the cell
+clip and tanh's shift from the cell scale. Scales are multiplied and divided in double precision, as the tflite_micro
+interpreter does. A model-quantized LSTM's hidden state is its ``hidden_state`` attribute (the model's state
+tensor), not the output tensor's; a float LSTM quantized here (``int8``, ``int16x8``, ``q7``, ``q15``) gets its
+constants from :func:`quantize_constants` and its hidden state from the output's statistics.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 from .. import ir
 from ..errors import NnsconsError
 from . import affine, bounds
+from ..ranges import q_frac_bits
 from .common import QState, TensorQ, to_int
 
 GATES = ("input", "forget", "cell", "output")        # the IR's input order (TFLite's)
@@ -26,20 +28,33 @@ INT16_MAX = 32767
 # a requantized gate part plus the other part (an int16) must stay in int32
 GATE_PART_LIMIT = (1 << 31) - 1 - (1 << 15)
 INT8_REACH = 256                                      # |x - zero point| + |zero point| for int8 values, at most
+INT16_REACH = 32768                                   # |x| for int16 values at zero point 0
+
+
+SCHEMES = ("int8", "int16x8", "q7", "q15")        # a float LSTM quantized by nnscons
+GATE_SHIFT_MAX_S64 = 14                               # arm_nn_requantize_s64 shifts right by 15 - shift, at least 1
 
 
 def quantize_constants(state: QState, op: ir.Op) -> None:
-    """A float LSTM quantized as TFLite's converter quantizes it for the int8x8_16 kernel (``quant=int8``): each
-    of the eight weight matrices symmetric int8 per tensor, each gate's bias int32 at the input's scale times its
-    input weights' (float32, as TFLite rounds it)."""
-    if op.type != "lstm" or state.scheme != "int8":
-        raise NnsconsError(None, f"quantize: layer {op.name} ({op.type}): a float {op.type.upper()} can be quantized "
-                                 f"with quant=int8 only (onto the int8x8_16 LSTM kernel); GRU layers and the seed "
-                                 f"guide's lowering for int16x8, q7 and q15 cannot be quantized yet")
+    """A float LSTM quantized as TFLite's converter quantizes it for the int8x8_16 (``int8``) and int16x8_16
+    (``int16x8``) kernels: each of the eight weight matrices symmetric int8 per tensor, each gate's bias at the
+    input's scale times its input weights' (int32, or int64 for int16 activations). ``q7`` and ``q15`` (the seed's
+    power-of-two formats) run on the same kernels with every scale a power of two: a weight matrix in the Q-format
+    its largest value needs (int8), the biases in the accumulator's format."""
+    if op.type != "lstm" or state.scheme not in SCHEMES:
+        raise NnsconsError(None, f"quantize: layer {op.name} ({op.type}): GRU layers cannot be quantized yet (the "
+                                 f"float lowering onto fully connected layers, sigmoid, tanh and element-wise "
+                                 f"products is not done)")
     for name in op.inputs[1:9]:
         values = state.real[name]
-        [scale] = affine.symmetric_weight_scales(np.max(np.abs(values), initial=0.0))
-        state.tq[name] = TensorQ("weight", "int8", [float(scale)], [0], None, bits=8)
+        max_abs = float(np.max(np.abs(values), initial=0.0))
+        if state.scheme in ("q7", "q15"):
+            frac = q_frac_bits(max_abs, 8)
+            scale = 2.0 ** -frac
+            state.tq[name] = TensorQ("weight", "int8", [scale], [0], None, frac_bits=frac, bits=8)
+        else:
+            [scale] = affine.symmetric_weight_scales(max_abs)
+            state.tq[name] = TensorQ("weight", "int8", [float(scale)], [0], None, bits=8)
         state.qparams[name] = to_int(values, np.array(scale), 0, "int8", (-127, 127))
     for k, name in enumerate(op.inputs[9:13]):
         affine.quantize_bias_of(state, op, op.inputs[0], op.inputs[1 + k], name)
@@ -61,16 +76,20 @@ def _states(state: QState, op: ir.Op) -> tuple[Any, Any]:
 
 
 def lstm(state: QState, op: ir.Op) -> dict[str, Any]:
-    if state.scheme not in ("model", "int8"):
+    if state.scheme not in ("model",) + SCHEMES:
         raise NnsconsError(None, f"quantize: layer {op.name} (lstm): quant={state.scheme} is not supported for "
-                                 f"LSTM layers (model or int8)")
+                                 f"LSTM layers")
     x = state.tq[op.inputs[0]]
     hidden, cell = _states(state, op)
-    if x.dtype != "int8" or hidden is None or cell is None:
-        raise NnsconsError(None, f"quantize: layer {op.name} (lstm): the int8x8_16 LSTM needs int8 activations and "
-                                 f"quantized states")
+    wide = x.dtype == "int16"
+    if x.dtype not in ("int8", "int16") or hidden is None or cell is None:
+        raise NnsconsError(None, f"quantize: layer {op.name} (lstm): the LSTM kernels need int8 or int16 "
+                                 f"activations and quantized states")
     s_x, zp_x = float(x.scale[0]), int(x.zero_point[0])
     s_h, zp_h, s_c = float(hidden["scale"]), int(hidden["zero_point"]), float(cell["scale"])
+    if wide and (zp_x or zp_h):
+        raise NnsconsError(None, f"quantize: layer {op.name} (lstm): the int16 LSTM needs its input and hidden "
+                                 f"state at zero point 0")
     gates = {}
     for k, gate in enumerate(GATES):
         wx, wh = state.tq[op.inputs[1 + k]], state.tq[op.inputs[5 + k]]
@@ -81,7 +100,7 @@ def lstm(state: QState, op: ir.Op) -> dict[str, Any]:
                                                        f"the {gate} gate's input rescale")),
                        "hidden": list(bounds.multiplier(op, s_h * float(wh.scale[0]) / GATE_SCALE,
                                                         f"the {gate} gate's recurrent rescale"))}
-        _check_gate_reach(state, op, k, gate, gates[gate])
+        (_check_wide_gate_reach if wide else _check_gate_reach)(state, op, k, gate, gates[gate])
     power = round(math.log(s_c) / math.log(2.0))
     if power not in CELL_SCALE_POWERS:
         raise NnsconsError(None, f"quantize: layer {op.name} (lstm): cell state scale {s_c!r} is outside "
@@ -96,6 +115,21 @@ def lstm(state: QState, op: ir.Op) -> dict[str, Any]:
         "cell_scale_power": power,
         "cell_clip": int(min(clip / s_c, INT16_MAX)) if clip > 0 else 0,
     }
+
+
+def _check_wide_gate_reach(state: QState, op: ir.Op, k: int, gate: str, rescales: dict[str, list[int]]) -> None:
+    """The int16 LSTM's gate parts are int64 sums requantized by arm_nn_requantize_s64: its shift must leave a
+    right shift (at most 14), and the sum times the 16-bit multiplier must stay in int64."""
+    for part, weights_at, bias_at in (("input", 1 + k, 9 + k), ("hidden", 5 + k, None)):
+        shift = rescales[part][1]
+        w = np.abs(np.asarray(state.qparams[op.inputs[weights_at]], np.int64)).sum(axis=1).max()
+        bias = 0 if bias_at is None else int(np.abs(np.asarray(state.qparams[op.inputs[bias_at]], np.int64)).max())
+        reach = bias + INT16_REACH * int(w)
+        if shift > GATE_SHIFT_MAX_S64 or reach >= 1 << 46:
+            raise NnsconsError(None, f"quantize: layer {op.name} (lstm): the {gate} gate's {part} part reaches "
+                                     f"{reach} with shift {shift}, beyond what the 64-bit requantization takes "
+                                     f"(shift <= {GATE_SHIFT_MAX_S64}, sum < 2^46; the model's weights, biases or "
+                                     f"scales are out of range)")
 
 
 def _check_gate_reach(state: QState, op: ir.Op, k: int, gate: str, rescales: dict[str, list[int]]) -> None:
