@@ -23,14 +23,15 @@ from conftest import SHARED
 MODELS = Path(__file__).resolve().parents[1] / "models"
 EXAMPLES = ["digits_cnn", "kws_dscnn_int8", "hello_world_int8", "resnet8_int8", "resnet8_float", "mnist8_onnx",
             "micro_speech_int8", "hello_world_float", "mnist_lstm_int8", "svdf_int8", "mnist_lstm_float",
-            "digits_lstm_onnx"]
+            "digits_lstm_onnx", "digits_gru_onnx"]
 # copied from shared/models (name -> the licence they carry); digits_cnn is the project's own
 COPIED = {"kws_dscnn_int8": "Apache License", "hello_world_int8": "Apache License", "resnet8_int8": "Apache License",
           "resnet8_float": "Apache License", "micro_speech_int8": "Apache License",
           "hello_world_float": "Apache License", "mnist8_onnx": "MIT License", "mnist_lstm_int8": "Apache License",
           "svdf_int8": "Apache License", "mnist_lstm_float": "Apache License"}
 # the float models nnscons quantizes from a calibration set
-CALIBRATED = ["digits_cnn", "resnet8_float", "mnist8_onnx", "hello_world_float", "mnist_lstm_float", "digits_lstm_onnx"]
+CALIBRATED = ["digits_cnn", "resnet8_float", "mnist8_onnx", "hello_world_float", "mnist_lstm_float", "digits_lstm_onnx",
+              "digits_gru_onnx"]
 TFLITE_DTYPES = {0: np.dtype(np.float32), 9: np.dtype(np.int8), 7: np.dtype(np.int16)}  # tflite.TensorType FLOAT32, INT8, INT16
 
 

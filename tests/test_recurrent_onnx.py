@@ -2,6 +2,7 @@
 against onnxruntime on models built here with numpy weights, and each unsupported form refused in one line."""
 from __future__ import annotations
 
+import ctypes
 from pathlib import Path
 from typing import Any, Optional
 
@@ -14,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from nnscons import reference
 from nnscons.errors import NnsconsError
 from nnscons.importers import import_model
-from test_codegen import qtable_for
+from test_codegen import cmsis_archive, qtable_for  # noqa: F401  (the fixture)
 
 
 def rnn_model(path: Path, kind: str, steps: int = 6, batch: int = 2, features: int = 5, units: int = 4,
@@ -124,12 +125,81 @@ def test_zero_initial_states_are_accepted(tmp_path: Path) -> None:
     assert graph.ops[0].type == "lstm"
 
 
-def test_quantizing_a_gru_is_refused_by_name(tmp_path: Path) -> None:
+def gru_ranges(path: Path, scheme: str, linear_before_reset: int) -> tuple[Any, Any, Any, np.ndarray]:
+    """A time-major GRU of batch 2 (6 steps, 5 inputs, 4 units) built here, its statistics from 30 sequences."""
     from nnscons import ranges, stats
-    path = tmp_path / "rnn.onnx"
-    rnn_model(path, "GRU")
+    rnn_model(path, "GRU", attrs={"linear_before_reset": linear_before_reset}, seed=5 + linear_before_reset)
     graph, params = import_model(path)
-    calib = {graph.inputs[0]: np.random.default_rng(2).uniform(-1, 1, (6, 2, 5)).astype(np.float32)}
-    table = ranges.range_table(stats.compute_stats(graph, params, calib), "int8", "minmax")
-    with pytest.raises(NnsconsError, match="gru.*cannot be quantized yet"):
-        qtable_for(graph, params, "int8", table)
+    xs = np.random.default_rng(2).uniform(-1, 1, (30, 6, 2, 5)).astype(np.float32)
+    # the graph has no batch axis: one chunk of 6 rows is one whole sequence [6, 2, 5]
+    calib = {graph.inputs[0]: xs.reshape(-1, 2, 5)}
+    table = ranges.range_table(stats.compute_stats(graph, params, calib, chunk=6), scheme, "minmax")
+    return graph, params, table, xs
+
+
+@pytest.mark.parametrize("scheme", ["int8", "int16x8", "q7", "q15"])
+def test_a_gru_is_quantized_per_gate_part(scheme: str, tmp_path: Path) -> None:
+    """Each gate's input and recurrent rescales to the int16 pre-activation at 2^-12; the recurrent biases at the
+    hidden state's scale times the recurrent weights'; the rescales of the hidden state to Q0.15 and back."""
+    graph, params, table, _ = gru_ranges(tmp_path / "rnn.onnx", scheme, 1)
+    tables, qparams = qtable_for(graph, params, scheme, table)
+    op = graph.ops[0]
+    entry, tensors = tables["layers"][op.name], tables["tensors"]
+    assert sorted(entry["gates"]) == ["candidate", "reset", "update"]
+    s_h = tensors[op.outputs[0]]["scale"][0]
+    for k in range(3):
+        assert qparams[op.inputs[1 + k]].dtype == qparams[op.inputs[4 + k]].dtype == np.int8
+        assert tensors[op.inputs[10 + k]]["scale"][0] == pytest.approx(s_h * tensors[op.inputs[4 + k]]["scale"][0],
+                                                                       rel=1e-6)
+    m, shift = entry["to_q15"]
+    assert m * 2.0 ** (shift - 31) == pytest.approx(s_h / 2 ** -15, rel=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme, linear_before_reset, snr_db", [("int8", 1, 30), ("int8", 0, 30),
+                                                                  ("int16x8", 1, 40), ("int16x8", 0, 40)])
+def test_generated_gru_follows_the_float_gru(scheme: str, linear_before_reset: int, snr_db: float, tmp_path: Path,
+                                             cmsis_archive: Path) -> None:  # noqa: F811
+    """nnscons_gru_step_s8 / _s16 against the float reference on 30 time-major batch-2 sequences, from a reset
+    each: signal-to-noise of the dequantized outputs above the bound (int8 30 dB; int16 40 dB, its weights int8); as one stream the
+    state carries (the outputs differ from the reset runs' and still follow the float GRU run over the whole
+    stream)."""
+    from test_codegen import build
+    graph, params, table, xs = gru_ranges(tmp_path / "rnn.onnx", scheme, linear_before_reset)
+    net = build("g", graph, params, tmp_path / "c", cmsis_archive, scheme, table)
+    in_type, out_type = ch_types(net)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        xq = np.zeros(x.size, in_type)
+        net.lib.g_quantize_input(np.ascontiguousarray(x, np.float32).ctypes.data_as(ctypes.c_void_p),
+                                 xq.ctypes.data_as(ctypes.c_void_p), ctypes.c_size_t(x.size))
+        (yq,) = net(xq)
+        y = np.zeros(yq.size, np.float32)
+        net.lib.g_dequantize_output(np.ascontiguousarray(yq).ctypes.data_as(ctypes.c_void_p),
+                                    y.ctypes.data_as(ctypes.c_void_p), ctypes.c_size_t(yq.size))
+        return y.reshape(yq.shape)
+
+    def snr(ours: np.ndarray, expected: np.ndarray) -> float:
+        return float(10 * np.log10(np.sum(expected ** 2) / np.sum((ours - expected) ** 2)))
+
+    expected = np.stack([reference.run(graph, params, {graph.inputs[0]: x})[graph.outputs[0]] for x in xs])
+    ours = []
+    for x in xs:
+        net.info.reset()
+        ours.append(run(x))
+    assert snr(np.stack(ours), expected) > snr_db
+    net.info.reset()
+    streamed = np.stack([run(x) for x in xs])
+    # the same GRU over the 180 steps at once (rnn_model draws the weights alike for any length)
+    rnn_model(tmp_path / "long.onnx", "GRU", steps=180, attrs={"linear_before_reset": linear_before_reset},
+              seed=5 + linear_before_reset)
+    long_graph, long_params = import_model(tmp_path / "long.onnx")
+    whole = reference.run(long_graph, long_params, {long_graph.inputs[0]: np.concatenate(list(xs))})[
+        long_graph.outputs[0]]
+    assert snr(streamed.reshape(whole.shape), whole) > snr_db
+    assert not np.allclose(streamed[1:], np.stack(ours)[1:])
+
+
+def ch_types(net: Any) -> tuple[np.dtype, np.dtype]:
+    import cmsis_host as ch
+    return ch.io_dtype(net.inputs[0]), ch.io_dtype(net.outputs[0])

@@ -181,6 +181,34 @@ typedef struct
     cmsis_nn_lstm_gate output_gate;
 } cmsis_nn_lstm_params;
 
+/** nnscons' own (not in CMSIS-NN): a GRU layer (ONNX's gates z, r, h; see nnscons_gru_step_s8). Each gate's parts
+ * are requantized to the int16 pre-activation at 2^-12 as an LSTM gate's; the hidden state moves to Q0.15 and back
+ * for the final blend. */
+typedef struct
+{
+    int32_t batch_size;
+    int32_t input_size;
+    int32_t hidden_size;
+    int32_t linear_before_reset;            /* 1: the candidate's recurrent part is computed before the reset gate */
+    int32_t hidden_offset;                  /* the hidden state's zero point */
+    int32_t to_q15_multiplier;              /* hidden state -> Q0.15 */
+    int32_t to_q15_shift;
+    int32_t from_q15_multiplier;            /* Q0.15 -> hidden state */
+    int32_t from_q15_shift;
+    cmsis_nn_lstm_gate update_gate;         /* z: sigmoid */
+    cmsis_nn_lstm_gate reset_gate;          /* r: sigmoid */
+    cmsis_nn_lstm_gate candidate_gate;      /* h: tanh */
+} nnscons_gru_params;
+
+/** The GRU's working buffers: batch_size * hidden_size int16 values each. */
+typedef struct
+{
+    void *update;
+    void *reset;
+    void *candidate;
+    void *scratch;
+} nnscons_gru_context;
+
 /** The LSTM's working buffers: batch_size * hidden_size int16 values each. */
 typedef struct
 {

@@ -403,6 +403,26 @@ arm_cmsis_nn_status arm_svdf_s8(const cmsis_nn_context *ctx,
                                 const cmsis_nn_dims *output_dims,
                                 int8_t *output_data);
 
+/** nnscons' own (not in CMSIS-NN): one time step of a GRU for every batch, int8 data (zero points allowed), int8
+ * weights, int32 effective biases. hidden_in is the previous step's hidden state (rows batch_offset rows apart, as
+ * hidden_out's); buffers hold four batch * hidden int16 arrays. ONNX's GRU: z = sigmoid(x Wz + h Rz + b),
+ * r = sigmoid(x Wr + h Rr + b), n = tanh(x Wh + r * (h Rh + b) + b) with linear_before_reset, else
+ * tanh(x Wh + (r * h) Rh + b), and the new h = n + z * (h - n). */
+arm_cmsis_nn_status nnscons_gru_step_s8(const int8_t *data_in,
+                                        const int8_t *hidden_in,
+                                        int8_t *hidden_out,
+                                        const nnscons_gru_params *params,
+                                        nnscons_gru_context *buffers,
+                                        const int32_t batch_offset);
+
+/** nnscons_gru_step_s8's twin for int16 data at zero point 0 (int64 effective biases, 64-bit requantization). */
+arm_cmsis_nn_status nnscons_gru_step_s16(const int16_t *data_in,
+                                         const int16_t *hidden_in,
+                                         int16_t *hidden_out,
+                                         const nnscons_gru_params *params,
+                                         nnscons_gru_context *buffers,
+                                         const int32_t batch_offset);
+
 /** nnscons' own (not in CMSIS-NN): arm_svdf_s8 on a state kept at a zero point, as TFLite's reference SVDF keeps
  * an int8 state: a new state value is the feature value clamped to input_activation plus state_offset, cast to
  * int8 (it wraps, as TFLite Micro's does), and the time sums read each value less state_offset. With

@@ -1017,6 +1017,12 @@ typedef void (*arm_nn_lstm_gate_part_fn)(const int8_t *weights,
                                          bool accumulate,
                                          int16_t *out);
 
+/** The s8 and s16 gate parts (arm_nn_lstm_gate_part_fn) of the LSTM and GRU steps. */
+void arm_nn_lstm_gate_part_s8(const int8_t *weights, const void *bias, const void *x, int32_t cols, int32_t rows,
+                              int32_t multiplier, int32_t shift, bool accumulate, int16_t *out);
+void arm_nn_lstm_gate_part_s16(const int8_t *weights, const void *bias, const void *x, int32_t cols, int32_t rows,
+                               int32_t multiplier, int32_t shift, bool accumulate, int16_t *out);
+
 /** What arm_nn_lstm_step needs: the s8 or s16 step's gate part and data size, and the step's arguments. */
 typedef struct
 {
@@ -1032,6 +1038,22 @@ typedef struct
 
 /** One LSTM time step for every batch, shared by arm_nn_lstm_step_s8 and arm_nn_lstm_step_s16. */
 arm_cmsis_nn_status arm_nn_lstm_step(const arm_nn_lstm_step_args *args);
+
+/** What nnscons_gru_step needs: the s8 or s16 step's gate part and data size, and the step's arguments. */
+typedef struct
+{
+    arm_nn_lstm_gate_part_fn part;
+    int32_t data_bytes;                     /* 1 (int8 data) or 2 (int16 data) */
+    const void *data_in;
+    const void *hidden_in;                  /* the previous hidden state (the carried one at the first step) */
+    void *hidden_out;
+    const nnscons_gru_params *params;
+    nnscons_gru_context *buffers;
+    int32_t batch_offset;
+} nnscons_gru_step_args;
+
+/** One GRU time step for every batch, shared by nnscons_gru_step_s8 and nnscons_gru_step_s16. */
+arm_cmsis_nn_status nnscons_gru_step(const nnscons_gru_step_args *args);
 
 /* ----------------------------------------------------------------------------------------------------------------
  * SVDF

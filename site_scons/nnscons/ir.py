@@ -249,6 +249,26 @@ def dequantize(q: np.ndarray, scale: Any, zero_point: Any, axis: Optional[int] =
 CELL_STATE_SUFFIX = ":cell"
 
 
+@dataclass(frozen=True)
+class RecurrentLayout:
+    """Where a recurrent op keeps its constants: gate k's input weights are ``inputs[input_weights + k]``, its
+    recurrent weights ``inputs[hidden_weights + k]``, its bias ``inputs[input_biases + k]`` (added to the input
+    part) and, for a GRU, ``inputs[hidden_biases + k]`` (added to the recurrent part)."""
+
+    gates: tuple[str, ...]
+    input_weights: int
+    hidden_weights: int
+    input_biases: int
+    hidden_biases: Optional[int] = None
+
+    def constant(self, op: "Op", first: Optional[int], gate: int) -> Optional[str]:
+        return None if first is None else op.inputs[first + gate]
+
+
+RECURRENT_LAYOUTS = {"lstm": RecurrentLayout(("input", "forget", "cell", "output"), 1, 5, 9),  # TFLite's order
+                     "gru": RecurrentLayout(("update", "reset", "candidate"), 1, 4, 7, 10)}   # ONNX's z, r, h
+
+
 def absorbed_conversions(graph: Graph, tensors: Mapping[str, Any]) -> tuple[list[str], list[str], list[Op]]:
     """The generated network's inputs and outputs, in order, and the ops its C API's conversion helpers absorb: a
     ``quantize`` reading a float graph input (its output becomes the network input) and a ``dequantize`` writing a

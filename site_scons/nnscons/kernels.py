@@ -29,8 +29,8 @@ code calls (``s8`` for int8 activations, ``s16`` for int16 activations with int8
 ``reshape``            none: the output aliases the input (see :mod:`nnscons.planner`)
 ``relu``/``relu6``/    none: a clamp loop in the generated C (CMSIS-NN's ``arm_relu*`` ignore the zero
 ``clip``               point)
-``lstm``               ``arm_nn_lstm_step_s8`` / ``_s16`` per time step (int8x8_16 / int16x8_16); scratch: temp1, temp2 (the cell state is
-                       carried outside the arena)
+``lstm``, ``gru``       per time step ``arm_nn_lstm_step_s8`` / ``_s16`` (int8x8_16 / int16x8_16), ``nnscons_gru_step_s8``
+                       / ``_s16`` (the bundled kernels' own); scratch: 2 / 4 batch x hidden int16 buffers
 ``svdf``               ``arm_svdf_state_s16_s8`` (int16 state) / ``arm_svdf_s8`` (int8 state at zero point 0) /
                        ``nnscons_svdf_state_offset_s8`` (the bundled kernels' own); scratch: two int32 sum buffers
 =====================  ==========================================================================
@@ -314,13 +314,18 @@ def _avgpool_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) 
     return Kernel("avgpool", f"arm_avgpool_{suffix}", suffix, _sizes(avgpool_buffer_size, y.shape[2], y.shape[3]))
 
 
-def _lstm_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Kernel:
-    """``geometry``: the bytes of one of temp1, temp2 (batch x hidden int16)."""
+# a recurrent op's step function (its _s8 / _s16 suffix added) and how many batch x hidden int16 buffers it takes
+_RECURRENT_STEPS = {"lstm": ("arm_nn_lstm_step", 2), "gru": ("nnscons_gru_step", 4)}
+
+
+def _recurrent_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Kernel:
+    """``geometry``: the bytes of one of its int16 buffers (batch x hidden values)."""
     if suffix not in ("s8", "s16"):
-        raise unsupported(op, suffix, "only the int8x8_16 and int16x8_16 LSTMs are supported")
+        raise unsupported(op, suffix, "only int8 and int16 recurrent layers are supported")
+    function, buffers = _RECURRENT_STEPS[op.type]
     x = graph.tensors[op.inputs[0]].shape
     one = _align(2 * (x[1] if op.attrs.get("time_major") else x[0]) * graph.tensors[op.inputs[1]].shape[0], 4)
-    return Kernel("lstm", f"arm_nn_lstm_step_{suffix}", suffix, {f: 2 * one for f in FEATURE_SETS}, one)
+    return Kernel(op.type, f"{function}_{suffix}", suffix, {f: buffers * one for f in FEATURE_SETS}, one)
 
 
 def _svdf_kernel(graph: ir.Graph, op: ir.Op, suffix: str, per_channel: bool) -> Kernel:
@@ -374,15 +379,10 @@ LAYER_KERNELS: dict[str, KernelChoice] = {
     "concat": functools.partial(_no_scratch, "concat", "arm_concatenation_s8_y"),
     "mean": functools.partial(_no_scratch, "mean", ""),
     "pad": functools.partial(_no_scratch, "pad", ""),
-    "logistic": functools.partial(_no_scratch, "lookup", ""),
-    "tanh": functools.partial(_no_scratch, "lookup", ""),
-    "leaky_relu": functools.partial(_no_scratch, "lookup", ""),
-    "quantize": functools.partial(_no_scratch, "lookup", ""),
+    **{op: functools.partial(_no_scratch, "lookup", "") for op in ("logistic", "tanh", "leaky_relu", "quantize")},
     "reshape": functools.partial(_no_scratch, "alias", ""),
-    "relu": functools.partial(_no_scratch, "clamp", ""),
-    "relu6": functools.partial(_no_scratch, "clamp", ""),
-    "clip": functools.partial(_no_scratch, "clamp", ""),
-    "lstm": _lstm_kernel,
+    **{op: functools.partial(_no_scratch, "clamp", "") for op in ("relu", "relu6", "clip")},
+    "lstm": _recurrent_kernel, "gru": _recurrent_kernel,
     "svdf": _svdf_kernel,
 }
 SUPPORTED_OPS = tuple(LAYER_KERNELS)

@@ -3,40 +3,10 @@
 
 /*
  * arm_nn_lstm_step_s8: one time step of the s8 LSTM ("int8x8_16": int8 data, int32 effective biases) for every
- * batch: arm_nn_lstm_step with the int8 gate part below.
+ * batch: arm_nn_lstm_step with the int8 gate part (arm_nn_lstm_gate_part_s8).
  */
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
-
-/* An arm_nn_lstm_gate_part_fn on int8 data: the rows two at a time, x read once per pair (arm_nn_dot2_s8, SIMD on
- * the DSP and Helium cores), each sum requantized with the 32-bit rule. */
-static void gate_part_s8(const int8_t *weights, const void *bias, const void *x, int32_t cols, int32_t rows,
-                         int32_t multiplier, int32_t shift, bool accumulate, int16_t *out)
-{
-    const int32_t *bias32 = (const int32_t *)bias;
-    const int8_t *x8 = (const int8_t *)x;
-    int32_t r = 0;
-    while (r < rows)
-    {
-        int32_t sums[2];
-        const int32_t count = rows - r >= 2 ? 2 : 1;
-        int32_t k;
-        if (count == 2)
-        {
-            arm_nn_dot2_s8(x8, weights + r * cols, weights + (r + 1) * cols, cols, 0, &sums[0], &sums[1]);
-        }
-        else
-        {
-            sums[0] = arm_nn_dot_s8(x8, weights + r * cols, cols, 0);
-        }
-        for (k = 0; k < count; k++)
-        {
-            const int32_t part = arm_nn_requantize(bias32[r + k] + sums[k], multiplier, shift);
-            out[r + k] = arm_nn_sat_s16(accumulate ? part + out[r + k] : part);
-        }
-        r += count;
-    }
-}
 
 arm_cmsis_nn_status arm_nn_lstm_step_s8(const int8_t *data_in,
                                         const int8_t *hidden_in,
@@ -45,7 +15,7 @@ arm_cmsis_nn_status arm_nn_lstm_step_s8(const int8_t *data_in,
                                         cmsis_nn_lstm_context *buffers,
                                         const int32_t batch_offset)
 {
-    const arm_nn_lstm_step_args args = {gate_part_s8, 1, data_in, hidden_in, hidden_out, params, buffers,
+    const arm_nn_lstm_step_args args = {arm_nn_lstm_gate_part_s8, 1, data_in, hidden_in, hidden_out, params, buffers,
                                         batch_offset};
     return arm_nn_lstm_step(&args);
 }

@@ -22,7 +22,7 @@ from .model import Model, layer_header, open_model, place_io, plan_json, shared_
 
 DSP_CHECK = "defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)"
 # layer kinds whose CMSIS-NN function returns a status (arm_softmax_s8 returns nothing)
-_STATUS_KINDS = ("conv", "depthwise", "fc", "avgpool", "maxpool", "add", "mul", "lstm", "svdf")
+_STATUS_KINDS = ("conv", "depthwise", "fc", "avgpool", "maxpool", "add", "mul", "lstm", "gru", "svdf")
 
 LayerBuilder = Callable[[Model, ir.Op, dict[str, Any], kernels.Kernel], dict[str, Any]]
 
@@ -45,6 +45,7 @@ S8_LAYERS: dict[str, LayerBuilder] = {
     "clamp": s8_loops.layer_clamp,
     "alias": s8_loops.layer_alias,
     "lstm": s8_recurrent.layer_lstm,
+    "gru": s8_recurrent.layer_gru,
     "svdf": s8_recurrent.layer_svdf,
 }
 

@@ -24,69 +24,102 @@ from .. import ir, kernels
 from .model import Model
 from .s8_layers import wrap_int32
 
-IR_GATES = ("input", "forget", "cell", "output")
 CMSIS_GATES = ("forget", "input", "cell", "output")
+ACTIVATIONS = {"cell": "ARM_TANH", "candidate": "ARM_TANH"}      # every other gate: ARM_SIGMOID
 
 
 def layer_lstm(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
-    graph = model.graph
-    x_shape = graph.tensors[op.inputs[0]].shape
-    time_major = bool(q["time_major"])
-    steps, batch = (x_shape[0], x_shape[1]) if time_major else (x_shape[1], x_shape[0])
-    units, features = graph.tensors[op.inputs[1]].shape
-    gates = {name: _gate(model, op, q, k, name, kernel.suffix == "s16") for k, name in enumerate(IR_GATES)}
-    hidden, cell = f"{model.name}_{op.name}_hidden", f"{model.name}_{op.name}_cell"
-    ctype = "int16_t" if kernel.suffix == "s16" else "int8_t"
-    batch_offset = 1 if time_major else steps
-    # the steps read batch b's hidden state batch_offset rows after batch a's: the carried one is laid out so too
-    model.states += [{"name": hidden, "ctype": ctype, "count": ((batch - 1) * batch_offset + 1) * units,
-                      "start": int(q["hidden_zero_point"]),
-                      "what": f"{op.name} hidden state, {batch} row(s) of {units} every {batch_offset} row(s), "
-                              f"starts at its zero point"},
-                     {"name": cell, "ctype": "int16_t", "count": batch * units, "start": 0,
-                      "what": f"{op.name} cell state [{batch}][{units}], 2^{q['cell_scale_power']} steps"}]
+    fields = _sequence(model, op, q, kernel, "starts at its zero point")
+    batch, units = fields["batch"], fields["units"]
+    model.states.append({"name": f"{model.name}_{op.name}_cell", "ctype": "int16_t", "count": batch * units,
+                         "start": 0, "what": f"{op.name} cell state [{batch}][{units}], "
+                                            f"2^{q['cell_scale_power']} steps"})
+    gates = {gate["name"]: gate for gate in _gates(model, op, q, kernel)}
     return {
-        "hidden_state": hidden, "cell_state": cell, "batch_offset": batch_offset, "ctype": ctype,
-        "in_step": batch * features if time_major else features, "out_step": batch * units if time_major else units,
-        "time_major": int(time_major), "batch": batch, "steps": steps, "features": features, "units": units,
-        "input_offset": -int(q["input_zero_point"]),
+        **fields, "cell_state": f"{model.name}_{op.name}_cell", "input_offset": -int(q["input_zero_point"]),
         "forget_to_cell": q["forget_to_cell"], "input_to_cell": q["input_to_cell"], "output_rq": q["output"],
         "output_offset": int(q["hidden_zero_point"]), "cell_clip": int(q["cell_clip"]),
         "cell_scale_power": int(q["cell_scale_power"]), "gates": [gates[name] for name in CMSIS_GATES],
-        "buffer_bytes": kernel.geometry,
         "notes": [f"  gates forget, input, cell, output; state: hidden zp {q['hidden_zero_point']}, cell 2^"
                   f"{q['cell_scale_power']}, clip {q['cell_clip']}; carried between calls ({model.name}_reset "
                   f"clears it)"],
     }
 
 
-def _gate(model: Model, op: ir.Op, q: dict[str, Any], k: int, name: str, wide: bool) -> dict[str, Any]:
-    """One gate's arrays and requantization; ``wide``: the s16 step's int64 biases (zero points are 0 there)."""
-    prefix = f"{model.name}_{op.name}_{name}"
-    wx, wh, bias = (model.qparam(op, op.inputs[i]) for i in (1 + k, 5 + k, 9 + k))
-    x_sums = wx.astype(np.int64).sum(axis=1)
-    h_sums = wh.astype(np.int64).sum(axis=1)
+def layer_gru(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:
+    """A GRU on nnscons' own step (``nnscons_gru_step_s8/_s16``); its hidden state carried like the LSTM's."""
+    fields = _sequence(model, op, q, kernel, "starts at its zero point (0.0)")
+    return {
+        **fields, "linear_before_reset": int(q["linear_before_reset"]),
+        "hidden_offset": int(q["hidden_zero_point"]), "to_q15": q["to_q15"], "from_q15": q["from_q15"],
+        "gates": _gates(model, op, q, kernel),
+        "notes": [f"  gates update, reset, candidate{' (linear before reset)' if q['linear_before_reset'] else ''}; "
+                  f"hidden state zp {q['hidden_zero_point']}, carried between calls ({model.name}_reset clears it)"],
+    }
+
+
+def _sequence(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel, start: str) -> dict[str, Any]:
+    """What the LSTM and GRU steps share: the sequence's geometry and the carried hidden state (registered)."""
+    x_shape = model.graph.tensors[op.inputs[0]].shape
+    time_major = bool(q["time_major"])
+    steps, batch = (x_shape[0], x_shape[1]) if time_major else (x_shape[1], x_shape[0])
+    units, features = model.graph.tensors[op.inputs[1]].shape
+    hidden = f"{model.name}_{op.name}_hidden"
+    ctype = "int16_t" if kernel.suffix == "s16" else "int8_t"
+    batch_offset = 1 if time_major else steps
+    # the steps read batch b's hidden state batch_offset rows after batch a's: the carried one is laid out so too
+    model.states.append({"name": hidden, "ctype": ctype, "count": ((batch - 1) * batch_offset + 1) * units,
+                         "start": int(q["hidden_zero_point"]),
+                         "what": f"{op.name} hidden state, {batch} row(s) of {units} every {batch_offset} row(s), "
+                                 f"{start}"})
+    return {
+        "hidden_state": hidden, "batch_offset": batch_offset, "ctype": ctype,
+        "in_step": batch * features if time_major else features, "out_step": batch * units if time_major else units,
+        "time_major": int(time_major), "batch": batch, "steps": steps, "features": features, "units": units,
+        "buffer_bytes": kernel.geometry,
+    }
+
+
+def _gates(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> list[dict[str, Any]]:
+    """Each gate's arrays and requantization, in the IR's order. The effective biases are computed at generation
+    time as TFLite Micro computes them with ``arm_vector_sum_s8``: the input part ``bias - zp_x * (row sums of the
+    input weights)``, the recurrent part ``(its bias, a GRU's) - zp_h * (row sums of the recurrent weights)``; int32
+    arithmetic, wrapping, for the s8 step, int64 for the s16 step (zero points 0 there)."""
+    layout = ir.RECURRENT_LAYOUTS[op.type]
+    wide = kernel.suffix == "s16"
     bias_ctype = "int64_t" if wide else "int32_t"
     effective = (lambda v: v) if wide else wrap_int32
-    arrays = {
-        "input_weights": model.constant(op.inputs[1 + k], f"{prefix}_input_weights", "int8_t", wx,
-                                        [f"{op.name} {name} gate input weights: {model.tensor_text(op.inputs[1 + k])}"]),
-        "hidden_weights": model.constant(op.inputs[5 + k], f"{prefix}_hidden_weights", "int8_t", wh,
-                                         [f"{op.name} {name} gate recurrent weights: "
-                                          f"{model.tensor_text(op.inputs[5 + k])}"]),
-        "bias": model.constant(op.inputs[9 + k], f"{prefix}_bias", bias_ctype, bias.astype(np.int64),
-                               [f"{op.name} {name} gate bias: {model.tensor_text(op.inputs[9 + k])}"]),
-        "input_effective_bias": model.constant(
-            f"{op.name}.{name}.input_effective_bias", f"{prefix}_input_effective_bias", bias_ctype,
-            effective(bias.astype(np.int64) - int(q["input_zero_point"]) * x_sums),
-            [f"{op.name} {name} gate: bias - input zero point x row sums of the input weights"]),
-        "hidden_effective_bias": model.constant(
-            f"{op.name}.{name}.hidden_effective_bias", f"{prefix}_hidden_effective_bias", bias_ctype,
-            effective(-int(q["hidden_zero_point"]) * h_sums),
-            [f"{op.name} {name} gate: - hidden zero point x row sums of the recurrent weights"]),
-    }
-    return {"name": name, "input_rq": q["gates"][name]["input"], "hidden_rq": q["gates"][name]["hidden"],
-            "activation": "ARM_TANH" if name == "cell" else "ARM_SIGMOID", **arrays}
+    gates = []
+    for k, name in enumerate(layout.gates):
+        prefix = f"{model.name}_{op.name}_{name}"
+        wx_name, wh_name, bias_name = (op.inputs[at + k] for at in (layout.input_weights, layout.hidden_weights,
+                                                                     layout.input_biases))
+        hidden_bias_name = layout.constant(op, layout.hidden_biases, k)
+        wx, wh, bias = (model.qparam(op, t) for t in (wx_name, wh_name, bias_name))
+        hidden_bias = np.zeros(wh.shape[0], np.int64) if hidden_bias_name is None else \
+            model.qparam(op, hidden_bias_name).astype(np.int64)
+        x_sums, h_sums = wx.astype(np.int64).sum(axis=1), wh.astype(np.int64).sum(axis=1)
+        gates.append({
+            "name": name, "input_rq": q["gates"][name]["input"], "hidden_rq": q["gates"][name]["hidden"],
+            "activation": ACTIVATIONS.get(name, "ARM_SIGMOID"),
+            "input_weights": model.constant(wx_name, f"{prefix}_input_weights", "int8_t", wx,
+                                            [f"{op.name} {name} gate input weights: {model.tensor_text(wx_name)}"]),
+            "hidden_weights": model.constant(wh_name, f"{prefix}_hidden_weights", "int8_t", wh,
+                                             [f"{op.name} {name} gate recurrent weights: "
+                                              f"{model.tensor_text(wh_name)}"]),
+            "bias": model.constant(bias_name, f"{prefix}_bias", bias_ctype, bias.astype(np.int64),
+                                   [f"{op.name} {name} gate bias: {model.tensor_text(bias_name)}"]),
+            "input_effective_bias": model.constant(
+                f"{op.name}.{name}.input_effective_bias", f"{prefix}_input_effective_bias", bias_ctype,
+                effective(bias.astype(np.int64) - int(q["input_zero_point"]) * x_sums),
+                [f"{op.name} {name} gate: bias - input zero point x row sums of the input weights"]),
+            "hidden_effective_bias": model.constant(
+                f"{op.name}.{name}.hidden_effective_bias", f"{prefix}_hidden_effective_bias", bias_ctype,
+                effective(hidden_bias - int(q["hidden_zero_point"]) * h_sums),
+                [f"{op.name} {name} gate: " + ("" if hidden_bias_name is None else "recurrent bias ") +
+                 "- hidden zero point x row sums of the recurrent weights"]),
+        })
+    return gates
 
 
 def layer_svdf(model: Model, op: ir.Op, q: dict[str, Any], kernel: kernels.Kernel) -> dict[str, Any]:

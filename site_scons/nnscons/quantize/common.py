@@ -271,6 +271,9 @@ def roles(graph: ir.Graph) -> dict[str, str]:
         if op.type == "lstm":                     # x, 4 input and 4 recurrent weights, 4 biases
             found.update({name: "weight" for name in op.inputs[1:9]})
             found.update({name: "bias" for name in op.inputs[9:13]})
+        if op.type == "gru":                      # x, 3 input and 3 recurrent weights, 3 input and 3 recurrent biases
+            found.update({name: "weight" for name in op.inputs[1:7]})
+            found.update({name: "bias" for name in op.inputs[7:13]})
     for name, tensor in graph.tensors.items():
         if name in found:
             continue

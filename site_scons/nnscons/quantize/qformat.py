@@ -183,7 +183,7 @@ def formats(state: QState, op: ir.Op) -> dict[str, Any]:
 
 
 def sequence_formats(state: QState, op: ir.Op) -> dict[str, Any]:
-    """An LSTM: its sequence's format and its output's (its weights and biases carry their own)."""
+    """An LSTM or GRU: its sequence's format and its output's (its weights and biases carry their own)."""
     return {"fi": state.act_frac(op.inputs[0]), "fo": state.act_frac(op.outputs[0])}
 
 
@@ -206,5 +206,5 @@ Q_LAYER_RULES: dict[str, QLayerRule] = {
     "logistic": lookup, "tanh": lookup,
     "avg_pool2d": formats, "max_pool2d": formats, "softmax": formats, "reshape": formats, "pad": formats,
     "mean": formats, "concat": formats, "relu": formats, "relu6": formats, "leaky_relu": formats, "clip": formats,
-    "quantize": formats, "dequantize": formats, "lstm": sequence_formats,
+    "quantize": formats, "dequantize": formats, "lstm": sequence_formats, "gru": sequence_formats,
 }

@@ -10,7 +10,7 @@ constants from :func:`quantize_constants` and its hidden state from the output's
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -20,32 +20,30 @@ from . import affine, bounds
 from ..ranges import q_frac_bits
 from .common import QState, TensorQ, to_int
 
-GATES = ("input", "forget", "cell", "output")        # the IR's input order (TFLite's)
 GATE_SCALE = 2.0 ** -12                               # the int16 gate pre-activation
 PRODUCT_SCALE = 2.0 ** -30                            # a product of two Q0.15 values
+Q15 = 2.0 ** -15
 CELL_SCALE_POWERS = range(-15, 4)                     # cell scales 2^-15..2^3: tanh's input shift stays in 0..15
 INT16_MAX = 32767
 # a requantized gate part plus the other part (an int16) must stay in int32
 GATE_PART_LIMIT = (1 << 31) - 1 - (1 << 15)
 INT8_REACH = 256                                      # |x - zero point| + |zero point| for int8 values, at most
 INT16_REACH = 32768                                   # |x| for int16 values at zero point 0
-
-
-SCHEMES = ("int8", "int16x8", "q7", "q15")        # a float LSTM quantized by nnscons
-GATE_SHIFT_MAX_S64 = 14                               # arm_nn_requantize_s64 shifts right by 15 - shift, at least 1
+WIDE_SUM_LIMIT = 1 << 46                              # an int64 gate sum times a 16-bit multiplier stays in int64
+SCHEMES = ("int8", "int16x8", "q7", "q15")           # a float LSTM or GRU quantized by nnscons
 
 
 def quantize_constants(state: QState, op: ir.Op) -> None:
-    """A float LSTM quantized as TFLite's converter quantizes it for the int8x8_16 (``int8``) and int16x8_16
-    (``int16x8``) kernels: each of the eight weight matrices symmetric int8 per tensor, each gate's bias at the
-    input's scale times its input weights' (int32, or int64 for int16 activations). ``q7`` and ``q15`` (the seed's
-    power-of-two formats) run on the same kernels with every scale a power of two: a weight matrix in the Q-format
-    its largest value needs (int8), the biases in the accumulator's format."""
-    if op.type != "lstm" or state.scheme not in SCHEMES:
-        raise NnsconsError(None, f"quantize: layer {op.name} ({op.type}): GRU layers cannot be quantized yet (the "
-                                 f"float lowering onto fully connected layers, sigmoid, tanh and element-wise "
-                                 f"products is not done)")
-    for name in op.inputs[1:9]:
+    """A float LSTM or GRU quantized as TFLite's converter quantizes an LSTM for the int8x8_16 (``int8``) and
+    int16x8_16 (``int16x8``) kernels: each weight matrix symmetric int8 per tensor, each bias at the scale of the
+    values its weights multiply (the input, or for a GRU's recurrent biases the hidden state) times the weights'
+    (int32, or int64 for int16 activations). ``q7`` and ``q15`` (the seed's power-of-two formats) run on the same
+    kernels with every scale a power of two: a weight matrix in the Q-format its largest value needs (int8)."""
+    if state.scheme not in SCHEMES:
+        raise NnsconsError(None, f"quantize: layer {op.name} ({op.type}): quant={state.scheme} is not supported")
+    layout = ir.RECURRENT_LAYOUTS[op.type]
+    gates = range(len(layout.gates))
+    for name in [op.inputs[at + k] for at in (layout.input_weights, layout.hidden_weights) for k in gates]:
         values = state.real[name]
         max_abs = float(np.max(np.abs(values), initial=0.0))
         if state.scheme in ("q7", "q15"):
@@ -56,8 +54,12 @@ def quantize_constants(state: QState, op: ir.Op) -> None:
             [scale] = affine.symmetric_weight_scales(max_abs)
             state.tq[name] = TensorQ("weight", "int8", [float(scale)], [0], None, bits=8)
         state.qparams[name] = to_int(values, np.array(scale), 0, "int8", (-127, 127))
-    for k, name in enumerate(op.inputs[9:13]):
-        affine.quantize_bias_of(state, op, op.inputs[0], op.inputs[1 + k], name)
+    for k in gates:
+        affine.quantize_bias_of(state, op, op.inputs[0], op.inputs[layout.input_weights + k],
+                                op.inputs[layout.input_biases + k])
+        hidden_bias = layout.constant(op, layout.hidden_biases, k)
+        if hidden_bias is not None:
+            affine.quantize_bias_of(state, op, op.outputs[0], op.inputs[layout.hidden_weights + k], hidden_bias)
 
 
 def _states(state: QState, op: ir.Op) -> tuple[Any, Any]:
@@ -66,41 +68,76 @@ def _states(state: QState, op: ir.Op) -> tuple[Any, Any]:
     if state.scheme == "model":
         return op.attrs.get("hidden_state"), op.attrs.get("cell_state")
     out = state.tq[op.outputs[0]]
+    hidden = {"scale": float(out.scale[0]), "zero_point": int(out.zero_point[0])}
+    if op.type == "gru":
+        return hidden, None
     cell = state.ranges.tensors.get(op.outputs[0] + ir.CELL_STATE_SUFFIX) if state.ranges is not None else None
     if cell is None:
         raise NnsconsError(None, f"quantize: layer {op.name} (lstm): the statistics have no cell state values; "
                                  f"rebuild stats.npz for this graph")
     reach = max(abs(cell.min), abs(cell.max), 2.0 ** -15)
     power = min(max(math.ceil(math.log2(reach)) - 15, CELL_SCALE_POWERS[0]), CELL_SCALE_POWERS[-1])
-    return {"scale": float(out.scale[0]), "zero_point": int(out.zero_point[0])}, {"scale": 2.0 ** power}
+    return hidden, {"scale": 2.0 ** power}
 
 
-def lstm(state: QState, op: ir.Op) -> dict[str, Any]:
+def _sequence(state: QState, op: ir.Op) -> tuple[float, int, float, int, bool, Any]:
+    """The input's and the hidden state's (scale, zero point), whether the data is int16, and the cell state."""
     if state.scheme not in ("model",) + SCHEMES:
-        raise NnsconsError(None, f"quantize: layer {op.name} (lstm): quant={state.scheme} is not supported for "
-                                 f"LSTM layers")
+        raise NnsconsError(None, f"quantize: layer {op.name} ({op.type}): quant={state.scheme} is not supported for "
+                                 f"recurrent layers")
     x = state.tq[op.inputs[0]]
     hidden, cell = _states(state, op)
     wide = x.dtype == "int16"
-    if x.dtype not in ("int8", "int16") or hidden is None or cell is None:
-        raise NnsconsError(None, f"quantize: layer {op.name} (lstm): the LSTM kernels need int8 or int16 "
+    if x.dtype not in ("int8", "int16") or hidden is None or (op.type == "lstm" and cell is None):
+        raise NnsconsError(None, f"quantize: layer {op.name} ({op.type}): the recurrent kernels need int8 or int16 "
                                  f"activations and quantized states")
     s_x, zp_x = float(x.scale[0]), int(x.zero_point[0])
-    s_h, zp_h, s_c = float(hidden["scale"]), int(hidden["zero_point"]), float(cell["scale"])
+    s_h, zp_h = float(hidden["scale"]), int(hidden["zero_point"])
     if wide and (zp_x or zp_h):
-        raise NnsconsError(None, f"quantize: layer {op.name} (lstm): the int16 LSTM needs its input and hidden "
-                                 f"state at zero point 0")
+        raise NnsconsError(None, f"quantize: layer {op.name} ({op.type}): int16 data must be at zero point 0")
+    return s_x, zp_x, s_h, zp_h, wide, cell
+
+
+def _gates(state: QState, op: ir.Op, s_x: float, s_h: float, wide: bool) -> dict[str, dict[str, list[int]]]:
+    """Each gate's two rescales to the int16 pre-activation at 2^-12, checked against what the sums reach."""
+    layout = ir.RECURRENT_LAYOUTS[op.type]
     gates = {}
-    for k, gate in enumerate(GATES):
-        wx, wh = state.tq[op.inputs[1 + k]], state.tq[op.inputs[5 + k]]
-        if len(wx.scale) != 1 or len(wh.scale) != 1:
-            raise NnsconsError(None, f"quantize: layer {op.name} (lstm): the {gate} gate's weights must be quantized "
-                                     f"per tensor")
-        gates[gate] = {"input": list(bounds.multiplier(op, s_x * float(wx.scale[0]) / GATE_SCALE,
-                                                       f"the {gate} gate's input rescale")),
-                       "hidden": list(bounds.multiplier(op, s_h * float(wh.scale[0]) / GATE_SCALE,
-                                                        f"the {gate} gate's recurrent rescale"))}
-        (_check_wide_gate_reach if wide else _check_gate_reach)(state, op, k, gate, gates[gate])
+    for k, gate in enumerate(layout.gates):
+        wx, wh = (op.inputs[at + k] for at in (layout.input_weights, layout.hidden_weights))
+        if len(state.tq[wx].scale) != 1 or len(state.tq[wh].scale) != 1:
+            raise NnsconsError(None, f"quantize: layer {op.name} ({op.type}): the {gate} gate's weights must be "
+                                     f"quantized per tensor")
+        parts = (("input", s_x, wx, op.inputs[layout.input_biases + k]),
+                 ("hidden", s_h, wh, layout.constant(op, layout.hidden_biases, k)))
+        gates[gate] = {}
+        for part, scale, weights, bias in parts:
+            rescale = bounds.multiplier(op, scale * float(state.tq[weights].scale[0]) / GATE_SCALE,
+                                        f"the {gate} gate's {part} rescale", wide=wide)
+            _check_part_reach(state, op, f"the {gate} gate's {part} part", weights, bias, rescale[1], wide)
+            gates[gate][part] = list(rescale)
+    return gates
+
+
+def _check_part_reach(state: QState, op: ir.Op, what: str, weights: str, bias: Optional[str], shift: int,
+                      wide: bool) -> None:
+    """A gate part (effective bias plus the weights times any data value) stays in its accumulator: int32 also
+    after the requantization's left shift and the other part added (s8), int64 after the 16-bit multiplier (s16)."""
+    w = np.abs(np.asarray(state.qparams[weights], np.int64)).sum(axis=1).max()
+    b = 0 if bias is None else int(np.abs(np.asarray(state.qparams[bias], np.int64)).max())
+    reach = b + (INT16_REACH if wide else INT8_REACH) * int(w)
+    if wide:
+        bad = reach >= WIDE_SUM_LIMIT
+    else:
+        bad = reach > GATE_PART_LIMIT or reach << max(shift, 0) > GATE_PART_LIMIT
+    if bad:
+        raise NnsconsError(None, f"quantize: layer {op.name} ({op.type}): {what} reaches {reach} (shift {shift}), "
+                                 f"beyond its accumulator (the model's weights, biases or scales are out of range)")
+
+
+def lstm(state: QState, op: ir.Op) -> dict[str, Any]:
+    s_x, zp_x, s_h, zp_h, wide, cell = _sequence(state, op)
+    s_c = float(cell["scale"])
+    gates = _gates(state, op, s_x, s_h, wide)
     power = round(math.log(s_c) / math.log(2.0))
     if power not in CELL_SCALE_POWERS:
         raise NnsconsError(None, f"quantize: layer {op.name} (lstm): cell state scale {s_c!r} is outside "
@@ -117,48 +154,36 @@ def lstm(state: QState, op: ir.Op) -> dict[str, Any]:
     }
 
 
-def _check_wide_gate_reach(state: QState, op: ir.Op, k: int, gate: str, rescales: dict[str, list[int]]) -> None:
-    """The int16 LSTM's gate parts are int64 sums requantized by arm_nn_requantize_s64: its shift must leave a
-    right shift (at most 14), and the sum times the 16-bit multiplier must stay in int64."""
-    for part, weights_at, bias_at in (("input", 1 + k, 9 + k), ("hidden", 5 + k, None)):
-        shift = rescales[part][1]
-        w = np.abs(np.asarray(state.qparams[op.inputs[weights_at]], np.int64)).sum(axis=1).max()
-        bias = 0 if bias_at is None else int(np.abs(np.asarray(state.qparams[op.inputs[bias_at]], np.int64)).max())
-        reach = bias + INT16_REACH * int(w)
-        if shift > GATE_SHIFT_MAX_S64 or reach >= 1 << 46:
-            raise NnsconsError(None, f"quantize: layer {op.name} (lstm): the {gate} gate's {part} part reaches "
-                                     f"{reach} with shift {shift}, beyond what the 64-bit requantization takes "
-                                     f"(shift <= {GATE_SHIFT_MAX_S64}, sum < 2^46; the model's weights, biases or "
-                                     f"scales are out of range)")
+def gru(state: QState, op: ir.Op) -> dict[str, Any]:
+    """The GRU (nnscons' own step, ``nnscons_gru_step_s8/_s16``): the LSTM's gate rescales, and the hidden state's
+    two rescales to Q0.15 and back for the final blend ``n + z * (h - n)``."""
+    s_x, zp_x, s_h, zp_h, wide, _ = _sequence(state, op)
+    to_q15 = _q15_rescale(op, s_h / Q15, "the hidden state's rescale to Q0.15")
+    from_q15 = _q15_rescale(op, Q15 / s_h, "the hidden state's rescale from Q0.15")
+    return {
+        "time_major": bool(op.attrs.get("time_major", False)), "input_zero_point": zp_x, "hidden_zero_point": zp_h,
+        "linear_before_reset": bool(op.attrs.get("linear_before_reset", False)),
+        "gates": _gates(state, op, s_x, s_h, wide),
+        "to_q15": to_q15, "from_q15": from_q15,
+    }
 
 
-def _check_gate_reach(state: QState, op: ir.Op, k: int, gate: str, rescales: dict[str, list[int]]) -> None:
-    """Each part of a gate's pre-activation (effective bias plus the weights times int8 values) stays in int32, and
-    so does its requantization before the other part is added (a left shift multiplies it): else one line."""
-    for part, weights_at, bias_at in (("input", 1 + k, 9 + k), ("hidden", 5 + k, None)):
-        w = np.abs(np.asarray(state.qparams[op.inputs[weights_at]], np.int64)).sum(axis=1).max()
-        bias = 0 if bias_at is None else int(np.abs(np.asarray(state.qparams[op.inputs[bias_at]], np.int64)).max())
-        reach = bias + INT8_REACH * int(w)
-        shift = max(rescales[part][1], 0)
-        if reach > GATE_PART_LIMIT or reach << shift > GATE_PART_LIMIT:
-            raise NnsconsError(None, f"quantize: layer {op.name} (lstm): the {gate} gate's {part} part reaches "
-                                     f"{reach} (shifted left by {shift}), beyond int32 (the model's weights, biases "
-                                     f"or scales are out of range)")
-
-
-def _product_rescale(op: ir.Op, real: float, what: str) -> list[int]:
-    """The rescale of a product of two Q0.15 values, a right shift (a left one would leave int32)."""
+def _q15_rescale(op: ir.Op, real: float, what: str) -> list[int]:
+    """A GRU's rescale between its hidden state and Q0.15: a 16-bit value shifted left at most 15 stays in int32."""
     m, shift = bounds.multiplier(op, real, what)
-    if shift > 0:
-        raise NnsconsError(None, f"quantize: layer {op.name} (lstm): {what} is {real:.3g}, the state's scale is "
-                                 f"below 2^-30 (out of range)")
+    if shift > 15:
+        raise NnsconsError(None, f"quantize: layer {op.name} ({op.type}): {what} is {real:.3g}, the hidden state's "
+                                 f"scale is out of range")
     return [m, shift]
 
 
-def gru(state: QState, op: ir.Op) -> dict[str, Any]:
-    raise NnsconsError(None, f"quantize: layer {op.name} (gru): GRU layers cannot be quantized yet (the float "
-                             f"lowering onto fully connected layers, sigmoid, tanh and element-wise products is "
-                             f"not done)")
+def _product_rescale(op: ir.Op, real: float, what: str) -> list[int]:
+    """A rescale that must be a right shift (a left one would leave int32)."""
+    m, shift = bounds.multiplier(op, real, what)
+    if shift > 0:
+        raise NnsconsError(None, f"quantize: layer {op.name} ({op.type}): {what} is {real:.3g}, the state's scale "
+                                 f"is out of range")
+    return [m, shift]
 
 
 def svdf(state: QState, op: ir.Op) -> dict[str, Any]:
