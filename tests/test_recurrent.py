@@ -97,11 +97,24 @@ def test_float_lstm_other_schemes_take_their_words(scheme: str, activations: str
         assert qparams[name].dtype == bias
 
 
-def test_float_lstm_on_the_legacy_api_is_refused_by_name(tmp_path: Path) -> None:
-    graph, params, table = float_lstm_ranges("q15")
-    tables, qparams = qtable_for(graph, params, "q15", table, api="legacy")
-    with pytest.raises(NnsconsError, match="lstm_0.*no CMSIS-NN legacy q15 kernel"):
-        codegen.generate("lf", graph, tables, qparams, "legacy", "h")
+@pytest.mark.parametrize("scheme, dtype", [("q7", np.int8), ("q15", np.int16)])
+def test_float_lstm_on_the_legacy_api_takes_the_seeds_formats(scheme: str, dtype: type) -> None:
+    """api=legacy: W-bit weights and biases in Q-formats, every rescale a shift from the formats (gate parts to
+    Q3.(W-4), products of Q0.(W-1) gates to the cell's and the hidden state's formats)."""
+    graph, params, table = float_lstm_ranges(scheme)
+    tables, qparams = qtable_for(graph, params, scheme, table, api="legacy")
+    op = graph.ops[0]
+    entry = tables["layers"][op.name]
+    top = np.iinfo(dtype).bits - 1
+    assert entry["legacy"] and entry["gate_frac"] == top - 3
+    assert entry["cell_product_shift"] == 2 * top - entry["cell_frac"]
+    assert entry["hidden_shift"] == 2 * top - entry["hidden_frac"]
+    for k, gate in enumerate(("input", "forget", "cell", "output")):
+        w, b = op.inputs[1 + k], op.inputs[9 + k]
+        assert qparams[w].dtype == qparams[b].dtype == dtype
+        fw, fb = tables["tensors"][w]["frac_bits"], tables["tensors"][b]["frac_bits"]
+        assert entry["gates"][gate]["input"] == {"out_shift": entry["input_frac"] + fw - entry["gate_frac"],
+                                                 "bias_shift": entry["input_frac"] + fw - fb}
 
 
 def test_float_lstm_quantized_to_int8_as_tflites_converter_does() -> None:

@@ -203,3 +203,42 @@ def test_generated_gru_follows_the_float_gru(scheme: str, linear_before_reset: i
 def ch_types(net: Any) -> tuple[np.dtype, np.dtype]:
     import cmsis_host as ch
     return ch.io_dtype(net.inputs[0]), ch.io_dtype(net.outputs[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind, scheme, linear_before_reset, snr_db", [
+    ("GRU", "q7", 1, 20), ("GRU", "q7", 0, 20), ("GRU", "q15", 1, 55), ("GRU", "q15", 0, 55),
+    ("LSTM", "q7", 0, 20), ("LSTM", "q15", 0, 55)])
+def test_legacy_lowering_follows_the_float_layer(kind: str, scheme: str, linear_before_reset: int, snr_db: float,
+                                                 tmp_path: Path, cmsis_archive: Path) -> None:  # noqa: F811
+    """api=legacy: the seed guide's lowering (arm_fully_connected_q7/q15_opt, arm_nn_activations_direct_q7/q15,
+    generated element-wise loops) of a time-major batch-2 LSTM or GRU follows the float layer on 30 sequences from a
+    reset each, above the bound (q7 20 dB, q15 55 dB: its weights are 16-bit)."""
+    from nnscons import codegen, ranges, stats
+    from test_codegen import Network, write_sources
+    path = tmp_path / "rnn.onnx"
+    rnn_model(path, kind, attrs={"linear_before_reset": linear_before_reset} if kind == "GRU" else {}, seed=7)
+    graph, params = import_model(path)
+    xs = np.random.default_rng(3).uniform(-1, 1, (30, 6, 2, 5)).astype(np.float32)
+    table = ranges.range_table(stats.compute_stats(graph, params, {graph.inputs[0]: xs.reshape(-1, 2, 5)}, chunk=6),
+                               scheme, "minmax")
+    tables, qparams = qtable_for(graph, params, scheme, table, api="legacy")
+    files = codegen.generate("g", graph, tables, qparams, "legacy", "h")
+    assert f"g_{kind.lower()}_step_{scheme}(" in files["g_model.c"]
+    net = Network("g", write_sources(files, tmp_path / "c"), cmsis_archive)
+    in_type = ch_types(net)[0]
+    ours, expected = [], []
+    for x in xs:
+        xq = np.zeros(x.size, in_type)
+        net.lib.g_quantize_input(np.ascontiguousarray(x).ctypes.data_as(ctypes.c_void_p),
+                                 xq.ctypes.data_as(ctypes.c_void_p), ctypes.c_size_t(x.size))
+        net.info.reset()
+        (yq,) = net(xq)
+        y = np.zeros(yq.size, np.float32)
+        net.lib.g_dequantize_output(np.ascontiguousarray(yq).ctypes.data_as(ctypes.c_void_p),
+                                    y.ctypes.data_as(ctypes.c_void_p), ctypes.c_size_t(yq.size))
+        ours.append(y)
+        expected.append(reference.run(graph, params, {graph.inputs[0]: x})[graph.outputs[0]].reshape(-1))
+    ours_a, expected_a = np.stack(ours), np.stack(expected)
+    snr = 10 * np.log10(np.sum(expected_a ** 2) / np.sum((ours_a - expected_a) ** 2))
+    assert snr > snr_db

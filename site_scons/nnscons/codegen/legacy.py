@@ -56,6 +56,10 @@ fused ``relu``         ``arm_relu_q7`` / ``arm_relu_q15`` in place on the layer'
 ``relu``               copied to the output, then ``arm_relu_q7`` / ``_q15`` in place.
 ``relu6``, ``clip``    the clamp loop shared with the s8 backend.
 ``reshape``            no code: the output aliases the input.
+``lstm``, ``gru``      the seed guide's lowering (:mod:`~nnscons.codegen.legacy_recurrent`): per time step and gate
+                       two ``arm_fully_connected_q7/q15_opt`` (input and recurrent weights), their saturated sum in
+                       Q3.x, ``arm_nn_activations_direct_q7/q15``, and generated element-wise loops for the cell
+                       (int16) and hidden state; states carried between calls.
 =====================  ==============================================================================================
 
 Anything else (pad, mean, concat, leaky_relu, a quantize or dequantize between layers, q15 depthwise, a channel
@@ -81,7 +85,7 @@ import numpy as np
 from .. import ir, kernels
 from ..errors import NnsconsError
 from ..options import LEGACY_SOFTMAX
-from . import legacy_layers
+from . import legacy_layers, legacy_recurrent
 from .common import CTYPES, TEMPLATES, Choices, Generated
 from .legacy_kernels import LegacyModel, choose_kernel, scratch_sizes
 from .model import layer_header, open_model, place_io, plan_json, shared_context
@@ -104,6 +108,7 @@ LEGACY_LAYERS: dict[str, LegacyLayerBuilder] = {
     "relu": legacy_layers.layer_relu,
     "clamp": legacy_layers.layer_clamp,
     "alias": legacy_layers.layer_alias,
+    "recurrent": legacy_recurrent.layer_recurrent,
 }
 
 

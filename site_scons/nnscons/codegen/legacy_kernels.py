@@ -67,7 +67,7 @@ def choose_kernel(lm: LegacyModel, op: ir.Op) -> kernels.Kernel:
     return choose(lm, op)
 
 
-def _make_kernel(lm: LegacyModel, kind: str, function: str, layer: LegacyLayer) -> kernels.Kernel:
+def make_kernel(lm: LegacyModel, kind: str, function: str, layer: LegacyLayer) -> kernels.Kernel:
     dsp = layer.copy_bytes + layer.arm_bytes
     return kernels.Kernel(kind, function, lm.suffix, {"c": layer.copy_bytes, "dsp": dsp, "mve": dsp}, layer)
 
@@ -107,14 +107,14 @@ def _conv_kernel(lm: LegacyModel, op: ir.Op) -> kernels.Kernel:
         reasons = "; ".join(f"{f}: {legacy_layouts.constraint_error(f, g)}" for f in family)
         raise lm.unsupported(op, f"no legacy function accepts its shape ({reasons})")
     layer = LegacyLayer(g, legacy_layouts.legacy_buffer_sizes(function, g))
-    return _make_kernel(lm, "depthwise" if depthwise else "conv", function, layer)
+    return make_kernel(lm, "depthwise" if depthwise else "conv", function, layer)
 
 
 def _fc_kernel(lm: LegacyModel, op: ir.Op) -> kernels.Kernel:
     rows, cols = lm.model.graph.tensors[op.inputs[1]].shape
     check_uint16(lm, op, **{"input length": cols, "output length": rows})
     function = f"arm_fully_connected_{lm.suffix}_opt"
-    return _make_kernel(lm, "fc", function, LegacyLayer(None, legacy_layouts.legacy_buffer_sizes(
+    return make_kernel(lm, "fc", function, LegacyLayer(None, legacy_layouts.legacy_buffer_sizes(
         function, dim_vec=cols)))
 
 
@@ -133,9 +133,9 @@ def _pool_kernel(lm: LegacyModel, op: ir.Op) -> kernels.Kernel:
         lm.helpers.add("pool")
         why = ("the legacy API has no q15 pooling" if lm.bits == 16 else
                "arm_*pool_q7_HWC need a square layer with padding <= stride and no window in the padding")
-        return _make_kernel(lm, "pool", "", LegacyLayer(g, note=f"generated loop: {why}"))
+        return make_kernel(lm, "pool", "", LegacyLayer(g, note=f"generated loop: {why}"))
     copy = x.size * (lm.bits // 8) if _read_later(lm.model, op) else 0
-    return _make_kernel(lm, "pool", function, LegacyLayer(g, legacy_layouts.legacy_buffer_sizes(function, g), copy))
+    return make_kernel(lm, "pool", function, LegacyLayer(g, legacy_layouts.legacy_buffer_sizes(function, g), copy))
 
 
 def _has_empty_window(g: LegacyConvGeometry) -> bool:
@@ -155,12 +155,29 @@ def _read_later(model: Model, op: ir.Op) -> bool:
     return buffer.last > position or any(t in model.graph.outputs for t in buffer.tensors)
 
 
+RECURRENT_WORK_ROWS = 5     # a recurrent step's working rows of hidden_size values: the gates and one part
+
+
+def _recurrent_kernel(lm: LegacyModel, op: ir.Op) -> kernels.Kernel:
+    """The generated LSTM / GRU step (nnscons.codegen.legacy_recurrent) and its scratch: the working rows (every
+    build) and Arm's vec_buffer for the fully connected kernel (DSP builds)."""
+    units, features = lm.model.graph.tensors[op.inputs[1]].shape
+    check_uint16(lm, op, **{"input size": features, "hidden size": units})
+    function = f"arm_fully_connected_{lm.suffix}_opt"
+    layer = LegacyLayer(None, legacy_layouts.legacy_buffer_sizes(function, dim_vec=max(units, features)),
+                        copy_bytes=RECURRENT_WORK_ROWS * units * lm.bits // 8,
+                        note=f"the seed guide's lowering: {function}, arm_nn_activations_direct_{lm.suffix} and "
+                             f"generated element-wise loops per step")
+    lm.helpers.update({"recurrent_base", f"recurrent_{op.type}"})
+    return make_kernel(lm, "recurrent", f"{lm.model.name}_{op.type}_step_{lm.suffix}", layer)
+
+
 _NOTES = {"eltwise": "generated loop: the legacy API has no element-wise kernels", "clamp": "generated clamp loop"}
 
 
 def _plain_kernel(kind: str, prefix: str, lm: LegacyModel, op: ir.Op) -> kernels.Kernel:
     """A kernel without scratch: the function ``prefix`` + q7/q15, or a generated loop when ``prefix`` is ""."""
-    return _make_kernel(lm, kind, prefix + lm.suffix if prefix else "", LegacyLayer(note=_NOTES.get(kind, "")))
+    return make_kernel(lm, kind, prefix + lm.suffix if prefix else "", LegacyLayer(note=_NOTES.get(kind, "")))
 
 
 LegacyKernelChoice = Callable[[LegacyModel, ir.Op], kernels.Kernel]
@@ -182,6 +199,8 @@ LEGACY_KERNELS: dict[str, LegacyKernelChoice] = {
     "relu6": functools.partial(_plain_kernel, "clamp", ""),
     "clip": functools.partial(_plain_kernel, "clamp", ""),
     "reshape": functools.partial(_plain_kernel, "alias", ""),
+    "lstm": _recurrent_kernel,
+    "gru": _recurrent_kernel,
 }
 
 _WHY_UNSUPPORTED = {

@@ -80,6 +80,7 @@ class Words:
     grid: Optional[rg.Grid] = None    # calibrated schemes: the grid activation ranges are mapped to
     weight_bits: int = 8
     wide_bias: bool = False           # q15 on the s16 kernels: int8 weights, int64 biases (package docstring)
+    legacy: bool = False              # the legacy q7/q15 kernels (api=legacy): W-bit weights and biases
 
 
 @dataclass

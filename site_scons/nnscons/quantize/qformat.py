@@ -27,7 +27,8 @@ def words(scheme: str, api: str) -> Words:
     """W-bit activations; q15 on the s16 kernels (``api="s8"``) has int8 weights and int64 biases."""
     bits = Q_BITS[scheme]
     wide_bias = bits == 16 and api == "s8"
-    return Words(bits, word_dtype(bits), rg.Grid("pow2", bits), 8 if wide_bias else bits, wide_bias)
+    return Words(bits, word_dtype(bits), rg.Grid("pow2", bits), 8 if wide_bias else bits, wide_bias,
+                 legacy=api == "legacy")
 
 
 def fixed_output(state: QState, op: ir.Op) -> tuple[float, int]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import ir
 from ..errors import NnsconsError
-from . import affine, bounds
+from . import affine, bounds, recurrent_legacy
 from ..ranges import q_frac_bits
 from .common import QState, TensorQ, to_int
 
@@ -41,6 +41,9 @@ def quantize_constants(state: QState, op: ir.Op) -> None:
     kernels with every scale a power of two: a weight matrix in the Q-format its largest value needs (int8)."""
     if state.scheme not in SCHEMES:
         raise NnsconsError(None, f"quantize: layer {op.name} ({op.type}): quant={state.scheme} is not supported")
+    if state.words.legacy:
+        recurrent_legacy.quantize_constants(state, op)
+        return
     layout = ir.RECURRENT_LAYOUTS[op.type]
     gates = range(len(layout.gates))
     for name in [op.inputs[at + k] for at in (layout.input_weights, layout.hidden_weights) for k in gates]:
@@ -135,6 +138,8 @@ def _check_part_reach(state: QState, op: ir.Op, what: str, weights: str, bias: O
 
 
 def lstm(state: QState, op: ir.Op) -> dict[str, Any]:
+    if state.words.legacy:
+        return recurrent_legacy.layer(state, op)
     s_x, zp_x, s_h, zp_h, wide, cell = _sequence(state, op)
     s_c = float(cell["scale"])
     gates = _gates(state, op, s_x, s_h, wide)
@@ -157,6 +162,8 @@ def lstm(state: QState, op: ir.Op) -> dict[str, Any]:
 def gru(state: QState, op: ir.Op) -> dict[str, Any]:
     """The GRU (nnscons' own step, ``nnscons_gru_step_s8/_s16``): the LSTM's gate rescales, and the hidden state's
     two rescales to Q0.15 and back for the final blend ``n + z * (h - n)``."""
+    if state.words.legacy:
+        return recurrent_legacy.layer(state, op)
     s_x, zp_x, s_h, zp_h, wide, _ = _sequence(state, op)
     to_q15 = _q15_rescale(op, s_h / Q15, "the hidden state's rescale to Q0.15")
     from_q15 = _q15_rescale(op, Q15 / s_h, "the hidden state's rescale from Q0.15")
