@@ -52,8 +52,9 @@ CORTEX_M = [t for t in project.discover_targets(str(ROOT / "targets"))
             if targets.load_target(str(ROOT / "targets" / t)).kind == "cortex-m"]
 GUARDS = {1: "bytes before the output written", 2: "bytes after the output written",
           4: "bytes after the scratch buffer written", 8: "input changed", 16: "input 2 changed"}
-# The s16, legacy q7/q15 and LSTM kernels (tests/test_recurrent.py): not linked (any newer file, whatever its name, is)
-_UNUSED = re.compile(r"(_q7|_q15|legacy|_HWC_|activations_direct|lstm)|_s16\.c$")
+# The s16, legacy q7/q15, LSTM and GRU kernels (tests/test_recurrent*.py): not linked (any newer file, whatever its
+# name, is)
+_UNUSED = re.compile(r"(_q7|_q15|legacy|_HWC_|activations_direct|lstm|gru)|_s16\.c$")
 
 pytestmark = [pytest.mark.slow,   # cross compiler and QEMU
               pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
