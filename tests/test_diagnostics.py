@@ -170,3 +170,19 @@ def test_stage_module_lists_cover_the_new_stages(stage: str, entry: str) -> None
               for f in pipeline.module_files(m)}
     missing = {m for m in used if not m.startswith("importers/")} - listed - {"__init__.py"}
     assert missing == set(), f"{stage} uses {sorted(missing)} without depending on it"
+
+
+def test_gate_measures_say_what_each_gates_format_allows() -> None:
+    """An LSTM's gates on the s8/s16 kernels' int16 2^-12 grid (range [-8, 8)) and on the legacy q7 lowering's Q3.4:
+    values beyond 8 are counted, the coarser grid costs SNR, the cell state is measured on its own format."""
+    op = ir.Op("lstm_0", "lstm", ["x"], ["y"])
+    pre = np.linspace(-4.0, 4.0, 401)
+    pre[:4] = [9.0, -9.5, 12.0, 20.0]                   # 4 of 401 beyond the format
+    floats = {"y" + ir.GATE_SUFFIX + g: pre for g in ("input", "forget", "cell", "output")}
+    floats["y" + ir.CELL_STATE_SUFFIX] = np.linspace(-3.0, 3.0, 101)
+    s16 = diagnostics.gate_measures(op, {"cell_scale_power": -13}, "int8", floats)
+    q7 = diagnostics.gate_measures(op, {"legacy": True, "gate_frac": 4, "cell_frac": 12}, "int8", floats)
+    assert s16["input"]["beyond_pct"] == q7["input"]["beyond_pct"] == pytest.approx(100 * 4 / 401, abs=1e-3)
+    assert s16["forget"]["activation_grid_snr_db"] > q7["forget"]["activation_grid_snr_db"] + 20
+    assert q7["cell"]["activation_grid_snr_db"] < 45 < s16["cell"]["activation_grid_snr_db"]
+    assert s16["cell state"]["pre_activation_grid_snr_db"] > 80 and s16["cell state"]["beyond_pct"] == 0

@@ -26,6 +26,12 @@ Per layer (``diagnostics.json``, in execution order):
 ``clipped``        float reference values beyond the representable range (what the range method cut off, or values
                    the calibration set never showed), whatever the C computed.
 
+``gates``          a recurrent layer's gates (and an LSTM's cell state): what their formats allow, measured on the
+                   float reference's gate values (the kernels keep them inside): ``pre_activation_grid_snr_db``
+                   (the gate's input on its int16 2^-12 grid, or Q3.(W-4) for the legacy lowering),
+                   ``activation_grid_snr_db`` (its sigmoid / tanh on Q0.15 or Q0.(W-1)) and ``beyond_pct`` (the
+                   pre-activations the format saturates).
+
 Trace files are read through the runner's ``index.txt`` (``layer_index layer_name element_size count``, one line
 per call of the first inference: a streamed layer's bands add up). Layers
 the trace does not list (absorbed input quantize / output dequantize ops, reshapes that only alias their input)
@@ -163,6 +169,37 @@ def input_snr(graph: ir.Graph, qtable: dict[str, Any], x_real: np.ndarray, index
     return _snr(x_real.astype(np.float64), _dequantize(q, tensor))
 
 
+def _on_grid(real: np.ndarray, scale: float, bits: int) -> tuple[np.ndarray, float]:
+    """``real`` on a ``bits``-bit grid of step ``scale`` (rounded, clamped), and the % of values beyond it."""
+    top = 2 ** (bits - 1)
+    levels = _round_half_away(real.astype(np.float64) / scale)
+    beyond = float(np.mean((levels < -top) | (levels > top - 1))) * 100 if levels.size else 0.0
+    return np.clip(levels, -top, top - 1) * scale, round(beyond, 4)
+
+
+def gate_measures(op: ir.Op, entry: dict[str, Any], dtype: str, floats: dict[str, np.ndarray]) -> dict[str, Any]:
+    """What each gate's formats allow (grid SNRs from the float reference: the gate's pre-activation on its
+    format, int16 at 2^-12 on the s8/s16 kernels or Q3.(W-4) on the legacy ones, and its sigmoid or tanh of that
+    on Q0.15 / Q0.(W-1) against the exact one), and an LSTM's cell state on its int16 format; the % of
+    pre-activations beyond the format."""
+    bits = 16 if not entry.get("legacy") else np.iinfo(np.dtype(dtype)).bits
+    pre_scale = 2.0 ** -(12 if not entry.get("legacy") else entry["gate_frac"])
+    out, result = op.outputs[0], {}
+    for gate in ir.RECURRENT_LAYOUTS[op.type].gates:
+        function = np.tanh if gate in ("cell", "candidate") else (lambda v: 1.0 / (1.0 + np.exp(-v)))
+        pre = floats[out + ir.GATE_SUFFIX + gate].astype(np.float64)
+        pre_grid, beyond = _on_grid(pre, pre_scale, bits)
+        after, _ = _on_grid(function(pre_grid), 2.0 ** -(bits - 1), bits)
+        result[gate] = {"pre_activation_grid_snr_db": _snr(pre, pre_grid), "beyond_pct": beyond,
+                        "activation_grid_snr_db": _snr(function(pre), after)}
+    if op.type == "lstm":
+        power = entry["cell_scale_power"] if "cell_scale_power" in entry else -entry["cell_frac"]
+        cell = floats[out + ir.CELL_STATE_SUFFIX].astype(np.float64)
+        cell_grid, beyond = _on_grid(cell, 2.0 ** power, 16)
+        result["cell state"] = {"pre_activation_grid_snr_db": _snr(cell, cell_grid), "beyond_pct": beyond}
+    return result
+
+
 # ---- the stage ----------------------------------------------------------------------------------------------------------
 def diagnose(name: str, binary: str, graph: ir.Graph, params: dict[str, np.ndarray], qtable: dict[str, Any],
              x_ir: np.ndarray | dict[str, np.ndarray], dataset: str) -> dict[str, Any]:
@@ -177,7 +214,9 @@ def diagnose(name: str, binary: str, graph: ir.Graph, params: dict[str, np.ndarr
     traced = run_trace(binary, [feeds[n] for n in graph.inputs], dtypes, len(graph.outputs))
     if not traced:
         raise NnsconsError(binary, "the trace listed no layer of this model")
-    floats = reference.run(graph, params, feeds, keep=True)
+    floats = dict(feeds)                       # every tensor, and the values inside the recurrent layers
+    for _, produced in reference.iterate(graph, params, feeds):
+        floats.update(produced)
     net_inputs = check.network_names(graph, qtable)[0]
     snr_of: dict[str, Optional[float]] = {net_in: input_snr(graph, qtable, floats[net_in], k)
                                           for k, net_in in enumerate(net_inputs)}
@@ -203,6 +242,8 @@ def diagnose(name: str, binary: str, graph: ir.Graph, params: dict[str, np.ndarr
         entry["snr_drop_db"] = (None if entry["snr_db"] is None else
                                 round(float(in_snr) - entry["snr_db"], 3) if in_snr is not None else None)
         snr_of[out] = entry["snr_db"]
+        if op.type in ir.RECURRENT_LAYOUTS:
+            entry["gates"] = gate_measures(op, qtable["layers"][op.name], tensors[out]["dtype"], floats)
         layers.append(entry)
     return {"format": DIAGNOSTICS_FORMAT, "model": name, "scheme": qtable["scheme"], "range": qtable.get("range"),
             "dataset": dataset, "samples": int(samples), "layers": layers}
@@ -233,4 +274,10 @@ def diagnostics_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                      else f"{entry['snr_drop_db']:.1f}", "grid SNR dB": snr_text(entry["grid_snr_db"]),
                      "saturated": f"{entry['saturated']} ({entry['saturated_pct']:.2f}%)",
                      "clipped": entry["clipped"]})
+        for gate, g in entry.get("gates", {}).items():     # a recurrent layer's gates: what their formats allow
+            activation = g.get("activation_grid_snr_db", "-")
+            rows.append({"layer": f"  {gate}", "type": "gate", "format": "grid SNR: pre / after", "SNR dB": "-",
+                         "drop dB": "-", "grid SNR dB": f"{snr_text(g['pre_activation_grid_snr_db'])} / "
+                         f"{activation if activation == '-' else snr_text(activation)}",
+                         "saturated": f"{g['beyond_pct']:.2f}% beyond", "clipped": "-"})
     return rows

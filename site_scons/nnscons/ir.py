@@ -247,6 +247,8 @@ def dequantize(q: np.ndarray, scale: Any, zero_point: Any, axis: Optional[int] =
 # The calibration statistics of an LSTM's cell state (every step's; it sets the state's int16 scale) are kept under
 # the op's output name plus this suffix: a value inside the op, not a graph tensor
 CELL_STATE_SUFFIX = ":cell"
+# ... and, for the diagnostics only, each gate's pre-activation (every step's) under ":gate:<gate>"
+GATE_SUFFIX = ":gate:"
 
 
 @dataclass(frozen=True)

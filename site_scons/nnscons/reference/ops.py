@@ -37,8 +37,9 @@ REFERENCE_OPS: dict[str, OpFunction] = {
     "svdf": recurrent.svdf,
 }
 
-# Ops that also give values inside them for the calibration statistics (interpreter.iterate yields them under the
-# op's output name plus a suffix; they are not graph tensors): the op's output and those values in one run
+# Ops that also give values inside them for the calibration statistics and the diagnostics (interpreter.iterate
+# yields them under the op's output name plus a suffix; they are not graph tensors): the op's output and those values
+# in one run
 WITH_INTERNALS: dict[str, Callable[[Call], tuple[np.ndarray, dict[str, np.ndarray]]]] = {
-    "lstm": recurrent.lstm_with_internals}
+    "lstm": recurrent.lstm_with_internals, "gru": recurrent.gru_with_internals}
 assert set(REFERENCE_OPS) == set(ir.OP_TYPES), "every IR op type needs a reference implementation"
