@@ -375,13 +375,6 @@ arm_cmsis_nn_status arm_lstm_unidirectional_s8(const int8_t *input,
                                                const cmsis_nn_lstm_params *params,
                                                cmsis_nn_lstm_context *buffers);
 
-/** s16 LSTM over a whole sequence ("int16x8_16": int16 activations at zero point 0, int8 weights, int64 effective
- * biases, int16 cell state); otherwise as arm_lstm_unidirectional_s8. */
-arm_cmsis_nn_status arm_lstm_unidirectional_s16(const int16_t *input,
-                                                int16_t *output,
-                                                const cmsis_nn_lstm_params *params,
-                                                cmsis_nn_lstm_context *buffers);
-
 /** s8 SVDF, int8 state ([B][F][M], shifted one value each call, the newest last): input_ctx holds B * F int32
  * and output_ctx B * F / rank int32 of scratch; ctx (Helium kernel sums in Arm's library) is not read. */
 arm_cmsis_nn_status arm_svdf_s8(const cmsis_nn_context *ctx,
