@@ -19,7 +19,7 @@ MAX_LINES = 400
 # Low to high. A module's layer is that of the longest entry naming it or a package above it.
 LAYERS: list[tuple[str, ...]] = [
     ("nnscons", "nnscons.errors", "nnscons.fileio", "nnscons.cnames", "nnscons.options", "nnscons.ir",
-     "nnscons.targets", "nnscons.kernel_build", "nnscons.fixedpoint", "nnscons.pipeline.modules",
+     "nnscons.targets", "nnscons.kernel_build", "nnscons.cmsis_dsp", "nnscons.fixedpoint", "nnscons.pipeline.modules",
      "nnscons.pipeline.steps"),
     ("nnscons.importers",),
     ("nnscons.reference",),
@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("nnscons.quantize",),
     ("nnscons.simulate", "nnscons.search"),
     ("nnscons.planner", "nnscons.kernels", "nnscons.overlap", "nnscons.patches", "nnscons.order"),
-    ("nnscons.codegen",),
+    ("nnscons.codegen", "nnscons.frontend"),
     ("nnscons.check",),
     ("nnscons.diagnostics",),
     ("nnscons.report_html", "nnscons.overview"),

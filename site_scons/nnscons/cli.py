@@ -236,6 +236,13 @@ def _kernels(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fetch_dsp(args: argparse.Namespace) -> int:
+    """CMSIS-DSP's sources for the audio front end (nnscons.cmsis_dsp): downloaded once, checked, unpacked."""
+    from . import cmsis_dsp
+    print(cmsis_dsp.fetch())
+    return 0
+
+
 # ---- path -----------------------------------------------------------------------------------------------------------
 _PATHS = {"cmsis": cmsis_path, "targets": targets_path, "tool": tool_path, "cmake": cmake_path}
 
@@ -337,6 +344,12 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     p.add_argument("--cmsis", metavar="PATH", help="a CMSIS-NN checkout (default: nnscons' portable library)")
     p.add_argument("--cmake", action="store_true", help="print CMake set() commands")
     p.set_defaults(run=_kernels)
+
+    p = sub.add_parser("fetch-dsp", help="download CMSIS-DSP's sources for the audio front end (once)",
+                       description="Download the cmsisdsp source distribution (SHA-256 pinned) and unpack it into the "
+                                   "cache folder the front end's builds read ($NNSCONS_CACHE or ~/.cache/nnscons); "
+                                   "prints the folder. Does nothing when it is there.")
+    p.set_defaults(run=_fetch_dsp)
 
     p = sub.add_parser("path", help="print where a shipped folder is (cmsis, targets, tool, cmake)",
                        description="Print the folder of the portable CMSIS-NN library (cmsis), the target "

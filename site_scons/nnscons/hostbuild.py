@@ -10,6 +10,8 @@ does the same with direct compiler calls, with the same flags, defines and inclu
   file and move it into place.
 * :func:`host_binary` compiles one model's sources and the test main into ``<out>/<name>_test`` (``trace=True``:
   with ``-DNNSCONS_TRACE``, the diagnostics build).
+* :func:`dsp_library` and :func:`frontend_binary`: CMSIS-DSP and a generated front end's runner
+  (``<name>_frontend_test IN.npy OUT.npy``).
 * :func:`flash_sizes` measures the generated code and constants as a Cortex-M target's compiler lays them out
   (``size -A`` of the objects), falling back to the host compiler when the cross compiler is missing.
 """
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from . import cmsis_path, targets, targets_path
+from . import cmsis_dsp, cmsis_path, targets, targets_path
 from .kernel_build import kernel_build
 from .errors import NnsconsError
 
@@ -106,6 +108,45 @@ def kernel_library(cmsis_dir: str | os.PathLike, cache_dir: str | os.PathLike, t
         _run([toolchain.ar, "rcs", str(archive), *map(str, objects)], str(archive))
         os.replace(archive, library)
     return library
+
+
+# ---- CMSIS-DSP and the front end -------------------------------------------------------------------------------------
+def dsp_library(cache_dir: str | os.PathLike, toolchain: Toolchain, root: Optional[str | os.PathLike] = None) -> Path:
+    """``<cache_dir>/libcmsisdsp-<hash>.a``: CMSIS-DSP's groups (:mod:`nnscons.cmsis_dsp`) with the flags the
+    ``cmsisdsp`` package is built with (``-O3 -ffast-math``, loop unrolling: the float MFCC matches it bit for bit
+    only so) and without the project's warning flags, as it is shipped."""
+    build = cmsis_dsp.dsp_build(root)
+    flags = [f for f in toolchain.cflags if f not in toolchain.warnings and not f.startswith("-O")]
+    flags += list(build.cflags) + [f"-D{d}" for d in build.defines]
+    key = " ".join((toolchain.cc, *flags, str(build.root), cmsis_dsp.VERSION))
+    library = Path(cache_dir) / f"libcmsisdsp-{hashlib.sha256(key.encode()).hexdigest()[:16]}.a"
+    if library.is_file():
+        return library
+    library.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cmsisdsp-", dir=library.parent) as tmp:
+        objects = [_compile(toolchain, source, Path(tmp) / f"{source.stem}.o", build.include_dirs, flags=flags)
+                   for source in build.sources]
+        archive = Path(tmp) / library.name
+        _run([toolchain.ar, "rcs", str(archive), *map(str, objects)], str(archive))
+        os.replace(archive, library)
+    return library
+
+
+def frontend_binary(name: str, src_dir: str | os.PathLike, out_dir: str | os.PathLike, dsp_lib: str | os.PathLike,
+                    toolchain: Toolchain, root: Optional[str | os.PathLike] = None) -> Path:
+    """``<out_dir>/<name>_frontend_test``: the generated front end and its runner, linked with CMSIS-DSP."""
+    build = cmsis_dsp.dsp_build(root)
+    src, out = Path(src_dir), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    defines = [f"-D{d}" for d in build.defines]
+    includes = [src, *build.include_dirs]
+    objects = [_compile(toolchain, src / f"{name}_frontend.c", out / f"{name}_frontend.o", includes, defines),
+               _compile(toolchain, RUNTIME_DIR / "nnscons_frontend_main.c", out / f"{name}_frontend_main.o",
+                        [src, RUNTIME_DIR], [f"-DNNSCONS_FRONTEND_INFO={name}_frontend_info", "-include",
+                                             f"{name}_frontend.h"])]
+    binary = out / f"{name}_frontend_test"
+    _run([toolchain.cc, *map(str, objects), str(dsp_lib), "-lm", "-o", str(binary)], str(binary))
+    return binary
 
 
 # ---- one model --------------------------------------------------------------------------------------------------------
