@@ -33,7 +33,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("nnscons.check",),
     ("nnscons.diagnostics",),
     ("nnscons.report_html", "nnscons.overview"),
-    ("nnscons.firmware", "nnscons.hostbuild", "nnscons.project"),
+    ("nnscons.firmware", "nnscons.hostbuild", "nnscons.project", "nnscons.frontend_proof"),
     ("nnscons.pipeline",),
     ("nnscons.experiments",),
     ("nnscons.cli", "nnscons.__main__", "nnscons.scons_tool"),

@@ -80,12 +80,19 @@ def _print_tensor(role: str, t: ir.Tensor) -> None:
     print(f"  {role} {t.name}: {t.dtype} {t.shape}{q}")
 
 
+def frontend_beside(model: str) -> Optional[str]:
+    """The ``[frontend]`` of the model.toml beside a model (its calibration set is then raw audio), as step text."""
+    from .frontend import read_frontend, spec_text
+    spec = read_frontend(os.path.join(os.path.dirname(model), "model.toml"))
+    return spec_text(spec) if spec else None
+
+
 # ---- the chain ------------------------------------------------------------------------------------------------------
 def run_chain(name: str, model: str, calib: Optional[str], values: dict[str, str], work: str,
               until: str = "codegen") -> dict[str, str]:
     """The model's chain (:func:`nnscons.pipeline.model_steps`, the graph SCons builds) into ``work``, up to the
     stage ``until``, rerunning only steps that are not up to date. Returns every output by name."""
-    steps = pipeline.model_steps(name, model, calib, values, work)
+    steps = pipeline.model_steps(name, model, calib, values, work, frontend=frontend_beside(model))
     last = next(i for i, s in enumerate(steps) if s.stage == until)
     run_steps(steps[:last + 1])
     return pipeline.outputs_of(steps[:last + 1])
@@ -206,7 +213,8 @@ def _generate(args: argparse.Namespace) -> int:
     values, option_files = _resolve_options(args)
     outputs = generate(args.model, args.out, args.name, args.calib, values, args.work, args.always_write)
     if args.depfile:
-        steps = pipeline.model_steps(args.name or default_name(args.model), args.model, args.calib, values, ".")
+        steps = pipeline.model_steps(args.name or default_name(args.model), args.model, args.calib, values, ".",
+                                     frontend=frontend_beside(args.model))
         inputs = [args.model] + ([args.calib] if args.calib else []) + option_files + chain_sources(steps)
         fileio.write_text(args.depfile, depfile_text(outputs, inputs))
     if not args.quiet:

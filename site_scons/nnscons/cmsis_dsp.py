@@ -7,8 +7,9 @@ cache folder (``$NNSCONS_CACHE`` or ``~/.cache/nnscons``); ``./dev`` runs it, an
 same. ``cmsis_dsp=PATH`` (or ``$NNSCONS_CMSIS_DSP``) takes another CMSIS-DSP tree with ``Include/``,
 ``PrivateInclude/`` and ``Source/``.
 
-Built as the Python package builds it (``-O3 -ffast-math``, loop unrolling), with ``__GNUC_PYTHON__``: portable C, no dependency on CMSIS-Core (whose
-compiler headers the sources otherwise include), so the host, every Cortex-M core and the oracle run the same C.
+Built as the Python package builds it (``-O3 -ffast-math``, loop unrolling), with ``__GNUC_PYTHON__``: portable C,
+no dependency on CMSIS-Core (whose compiler headers the sources otherwise include), so the host and the oracle run
+the same C (the float MFCC equals the package's only with those flags).
 The DSP-extension and Helium paths of CMSIS-DSP need CMSIS-Core and are not used. The group files
 (``Source/<Group>/<Group>.c``, each including its group's functions) of the groups the MFCC needs are compiled;
 the linker keeps what is called.

@@ -64,6 +64,11 @@ def default_cmsis() -> Path:
     return Path(cmsis_path())
 
 
+def run_binary(command: list[str], what: str) -> None:
+    """Run a compiler or a built program: a failure is one line naming ``what``."""
+    _run(command, what)
+
+
 def _run(command: list[str], what: str) -> None:
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT)

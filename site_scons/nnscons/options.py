@@ -104,6 +104,9 @@ OPTIONS: tuple[Option, ...] = (
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 
 
+DECLARATIONS = ("frontend", "labels")     # model.toml keys that are not options: [frontend], labels = [...]
+
+
 def read_model_toml(path: str | os.PathLike) -> dict[str, str]:
     """The options set in a model.toml; unknown keys and bad values are errors naming the file."""
     try:
@@ -118,6 +121,8 @@ def read_model_toml(path: str | os.PathLike) -> dict[str, str]:
         raise NnsconsError(path, f"cannot read model options: {e}") from None
     out: dict[str, str] = {}
     for key, value in data.items():
+        if key in DECLARATIONS:      # not options: what the folder's data are (nnscons.project reads them)
+            continue
         if key not in BY_NAME:
             raise NnsconsError(path, f"unknown option {key!r}; known: {', '.join(sorted(BY_NAME))}")
         try:

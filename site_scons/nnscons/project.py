@@ -33,6 +33,7 @@ class ModelFolder:
     test: Optional[str] = None
     toml: Optional[str] = None
     toml_options: dict[str, str] = field(default_factory=dict)
+    frontend: Optional[str] = None      # [frontend] of model.toml (nnscons.frontend.spec_text): sets are raw audio
 
 
 def model_name_problem(name: str) -> Optional[str]:
@@ -65,6 +66,9 @@ def find_model(directory: str) -> ModelFolder:
                          test=optional("test.npz"), toml=optional("model.toml"))
     if folder.toml:
         folder.toml_options = nn_options.read_model_toml(folder.toml)
+        from .frontend import read_frontend, spec_text
+        spec = read_frontend(folder.toml)
+        folder.frontend = spec_text(spec) if spec else None
     return folder
 
 

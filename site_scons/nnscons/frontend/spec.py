@@ -2,8 +2,16 @@
 key and the file."""
 from __future__ import annotations
 
+import json
+import os
+import sys
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 from ..errors import NnsconsError
 
@@ -82,3 +90,25 @@ def _check(spec: FrontendSpec, fail: Any) -> None:
         raise fail(f"mel_filters {spec.mel_filters} is more than the fft_length / 2 = {fft // 2} bins")
     if spec.coefficients > spec.mel_filters:
         raise fail(f"coefficients {spec.coefficients} is more than mel_filters {spec.mel_filters}")
+
+
+def spec_text(spec: FrontendSpec) -> str:
+    """The spec as the canonical JSON text a step carries as a parameter (it shapes the step's outputs)."""
+    return json.dumps(spec.to_json(), sort_keys=True, separators=(",", ":"))
+
+
+def spec_from_text(text: str) -> FrontendSpec:
+    return parse_frontend(json.loads(text))
+
+
+def read_frontend(model_toml: Optional[str | os.PathLike]) -> Optional[FrontendSpec]:
+    """The ``[frontend]`` of a model.toml (None without one, or without the file)."""
+    if not model_toml or not os.path.isfile(model_toml):
+        return None
+    with open(model_toml, "rb") as f:
+        table = tomllib.load(f).get("frontend")   # the file parsed once already (nnscons.options): it is TOML
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise NnsconsError(model_toml, "frontend must be a table ([frontend] with its keys)")
+    return parse_frontend(table, str(model_toml))

@@ -13,9 +13,10 @@ from __future__ import annotations
 from .modules import PACKAGE_DIR, RUNTIME_DIR, STAGE_MODULES, TEMPLATE_DIR, module_files, stage_sources
 from .stages import (STAGES, check_stage, codegen_stage, diagnostics_stage, import_stage, quantize_stage,
                      ranges_stage, report_html_stage, scheme_of, stats_stage)
-from .steps import Step, codegen_outputs, firmware_inputs_step, host_proof_steps, model_steps, outputs_of
+from .steps import (Step, codegen_outputs, features_step, firmware_inputs_step, frontend_check_step, host_proof_steps,
+                    model_steps, outputs_of)
 
 __all__ = ["PACKAGE_DIR", "RUNTIME_DIR", "STAGE_MODULES", "TEMPLATE_DIR", "module_files", "stage_sources", "STAGES",
            "check_stage", "codegen_stage", "diagnostics_stage", "import_stage", "quantize_stage", "ranges_stage",
            "report_html_stage", "scheme_of", "stats_stage", "Step", "codegen_outputs", "firmware_inputs_step",
-           "host_proof_steps", "model_steps", "outputs_of"]
+           "host_proof_steps", "model_steps", "outputs_of", "features_step", "frontend_check_step"]

@@ -15,6 +15,8 @@ RUNTIME_DIR = PACKAGE_DIR / "runtime"          # C sources compiled with the gen
 TEMPLATE_DIR = PACKAGE_DIR / "templates"
 REPORT_TEMPLATES = ("report.html.j2",)         # report_html's, not code generation's
 FIRMWARE_TEMPLATES = ("firmware_report.html.j2",)   # the firmware report's
+FRONTEND_TEMPLATES = ("frontend.c.j2", "frontend.h.j2")   # the audio front end's
+FRONTEND_RUNTIME = ("nnscons_frontend_main.c", "nnscons_npy.h")   # its host runner
 
 _COMMON = ("__init__.py", "errors.py", "fileio.py", "cnames.py", "ir.py", "pipeline")
 # Entries are module files ("stats.py") or packages ("importers": every .py file under importers/).
@@ -33,6 +35,12 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "diagnostics": _COMMON + ("data.py", "reference", "check.py", "diagnostics.py"),
     "report_html": _COMMON + ("data.py", "reference", "check.py", "stats", "diagnostics.py", "report_html.py"),
     "firmware": _COMMON + ("data.py", "reference", "check.py", "targets.py", "firmware"),
+    # the audio front end (nnscons.frontend): features of a set, its C, the C's proof (which compiles CMSIS-DSP)
+    "features": _COMMON + ("data.py", "frontend"),
+    "frontend": _COMMON + ("data.py", "frontend", "codegen", "options.py", "planner.py", "kernels.py",
+                           "overlap.py", "patches.py", "order.py", "fixedpoint.py"),
+    "frontend_check": _COMMON + ("data.py", "frontend", "frontend_proof.py", "hostbuild.py", "cmsis_dsp.py",
+                                 "targets.py", "kernel_build.py"),
 }
 
 
@@ -57,9 +65,13 @@ def _stage_sources(stage: str) -> tuple[str, ...]:
     files = [str(f) for m in STAGE_MODULES[stage] for f in module_files(m)]
     if stage == "codegen":
         files += sorted(str(p) for p in TEMPLATE_DIR.glob("*.j2")
-                        if p.name not in REPORT_TEMPLATES + FIRMWARE_TEMPLATES)
+                        if p.name not in REPORT_TEMPLATES + FIRMWARE_TEMPLATES + FRONTEND_TEMPLATES)
     if stage == "report_html":
         files += [str(TEMPLATE_DIR / t) for t in REPORT_TEMPLATES]
     if stage == "firmware":
         files += [str(TEMPLATE_DIR / t) for t in FIRMWARE_TEMPLATES]
+    if stage in ("frontend", "frontend_check"):
+        files += [str(TEMPLATE_DIR / t) for t in FRONTEND_TEMPLATES]
+    if stage == "frontend_check":
+        files += [str(RUNTIME_DIR / f) for f in FRONTEND_RUNTIME]
     return tuple(files)

@@ -149,6 +149,24 @@ def firmware_inputs_stage(name: str, graph_json: str, qtable_json: str, test_npz
     firmware.inputs_stage(name, graph_json, qtable_json, test_npz, inputs_c, inputs_npz)
 
 
+def features_stage(graph_json: str, audio_npz: str, features_npz: str, frontend: str) -> None:
+    """A set of raw audio as the features the network reads (nnscons.frontend)."""
+    from ..frontend import stage
+    stage.features_stage(graph_json, audio_npz, features_npz, frontend)
+
+
+def frontend_stage(name: str, frontend: str, frontend_c: str, frontend_h: str) -> None:
+    """The front end's C (nnscons.frontend)."""
+    from ..frontend import stage
+    stage.frontend_stage(name, frontend, frontend_c, frontend_h)
+
+
+def frontend_check_stage(name: str, frontend: str, frontend_c: str, audio_npz: str, check_json: str) -> None:
+    """The front end's C built for the host and compared with cmsisdsp frame by frame (nnscons.frontend_proof)."""
+    from .. import frontend_proof
+    frontend_proof.frontend_check_stage(name, frontend, frontend_c, audio_npz, check_json)
+
+
 # The stage of every step kind: the registry the faces dispatch through.
 STAGES: dict[str, Callable[..., Any]] = {
     "import": import_stage,
@@ -160,4 +178,7 @@ STAGES: dict[str, Callable[..., Any]] = {
     "diagnostics": diagnostics_stage,
     "report_html": report_html_stage,
     "firmware_inputs": firmware_inputs_stage,
+    "features": features_stage,
+    "frontend": frontend_stage,
+    "frontend_check": frontend_check_stage,
 }

@@ -66,18 +66,27 @@ def codegen_outputs(name: str) -> list[str]:
 
 
 def model_steps(name: str, model: str, calib: Optional[str], options: Mapping[str, str], gen_dir: str,
-                upstream_dir: Optional[str] = None) -> list[Step]:
+                upstream_dir: Optional[str] = None, frontend: Optional[str] = None) -> list[Step]:
     """The chain of one model, in order: import -> stats -> ranges -> quantize -> codegen.
 
     ``options`` are resolved (``nnscons.options.resolve``); each step gets only those that shape its outputs.
     Outputs go to ``gen_dir`` (``build/<name>`` in this repository); ``upstream_dir`` puts the import and the
     statistics elsewhere (the experiments share one model's across configurations). The rules of the graph:
     statistics, and so ranges, exist only with a calibration set; ``range=search`` also reads the weights and the
-    calibration set (it evaluates quantized networks) and depends on more of the library.
+    calibration set (it evaluates quantized networks) and depends on more of the library. ``frontend`` (a
+    :func:`nnscons.frontend.spec_text`): the model reads an audio front end's features; its C is generated, and
+    the calibration set holds raw audio, turned into features before the statistics.
     """
     up = upstream_dir or gen_dir
     graph_json, params_npz = os.path.join(up, "graph.json"), os.path.join(up, "params.npz")
     steps = [Step("import", {"model": model}, {"graph_json": graph_json, "params_npz": params_npz})]
+    if frontend:
+        steps.append(Step("frontend", {}, {f"frontend_{kind}": os.path.join(gen_dir, "frontend", f"{name}_frontend."
+                                                                            f"{kind}") for kind in ("c", "h")},
+                          params={"name": name, "frontend": frontend}))
+        if calib:
+            steps.append(features_step(graph_json, calib, os.path.join(up, "features", "calib.npz"), frontend))
+            calib = steps[-1].outputs["features_npz"]
     ranges_json = None
     if calib:
         stats_npz = os.path.join(up, "stats.npz")
@@ -100,6 +109,19 @@ def model_steps(name: str, model: str, calib: Optional[str], options: Mapping[st
                        "plan_json": os.path.join(gen_dir, "plan.json")},
                       nn_options.for_stage(options, "codegen"), {"name": name}))
     return steps
+
+
+def features_step(graph_json: Any, audio_npz: Any, features_npz: str, frontend: str) -> Step:
+    """A set of raw audio (``x`` int16 ``[N, samples]``) as the set of features the network reads."""
+    return Step("features", {"graph_json": graph_json, "audio_npz": audio_npz}, {"features_npz": features_npz},
+                params={"frontend": frontend})
+
+
+def frontend_check_step(name: str, chain: dict[str, Any], audio_npz: Any, out_dir: str, frontend: str) -> Step:
+    """The front end's C built for the host and proven against cmsisdsp on a set's clips."""
+    return Step("frontend_check", {"frontend_c": chain["frontend_c"], "audio_npz": audio_npz},
+                {"check_json": os.path.join(out_dir, "frontend_check.json")},
+                params={"name": name, "frontend": frontend})
 
 
 def outputs_of(steps: list[Step]) -> dict[str, str]:

@@ -26,6 +26,8 @@ COMSTRS = {
     "quantize": "nnscons quantize  $TARGET", "codegen": "nnscons codegen   $TARGET",
     "check": "nnscons check     $TARGET", "diagnostics": "nnscons diagnose  $TARGET",
     "report_html": "nnscons report    $TARGET", "firmware_inputs": "nnscons inputs    $TARGET",
+    "features": "nnscons features  $TARGET", "frontend": "nnscons frontend  $TARGET",
+    "frontend_check": "nnscons fe-check  $TARGET",
 }
 
 
@@ -41,6 +43,7 @@ class ModelNodes:
         self.calib = calib
         self.options = options          # every option, as given (resolved against the defaults)
         self.outputs = outputs          # output name -> node
+        self.frontend: Optional[str] = None     # the audio front end's spec text, when the model reads one
 
     def _nodes(self, *names: str) -> list:
         return [self.outputs[n] for n in names if n in self.outputs]
@@ -91,11 +94,13 @@ def add_step(env, step: pipeline.Step) -> dict[str, Any]:
 
 
 def NnsconsModel(env, name: str, model: str, calib: Optional[str] = None,
-                 options: Optional[Mapping[str, Any]] = None, gen_dir: Optional[str] = None) -> ModelNodes:
+                 options: Optional[Mapping[str, Any]] = None, gen_dir: Optional[str] = None,
+                 frontend: Optional[str] = None) -> ModelNodes:
     """Pseudo-builder: the whole chain of one model, up to its generated C sources, in ``gen_dir`` (default
     ``$NNSCONS_BUILD_DIR/<name>``). ``options``: any of ``nnscons.options.OPTIONS`` (the others take their
     defaults). Calling it again with the same ``gen_dir`` and inputs returns the same nodes; with other inputs it
-    is an error."""
+    is an error. ``frontend``: the model reads an audio front end's features (a ``nnscons.frontend.spec_text``;
+    the calibration set is raw audio)."""
     try:
         values = nn_options.resolve({}, dict(options or {}))
     except NnsconsError as e:  # a bad option value
@@ -103,18 +108,34 @@ def NnsconsModel(env, name: str, model: str, calib: Optional[str] = None,
     gen_dir = gen_dir or os.path.join(env.subst("$NNSCONS_BUILD_DIR"), name)
     anchor = env.File(os.path.join(gen_dir, "graph.json"))
     made = getattr(anchor.attributes, "nnscons_model", None)
-    key = (name, str(env.File(model)), str(env.File(calib)) if calib else None, values)
+    key = (name, str(env.File(model)), str(env.File(calib)) if calib else None, values, frontend)
     if made is not None:
         if made[0] != key:
             raise SCons.Errors.UserError(f"NnsconsModel({name!r}): {gen_dir} already holds the chain of "
                                          f"{made[0][1]} with other inputs or options; give another gen_dir")
         return made[1]
     outputs: dict[str, Any] = {}
-    for step in pipeline.model_steps(name, str(model), str(calib) if calib else None, values, gen_dir):
+    for step in pipeline.model_steps(name, str(model), str(calib) if calib else None, values, gen_dir,
+                                     frontend=frontend):
         outputs.update(add_step(env, step))
     nodes = ModelNodes(name, gen_dir, model, calib, values, outputs)
+    nodes.frontend = frontend
     anchor.attributes.nnscons_model = (key, nodes)
     return nodes
+
+
+def NnsconsFeatures(env, nodes: ModelNodes, audio_npz: str, role: str) -> Any:
+    """Pseudo-builder: a set of raw audio (``role``: ``test`` ...) as features for a model with a front end
+    (``<gen_dir>/features/<role>.npz``)."""
+    step = pipeline.features_step(nodes.outputs["graph_json"], audio_npz,
+                                  os.path.join(nodes.gen_dir, "features", f"{role}.npz"), nodes.frontend)
+    return add_step(env, step)["features_npz"]
+
+
+def NnsconsFrontendCheck(env, nodes: ModelNodes, audio_npz: str, out_dir: str) -> Any:
+    """Pseudo-builder: the front end's C against cmsisdsp on a set's clips (``<out_dir>/frontend_check.json``)."""
+    step = pipeline.frontend_check_step(nodes.name, nodes.outputs, audio_npz, out_dir, nodes.frontend)
+    return add_step(env, step)["check_json"]
 
 
 def _run_step(target, source, env) -> None:
@@ -127,3 +148,5 @@ def add_builders(env) -> None:
     env.Append(BUILDERS={"NnsconsStep": SCons.Builder.Builder(
         action=stage_action("step", _run_step, "$NNSCONS_STEPCOMSTR"))})
     env.AddMethod(NnsconsModel, "NnsconsModel")
+    env.AddMethod(NnsconsFeatures, "NnsconsFeatures")
+    env.AddMethod(NnsconsFrontendCheck, "NnsconsFrontendCheck")

@@ -1,0 +1,79 @@
+"""A model folder with an audio front end through the whole SCons build: raw audio in calib.npz / test.npz, the
+features computed as a step of the chain (statistics on them), the front end's C generated and proven against
+cmsisdsp, the network checked against float on the features and run in QEMU."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from test_frontend import SEED_MFCC, clips
+
+pytestmark = pytest.mark.slow   # a whole SCons build
+
+ROOT = Path(__file__).resolve().parents[1]
+TOML = "quant = \"int8\"\n\n[frontend]\n" + "".join(
+    f"{k} = {json.dumps(v)}\n" for k, v in SEED_MFCC.items())
+
+
+def tiny_audio_model(path: Path) -> None:
+    """features [1, 49, 10] -> flatten -> 3 classes (fixed random weights)."""
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(0, 0.02, (490, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(np.zeros(3, np.float32), "b"),
+             numpy_helper.from_array(np.array([1, 490], np.int64), "flat")]
+    nodes = [helper.make_node("Reshape", ["x", "flat"], ["f"]), helper.make_node("Gemm", ["f", "w", "b"], ["g"]),
+             helper.make_node("Softmax", ["g"], ["y"], axis=1)]
+    graph = helper.make_graph(nodes, "kws", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 49, 10])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), path)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("audio-project")
+    shutil.copy(ROOT / "SConstruct", directory / "SConstruct")
+    for item in ("site_scons", "cmsis", "targets"):
+        shutil.copytree(ROOT / item, directory / item, ignore=shutil.ignore_patterns("__pycache__"))
+    folder = directory / "models" / "kws_tiny"
+    folder.mkdir(parents=True)
+    tiny_audio_model(folder / "model.onnx")
+    audio = clips()
+    np.savez(folder / "calib.npz", x=audio)
+    np.savez(folder / "test.npz", x=audio, y=np.arange(len(audio)) % 3)
+    (folder / "model.toml").write_text(TOML)
+    result = subprocess.run([sys.executable, "-m", "SCons", "-Q", "-j2", "target=host,m4", "summary"],
+                            cwd=directory, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return directory
+
+
+def test_features_are_a_step_of_the_chain_and_feed_the_statistics(project: Path) -> None:
+    from nnscons.frontend import mfcc, parse_frontend
+    build = project / "build" / "kws_tiny"
+    with np.load(build / "features" / "calib.npz") as f:
+        features = f["x"]
+    expected = mfcc.real_features(parse_frontend(SEED_MFCC), mfcc.features(parse_frontend(SEED_MFCC), clips()))
+    assert np.array_equal(features, expected.reshape(features.shape)) and features.shape[1:] == (49, 10)
+    with np.load(build / "features" / "test-set.npz") as f:
+        assert list(f["y"]) == [k % 3 for k in range(len(clips()))]
+    assert (build / "stats.npz").is_file() and (build / "frontend" / "kws_tiny_frontend.c").is_file()
+
+
+def test_the_front_ends_c_is_proven_in_the_build(project: Path) -> None:
+    check = json.loads((project / "build" / "host" / "kws_tiny" / "frontend_check.json").read_text())
+    assert check["bit_exact"] is True and check["frames"] == len(clips()) * 49 == check["equal_frames"]
+
+
+def test_the_network_is_checked_and_runs_on_the_features(project: Path) -> None:
+    report = json.loads((project / "build" / "host" / "kws_tiny" / "report.json").read_text())
+    assert report["passed"] is True
+    fw = json.loads((project / "build" / "m4" / "kws_tiny" / "firmware_check.json").read_text())
+    assert fw["identical"] is True
