@@ -19,11 +19,12 @@ from ai_edge_litert.interpreter import Interpreter as LiteRTInterpreter
 from tflite_micro import runtime as tflm
 
 from conftest import SHARED
+from nnscons.frontend import mfcc, read_frontend
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 EXAMPLES = ["digits_cnn", "kws_dscnn_int8", "hello_world_int8", "resnet8_int8", "resnet8_float", "mnist8_onnx",
             "micro_speech_int8", "hello_world_float", "mnist_lstm_int8", "svdf_int8", "mnist_lstm_float",
-            "digits_lstm_onnx", "digits_gru_onnx"]
+            "digits_lstm_onnx", "digits_gru_onnx", "kws_seed"]
 # copied from shared/models (name -> the licence they carry); digits_cnn is the project's own
 COPIED = {"kws_dscnn_int8": "Apache License", "hello_world_int8": "Apache License", "resnet8_int8": "Apache License",
           "resnet8_float": "Apache License", "micro_speech_int8": "Apache License",
@@ -31,7 +32,7 @@ COPIED = {"kws_dscnn_int8": "Apache License", "hello_world_int8": "Apache Licens
           "svdf_int8": "Apache License", "mnist_lstm_float": "Apache License"}
 # the float models nnscons quantizes from a calibration set
 CALIBRATED = ["digits_cnn", "resnet8_float", "mnist8_onnx", "hello_world_float", "mnist_lstm_float", "digits_lstm_onnx",
-              "digits_gru_onnx"]
+              "digits_gru_onnx", "kws_seed"]
 TFLITE_DTYPES = {0: np.dtype(np.float32), 9: np.dtype(np.int8), 7: np.dtype(np.int16)}  # tflite.TensorType FLOAT32, INT8, INT16
 
 
@@ -124,9 +125,14 @@ def test_npz_inputs_match_model_input(name: str) -> None:
     folder = MODELS / name
     shape, dtype = model_input(model_file(folder))
     assert shape[0] == 1
+    spec = read_frontend(folder / "model.toml")
     for npz in ("test.npz", "calib.npz"):
         if (folder / npz).exists():
             x = load_npz(folder / npz)["x"]
+            if spec is not None:          # raw audio, whose features the model reads
+                assert x.dtype == np.int16 and x.ndim == 2, npz
+                assert spec.frames(x.shape[1]) * spec.coefficients == int(np.prod(shape[1:])), npz
+                continue
             assert x.shape[1:] == shape[1:], npz
             assert x.dtype in (np.float32, dtype), npz
             assert len(x) > 0
@@ -375,3 +381,21 @@ def test_hello_world_float_npz_and_model_fits_sine() -> None:
     predicted = litert_outputs(MODELS / "hello_world_float" / "model.tflite", x)
     assert np.sqrt(np.mean((predicted - y) ** 2)) < 0.03  # 0.015 measured
     assert np.abs(predicted - y).max() < 0.06
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# kws_seed: the seed's keyword spotter, raw audio through its front end
+
+
+def test_kws_seed_classifies_unseen_voices_through_its_front_end() -> None:
+    """The test clips (speakers never heard in training, 4 of 16 with noise) through cmsisdsp's MFCC and
+    onnxruntime: the float model's own accuracy, and the words are the model.toml's labels."""
+    folder = MODELS / "kws_seed"
+    spec = read_frontend(folder / "model.toml")
+    test = load_npz(folder / "test.npz")
+    features = mfcc.real_features(spec, mfcc.features(spec, test["x"])).reshape(len(test["x"]), 1, 49, 10)
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    predicted = [int(np.argmax(session.run(None, {"mfcc": f[None]})[0])) for f in features]
+    assert np.mean(np.array(predicted) == test["y"]) >= 0.9 and set(test["y"]) == {0, 1, 2}
+    with open(folder / "model.toml", "rb") as f:
+        assert tomllib.load(f)["labels"] == ["backward", "yes", "no"]
