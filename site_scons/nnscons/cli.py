@@ -28,6 +28,7 @@ from typing import Callable, NoReturn, Optional, Sequence
 
 from . import cmake_path, cmsis_path, fileio, ir, options as nn_options, pipeline, targets_path, tool_path
 from .cnames import reserved_name_problem
+from .frontend import frontend_text_beside
 from .pipeline.runner import run_steps
 from .errors import NnsconsError
 
@@ -80,19 +81,12 @@ def _print_tensor(role: str, t: ir.Tensor) -> None:
     print(f"  {role} {t.name}: {t.dtype} {t.shape}{q}")
 
 
-def frontend_beside(model: str) -> Optional[str]:
-    """The ``[frontend]`` of the model.toml beside a model (its calibration set is then raw audio), as step text."""
-    from .frontend import read_frontend, spec_text
-    spec = read_frontend(os.path.join(os.path.dirname(model), "model.toml"))
-    return spec_text(spec) if spec else None
-
-
 # ---- the chain ------------------------------------------------------------------------------------------------------
 def run_chain(name: str, model: str, calib: Optional[str], values: dict[str, str], work: str,
               until: str = "codegen") -> dict[str, str]:
     """The model's chain (:func:`nnscons.pipeline.model_steps`, the graph SCons builds) into ``work``, up to the
     stage ``until``, rerunning only steps that are not up to date. Returns every output by name."""
-    steps = pipeline.model_steps(name, model, calib, values, work, frontend=frontend_beside(model))
+    steps = pipeline.model_steps(name, model, calib, values, work, frontend=frontend_text_beside(model))
     last = next(i for i, s in enumerate(steps) if s.stage == until)
     run_steps(steps[:last + 1])
     return pipeline.outputs_of(steps[:last + 1])
@@ -214,7 +208,7 @@ def _generate(args: argparse.Namespace) -> int:
     outputs = generate(args.model, args.out, args.name, args.calib, values, args.work, args.always_write)
     if args.depfile:
         steps = pipeline.model_steps(args.name or default_name(args.model), args.model, args.calib, values, ".",
-                                     frontend=frontend_beside(args.model))
+                                     frontend=frontend_text_beside(args.model))
         inputs = [args.model] + ([args.calib] if args.calib else []) + option_files + chain_sources(steps)
         fileio.write_text(args.depfile, depfile_text(outputs, inputs))
     if not args.quiet:
@@ -244,10 +238,13 @@ def _kernels(args: argparse.Namespace) -> int:
     return 0
 
 
+def _play(args: argparse.Namespace) -> int:
+    return __import__("nnscons.play").play.main(args.model_dir, args.build, args.port, args.no_browser)
+
+
 def _fetch_dsp(args: argparse.Namespace) -> int:
     """CMSIS-DSP's sources for the audio front end (nnscons.cmsis_dsp): downloaded once, checked, unpacked."""
-    from . import cmsis_dsp
-    print(cmsis_dsp.fetch())
+    print(__import__("nnscons.cmsis_dsp").cmsis_dsp.fetch())
     return 0
 
 
@@ -353,10 +350,17 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     p.add_argument("--cmake", action="store_true", help="print CMake set() commands")
     p.set_defaults(run=_kernels)
 
+    p = sub.add_parser("play", help="a local web page to play with a built model (float vs generated C)",
+                       description="A page on 127.0.0.1: a built model's float and generated-C outputs side by side on "
+                                   "its test samples with noise, or on a spoken word (audio models; espeak-ng).")
+    p.add_argument("model_dir", help="the model folder (models/<name>)")
+    p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0: any free one; default 8765)")
+    p.add_argument("--build", default="build", help="the build folder (default: build)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.set_defaults(run=_play)
+
     p = sub.add_parser("fetch-dsp", help="download CMSIS-DSP's sources for the audio front end (once)",
-                       description="Download the cmsisdsp source distribution (SHA-256 pinned) and unpack it into the "
-                                   "cache folder the front end's builds read ($NNSCONS_CACHE or ~/.cache/nnscons); "
-                                   "prints the folder. Does nothing when it is there.")
+                       description="Unpack the pinned cmsisdsp sdist into $NNSCONS_CACHE or ~/.cache/nnscons.")
     p.set_defaults(run=_fetch_dsp)
 
     p = sub.add_parser("path", help="print where a shipped folder is (cmsis, targets, tool, cmake)",

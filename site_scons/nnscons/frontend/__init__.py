@@ -10,6 +10,6 @@ window of ``frame_length`` (zero-padded), the Mel filter bank of ``cmsisdsp.mfcc
 package, the features (the oracle the generated C is proven against); :mod:`.codegen` writes the C that calls
 CMSIS-DSP (its sources come from the ``cmsisdsp`` source distribution, :mod:`nnscons.cmsis_dsp`).
 """
-from .spec import FrontendSpec, parse_frontend, read_frontend, spec_from_text, spec_text
+from .spec import FrontendSpec, frontend_text_beside, parse_frontend, read_frontend, spec_from_text, spec_text
 
-__all__ = ["FrontendSpec", "parse_frontend", "read_frontend", "spec_from_text", "spec_text"]
+__all__ = ["FrontendSpec", "frontend_text_beside", "parse_frontend", "read_frontend", "spec_from_text", "spec_text"]

@@ -112,3 +112,9 @@ def read_frontend(model_toml: Optional[str | os.PathLike]) -> Optional[FrontendS
     if not isinstance(table, dict):
         raise NnsconsError(model_toml, "frontend must be a table ([frontend] with its keys)")
     return parse_frontend(table, str(model_toml))
+
+
+def frontend_text_beside(model: str | os.PathLike) -> Optional[str]:
+    """The ``[frontend]`` of the model.toml beside a model file, as step text (None without one)."""
+    spec = read_frontend(os.path.join(os.path.dirname(os.fspath(model)), "model.toml"))
+    return spec_text(spec) if spec else None
