@@ -36,9 +36,8 @@ def tiny_audio_model(path: Path) -> None:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), path)
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("audio-project")
+def audio_project(directory: Path, toml: str = TOML) -> Path:
+    """A copy of the project holding one audio model, models/kws_tiny (raw-audio sets, [frontend]); its folder."""
     shutil.copy(ROOT / "SConstruct", directory / "SConstruct")
     for item in ("site_scons", "cmsis", "targets"):
         shutil.copytree(ROOT / item, directory / item, ignore=shutil.ignore_patterns("__pycache__"))
@@ -48,7 +47,14 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     audio = clips()
     np.savez(folder / "calib.npz", x=audio)
     np.savez(folder / "test.npz", x=audio, y=np.arange(len(audio)) % 3)
-    (folder / "model.toml").write_text(TOML)
+    (folder / "model.toml").write_text(toml)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("audio-project")
+    audio_project(directory)
     result = subprocess.run([sys.executable, "-m", "SCons", "-Q", "-j2", "target=host,m4", "summary"],
                             cwd=directory, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

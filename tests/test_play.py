@@ -16,26 +16,15 @@ import pytest
 
 from nnscons import play
 from test_frontend import clips
-from test_frontend_chain import TOML, tiny_audio_model
+from test_frontend_chain import TOML, audio_project
 
 pytestmark = pytest.mark.slow   # an SCons build, a browser
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     directory = tmp_path_factory.mktemp("play-project")
-    shutil.copy(ROOT / "SConstruct", directory / "SConstruct")
-    for item in ("site_scons", "cmsis", "targets"):
-        shutil.copytree(ROOT / item, directory / item, ignore=shutil.ignore_patterns("__pycache__"))
-    folder = directory / "models" / "kws_tiny"
-    folder.mkdir(parents=True)
-    tiny_audio_model(folder / "model.onnx")
-    audio = clips()
-    np.savez(folder / "calib.npz", x=audio)
-    np.savez(folder / "test.npz", x=audio, y=np.arange(len(audio)) % 3)
-    (folder / "model.toml").write_text(TOML.replace("[frontend]", 'labels = ["backward", "yes", "no"]\n\n[frontend]'))
+    folder = audio_project(directory, TOML.replace("[frontend]", 'labels = ["backward", "yes", "no"]\n\n[frontend]'))
     subprocess.run([sys.executable, "-m", "SCons", "-Q", "-j2", "target=host", "check"], cwd=directory, check=True,
                    capture_output=True, timeout=900)
     httpd = play.serve(play.Player.load(folder, directory / "build"), 0)
