@@ -148,7 +148,7 @@ class Player:
 def _labels(toml: Path) -> list[str]:
     if not toml.exists():
         return []
-    import tomllib
+    from .frontend.spec import tomllib      # tomllib, or tomli before Python 3.11
     with open(toml, "rb") as f:
         labels = tomllib.load(f).get("labels", [])
     if not isinstance(labels, list) or not all(isinstance(s, str) for s in labels):
