@@ -116,3 +116,24 @@ def test_front_end_runner_refuses_bad_audio_in_one_line(tmp_path: Path) -> None:
                                 text=True, timeout=60)
         assert result.returncode == 1 and message in result.stderr and result.stderr.count("\n") == 1
         assert not (tmp_path / "out.npy").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="needs arm-none-eabi-gcc")
+@pytest.mark.parametrize("core", ["m0", "m4", "m55"])
+def test_front_end_and_cmsis_dsp_compile_for_the_cores(core: str, tmp_path: Path) -> None:
+    """CMSIS-DSP's groups (portable C, the package's flags) and the generated front end (the target's warning flags,
+    -Werror) compile for the Cortex-M targets, q15 and f32."""
+    from nnscons import cmsis_dsp, targets_path
+    toolchain = hostbuild.Toolchain.from_target(Path(targets_path()) / core)
+    library = hostbuild.dsp_library(tmp_path, toolchain)
+    assert library.stat().st_size > 10_000
+    build = cmsis_dsp.dsp_build()
+    for word in ("q15", "f32"):
+        for file, text in codegen.generate("fe", parse_frontend({**SEED_MFCC, "word": word})).items():
+            write_text(str(tmp_path / word / file), text)
+        hostbuild.run_binary([toolchain.cc, *toolchain.cflags, *(f"-D{d}" for d in build.defines),
+                              *(f"-I{p}" for p in build.include_dirs), f"-I{tmp_path / word}", "-c",
+                              str(tmp_path / word / "fe_frontend.c"), "-o", str(tmp_path / word / "fe.o")],
+                             f"{core} {word}")
+        assert (tmp_path / word / "fe.o").stat().st_size > 1000
