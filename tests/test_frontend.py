@@ -13,6 +13,7 @@ import pytest
 from nnscons import hostbuild
 from nnscons.errors import NnsconsError
 from nnscons.frontend import codegen, mfcc, parse_frontend
+from nnscons.frontend.speech import speak
 from nnscons.fileio import write_text
 
 SEED_MFCC = {"kind": "mfcc", "word": "q15", "sample_rate": 16000, "frame_length": 640, "frame_step": 320,
@@ -38,14 +39,8 @@ def spoken(words: tuple[str, ...], samples: int) -> list[np.ndarray]:
     """Words synthesized by espeak-ng at 16 kHz (none without it)."""
     if shutil.which("espeak-ng") is None:
         return []
-    result = []
-    for word in words:
-        wav = subprocess.run(["espeak-ng", "--stdout", word], capture_output=True, check=True, timeout=60).stdout
-        rate = int.from_bytes(wav[24:28], "little")
-        pcm = np.frombuffer(wav[44:], np.int16).astype(np.float64)
-        resampled = np.interp(np.arange(0, len(pcm), rate / 16000), np.arange(len(pcm)), pcm)[:samples]
-        result.append(np.pad(resampled, (0, samples - len(resampled))))
-    return result
+    clips = [speak(word, 16000)[:samples] for word in words]
+    return [np.pad(pcm, (0, samples - len(pcm))) for pcm in clips]
 
 
 @pytest.mark.parametrize("change, message", [

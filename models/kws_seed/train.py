@@ -21,7 +21,6 @@ Run from the project root:  ./dev python models/kws_seed/train.py
 """
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,7 +28,6 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
-from scipy.signal import resample_poly
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -37,6 +35,7 @@ sys.path.insert(0, str(ROOT / "site_scons"))
 sys.path.insert(0, str(ROOT / "models" / "digits_cnn"))
 from nnscons.fileio import write_bytes, write_npz  # noqa: E402
 from nnscons.frontend import mfcc, read_frontend  # noqa: E402
+from nnscons.frontend.speech import speak  # noqa: E402
 from train import Adam, softmax  # noqa: E402  (digits_cnn's optimizer and softmax)
 
 SEED = 0
@@ -61,11 +60,7 @@ Params = dict[str, np.ndarray]
 # Spoken words
 def say(word: str, voice: str, speed: int, pitch: int) -> np.ndarray:
     """espeak-ng's rendition at 16 kHz, float samples."""
-    wav = subprocess.run(["espeak-ng", "--stdout", "-v", voice, "-s", str(speed), "-p", str(pitch), word],
-                         capture_output=True, check=True, timeout=60).stdout
-    rate = int.from_bytes(wav[24:28], "little")
-    pcm = np.frombuffer(wav[44:], np.int16).astype(np.float64)
-    return resample_poly(pcm, 16000, rate)
+    return speak(word, 16000, voice, speed, pitch)
 
 
 def clip(speech: np.ndarray, rng: np.random.Generator, noise_db: float | None) -> np.ndarray:

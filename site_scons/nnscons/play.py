@@ -35,6 +35,7 @@ import numpy as np
 from . import check, data, diagnostics, fileio, ir, reference
 from .errors import NnsconsError
 from .frontend import FrontendSpec, mfcc, read_frontend
+from .frontend.speech import speak
 
 PAGE = Path(__file__).resolve().parent / "templates" / "play.html"
 MAX_BODY = 4096
@@ -165,15 +166,10 @@ def _picture(x: np.ndarray) -> list[list[float]]:
 
 
 def _speak(word: str, spec: FrontendSpec, samples: int) -> np.ndarray:
-    """``word`` from espeak-ng, resampled to the front end's rate, centred in a clip of ``samples``."""
-    if shutil.which("espeak-ng") is None:
-        raise NnsconsError(None, "espeak-ng is not installed (it speaks the words)")
+    """``word`` from espeak-ng at the front end's rate, centred in a clip of ``samples``."""
     if not word.replace(" ", "").isalpha() or len(word) > 40:
         raise NnsconsError(None, "a word is up to 40 letters")
-    wav = subprocess.run(["espeak-ng", "--stdout", word], capture_output=True, check=True, timeout=30).stdout
-    from scipy.signal import resample_poly
-    pcm = resample_poly(np.frombuffer(wav[44:], np.int16).astype(np.float64), spec.sample_rate,
-                        int.from_bytes(wav[24:28], "little"))[:samples]
+    pcm = speak(word, spec.sample_rate)[:samples]
     out = np.zeros(samples)
     start = (samples - len(pcm)) // 2
     out[start:start + len(pcm)] = pcm

@@ -152,8 +152,8 @@ def lstm(state: QState, op: ir.Op) -> dict[str, Any]:
         "time_major": bool(op.attrs.get("time_major", False)), "input_zero_point": zp_x, "hidden_zero_point": zp_h,
         "gates": gates,
         "forget_to_cell": list(bounds.multiplier(op, 2.0 ** -15, "the forget gate's cell rescale")),
-        "input_to_cell": _product_rescale(op, PRODUCT_SCALE / s_c, "the input gate's cell rescale"),
-        "output": _product_rescale(op, PRODUCT_SCALE / s_h, "the hidden state's rescale"),
+        "input_to_cell": _rescale(op, PRODUCT_SCALE / s_c, "the input gate's cell rescale", 0),
+        "output": _rescale(op, PRODUCT_SCALE / s_h, "the hidden state's rescale", 0),
         "cell_scale_power": power,
         "cell_clip": int(min(clip / s_c, INT16_MAX)) if clip > 0 else 0,
     }
@@ -165,8 +165,8 @@ def gru(state: QState, op: ir.Op) -> dict[str, Any]:
     if state.words.legacy:
         return recurrent_legacy.layer(state, op)
     s_x, zp_x, s_h, zp_h, wide, _ = _sequence(state, op)
-    to_q15 = _q15_rescale(op, s_h / Q15, "the hidden state's rescale to Q0.15")
-    from_q15 = _q15_rescale(op, Q15 / s_h, "the hidden state's rescale from Q0.15")
+    to_q15 = _rescale(op, s_h / Q15, "the hidden state's rescale to Q0.15", 15)
+    from_q15 = _rescale(op, Q15 / s_h, "the hidden state's rescale from Q0.15", 15)
     return {
         "time_major": bool(op.attrs.get("time_major", False)), "input_zero_point": zp_x, "hidden_zero_point": zp_h,
         "linear_before_reset": bool(op.attrs.get("linear_before_reset", False)),
@@ -175,19 +175,11 @@ def gru(state: QState, op: ir.Op) -> dict[str, Any]:
     }
 
 
-def _q15_rescale(op: ir.Op, real: float, what: str) -> list[int]:
-    """A GRU's rescale between its hidden state and Q0.15: a 16-bit value shifted left at most 15 stays in int32."""
+def _rescale(op: ir.Op, real: float, what: str, max_shift: int) -> list[int]:
+    """A rescale whose left shift must stay at most ``max_shift``: 0 for a product of two Q0.15 values (a left
+    shift would leave int32), 15 for a GRU's hidden state to and from Q0.15 (a 16-bit value stays in int32)."""
     m, shift = bounds.multiplier(op, real, what)
-    if shift > 15:
-        raise NnsconsError(None, f"quantize: layer {op.name} ({op.type}): {what} is {real:.3g}, the hidden state's "
-                                 f"scale is out of range")
-    return [m, shift]
-
-
-def _product_rescale(op: ir.Op, real: float, what: str) -> list[int]:
-    """A rescale that must be a right shift (a left one would leave int32)."""
-    m, shift = bounds.multiplier(op, real, what)
-    if shift > 0:
+    if shift > max_shift:
         raise NnsconsError(None, f"quantize: layer {op.name} ({op.type}): {what} is {real:.3g}, the state's scale "
                                  f"is out of range")
     return [m, shift]
