@@ -78,8 +78,45 @@ def test_the_front_ends_c_is_proven_in_the_build(project: Path) -> None:
     assert check["bit_exact"] is True and check["frames"] == len(clips()) * 49 == check["equal_frames"]
 
 
-def test_the_network_is_checked_and_runs_on_the_features(project: Path) -> None:
+def test_the_network_is_checked_on_the_features(project: Path) -> None:
     report = json.loads((project / "build" / "host" / "kws_tiny" / "report.json").read_text())
     assert report["passed"] is True
+
+
+def test_the_host_test_binary_takes_raw_audio(project: Path, tmp_path: Path) -> None:
+    """<name>_test links the front end: raw clips give the outputs their features give (the build proves it on
+    the test set; here also on clips it never saw), and a clip of the wrong length is one line."""
+    check = json.loads((project / "build" / "host" / "kws_tiny" / "frontend_check.json").read_text())
+    assert check["network_on_audio"] == {"clips": len(clips()), "equal": True}
+    from nnscons.frontend import mfcc, parse_frontend
+    spec = parse_frontend(SEED_MFCC)
+    audio = np.random.default_rng(7).integers(-3000, 3000, (3, 16000)).astype(np.int16)
+    features = mfcc.real_features(spec, mfcc.features(spec, audio)).astype(np.float32)
+    binary = str(project / "build" / "host" / "kws_tiny" / "kws_tiny_test")
+    np.save(tmp_path / "audio.npy", audio)
+    np.save(tmp_path / "features.npy", features)
+    for name in ("audio", "features"):
+        subprocess.run([binary, str(tmp_path / f"{name}.npy"), str(tmp_path / f"{name}_out.npy")], check=True)
+    assert np.array_equal(np.load(tmp_path / "audio_out.npy"), np.load(tmp_path / "features_out.npy"))
+    np.save(tmp_path / "short.npy", audio[:, :8000])
+    result = subprocess.run([binary, str(tmp_path / "short.npy"), str(tmp_path / "y.npy")], capture_output=True,
+                            text=True)
+    assert result.returncode == 1 and not (tmp_path / "y.npy").exists()
+    assert result.stderr.strip().endswith("clips of 8000 samples give 24 frames of 10 coefficients (240 values); "
+                                          "the network input takes 490") and result.stderr.count("\n") == 1
+    assert (project / "build" / "host" / "kws_tiny" / "kws_tiny_frontend_test").is_file()
+
+
+def test_the_firmware_runs_front_end_and_network_on_raw_audio(project: Path) -> None:
+    """The image embeds raw clips; front end + network in QEMU give the host binary's bytes on the same clips,
+    and the run reports the front end's instructions and flash apart from the network's."""
+    with np.load(project / "build" / "kws_tiny" / "firmware" / "inputs.npz") as f:
+        embedded = f["x0"]
+    assert embedded.dtype == np.int16 and embedded.shape == (4, 16000)
+    assert np.array_equal(embedded, clips()[:4])
     fw = json.loads((project / "build" / "m4" / "kws_tiny" / "firmware_check.json").read_text())
-    assert fw["identical"] is True
+    assert fw["identical"] is True and fw["inputs"] == 4
+    run = json.loads((project / "build" / "m4" / "report.json").read_text())
+    frontend = run["models"]["kws_tiny"]["frontend"]
+    assert frontend["instructions"]["min"] > 1_000_000 > run["models"]["kws_tiny"]["instructions"]["max"]
+    assert frontend["image"]["rodata"] > 4 * 490 and frontend["image"]["bss"] > 0 and run["dsp"]["code"] > 1000

@@ -7,7 +7,7 @@ firmware's output bytes against the host binary's).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 
 def _accuracy(report: Mapping[str, Any]) -> str:
@@ -61,21 +61,28 @@ def overview_rows(host_reports: Sequence[Mapping[str, Any]], run_reports: Sequen
         r = host.get(name, {})
         base = {"model": name, "scheme": r.get("scheme", "-"), "accuracy (float)": _accuracy(r),
                 "vs float": _agreement(r), "tflm exact": _bit_exact(r)}
-        runs = [(run["target"], run["models"][name]) for run in run_reports if name in run["models"]]
+        runs = [(run["target"], run["models"][name], run) for run in run_reports if name in run["models"]]
         if not runs:
             rows.append(base)
-        for target, m in runs:
+        for target, m, run in runs:
             image = m["image"]
             identical = same.get((target, name))
             rows.append({**base, "target": target, "instructions": f"{m['instructions']['mean']:,}",
                          "flash": f"{image['code'] + image['rodata']:,}",
                          "ram": f"{image['data'] + image['bss']:,}",
-                         "fw == host": "-" if identical is None else ("yes" if identical else "NO")})
+                         "fw == host": "-" if identical is None else ("yes" if identical else "NO"),
+                         **({"front end": frontend_cell(m["frontend"], run.get("dsp"))} if "frontend" in m else {})})
     return rows
 
 
+def frontend_cell(frontend: Mapping[str, Any], dsp: Optional[Mapping[str, int]]) -> str:
+    """An audio front end's instructions per clip and flash (its tables and code, and CMSIS-DSP's code)."""
+    flash = sum(part["code"] + part["rodata"] for part in (frontend["image"], dsp or {"code": 0, "rodata": 0}))
+    return f"{frontend['instructions']['mean']:,} instr, {flash:,} B"
+
+
 OVERVIEW_COLUMNS = ["model", "scheme", "accuracy (float)", "vs float", "tflm exact", "target", "instructions",
-                    "flash", "ram", "fw == host"]
+                    "flash", "ram", "fw == host", "front end"]
 
 
 def model_row(name: str, graph_json: str, qtable_json: str | None) -> dict[str, Any]:

@@ -27,6 +27,7 @@ class Inference:
     ticks: int
     instructions: int
     output: str             # hex of the output bytes
+    frontend_instructions: Optional[int] = None     # the audio front end's, before the network (if any)
 
 
 @dataclass
@@ -106,8 +107,10 @@ def parse_output(elf: str, text: str, status: int = 0, where: str = "firmware") 
             run.layers.setdefault(fields["model"], []).append(
                 {"index": int(fields["index"]), "name": fields["name"], "instructions": int(fields["instructions"])})
         elif "input" in fields:
+            frontend = fields.get("frontend_instructions")
             run.inferences.append(Inference(fields["model"], int(fields["input"]), int(fields["ticks"]),
-                                            int(fields["instructions"]), fields["output"]))
+                                            int(fields["instructions"]), fields["output"],
+                                            int(frontend) if frontend is not None else None))
         elif "stack" in fields:
             run.stack[fields["model"]] = int(fields["stack"])
             run.arena[fields["model"]] = int(fields["arena"])

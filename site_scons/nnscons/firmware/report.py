@@ -17,17 +17,19 @@ from ..errors import NnsconsError
 from ..targets import Target
 from . import profile
 from .html import render_html
-from .qemu import FirmwareRun, run_firmware
+from .qemu import FirmwareRun, Inference, run_firmware
 from .sizes import (FLASH_SECTIONS, RAM_SECTIONS, activation_arena_size, map_contributions, model_sizes,
                     section_sizes)
 
 
 def run_stage(target: Target, elf: str, map_file: str, models: Mapping[str, Mapping[str, str]],
               kernel_lib: str, report_json: str, options: Optional[Mapping[str, str]] = None,
-              profile_elf: Optional[str] = None, report_html: Optional[str] = None) -> dict[str, Any]:
+              profile_elf: Optional[str] = None, report_html: Optional[str] = None,
+              dsp_lib: Optional[str] = None) -> dict[str, Any]:
     """Run the image and write ``report.json`` (and ``report_html``). ``models``: per model name, its ``library``
     (lib<name>.a), ``inputs`` (object of <name>_inputs.c), ``header`` (<name>.h) and ``graph`` (graph.json, for
-    the profile). ``profile_elf``: the same image with the models traced; its per-layer counts go in the report."""
+    the profile), and for a model behind an audio front end ``frontend`` (lib<name>_frontend.a; ``dsp_lib`` is
+    CMSIS-DSP). ``profile_elf``: the same image with the models traced; its per-layer counts go in the report."""
     run = run_firmware(elf, target)
     profiled = run_firmware(profile_elf, target) if profile_elf else None
     sections = section_sizes(elf, _tool(target, "size"))
@@ -41,6 +43,8 @@ def run_stage(target: Target, elf: str, map_file: str, models: Mapping[str, Mapp
         "kernels": model_sizes(contributions, [kernel_lib]),
         "models": {},
     }
+    if dsp_lib:
+        report["dsp"] = model_sizes(contributions, [dsp_lib])
     for name, files in sorted(models.items()):
         inferences = run.of(name)
         if not inferences:
@@ -55,6 +59,8 @@ def run_stage(target: Target, elf: str, map_file: str, models: Mapping[str, Mapp
             "image": model_sizes(contributions, [files["library"]]),
             "embedded_inputs": model_sizes(contributions, [files["inputs"]]),
         }
+        if "frontend" in files:
+            entry["frontend"] = _frontend(inferences, model_sizes(contributions, [files["frontend"]]))
         entry["arena"] = run.arena.get(name)
         activations = activation_arena_size(files["header"], name)
         if activations is not None and entry["arena"] is not None:
@@ -67,6 +73,14 @@ def run_stage(target: Target, elf: str, map_file: str, models: Mapping[str, Mapp
     if report_html:
         fileio.write_text(report_html, render_html(report))
     return report
+
+
+def _frontend(inferences: list[Inference], image: dict[str, int]) -> dict[str, Any]:
+    """The audio front end's share: its instructions per clip (with the quantization of its features into the
+    network's input) and its code and tables in the image (CMSIS-DSP is the report's ``dsp``)."""
+    counts = [i.frontend_instructions or 0 for i in inferences]
+    return {"instructions": {"min": min(counts), "max": max(counts), "mean": int(round(float(np.mean(counts))))},
+            "image": image}
 
 
 def _profile(elf: str, name: str, graph_json: str, profiled: FirmwareRun, output: str) -> dict[str, Any]:
@@ -88,6 +102,7 @@ def _tool(target: Target, name: str) -> str:
 
 def summary_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The table ``scons target=<t> run`` prints: one line per model."""
+    from ..overview import frontend_cell     # (the tables' formatting, not the run stage's)
     rows = []
     for name, m in report["models"].items():
         image = m["image"]
@@ -99,6 +114,7 @@ def summary_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             "arena": f"{m['arena']:,}" if "arena" in m else "-",
             "scratch": f"{m['scratch']:,}" if "scratch" in m else "-",
             "stack": f"{m['stack']:,}" if m.get("stack") is not None else "-",
+            **({"front end": frontend_cell(m["frontend"], report.get("dsp"))} if "frontend" in m else {}),
         })
     return rows
 

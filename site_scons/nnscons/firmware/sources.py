@@ -3,20 +3,38 @@ runner's sources, ``<name>_inputs.c`` per model (target-independent) and ``nnsco
 target, and the inputs stage that writes ``<name>_inputs.c`` with the same inputs as ``inputs.npz``."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
 
 from .. import data, fileio, ir
-from .inputs import ALIGN, firmware_inputs, little_endian, network_tensors, padded
+from ..errors import NnsconsError
+from ..frontend import FrontendSpec, spec_from_text
+from ..frontend.stage import load_audio
+from .inputs import ALIGN, MAX_SAMPLES, NetworkTensor, firmware_inputs, little_endian, network_tensors, padded
+
+AUDIO_BUDGET = 128 * 1024   # bytes of embedded audio per model (a second of 16 kHz audio is 32,000 B)
 
 RUNTIME_SOURCES = ("nnscons_firmware_main.c", "nnscons_cortex_m.c")
 SECTIONS_SCRIPT = "nnscons_cortex_m_sections.ld"
 
 
-def inputs_c_source(name: str, samples: Sequence[np.ndarray], output_bytes: int, origin: str) -> str:
+@dataclass(frozen=True)
+class FrontendBuffers:
+    """What the runner needs for a model behind an audio front end: the samples are clips of ``audio_samples``
+    int16 samples; ``features_bytes`` and ``input_bytes`` size the front end's output and the network's input."""
+
+    audio_samples: int
+    features_bytes: int
+    input_bytes: int
+
+
+def inputs_c_source(name: str, samples: Sequence[np.ndarray], output_bytes: int, origin: str,
+                    frontend: Optional[FrontendBuffers] = None) -> str:
     """``<name>_inputs.c``: the samples as const bytes (each input of a sample at a multiple of ALIGN bytes),
-    an output buffer, and the ``<name>_firmware`` record the runner reads."""
+    an output buffer, and the ``<name>_firmware`` record the runner reads (with ``frontend``: the samples are
+    audio clips, and the front end's buffers)."""
     count = len(samples[0])
     rows = []
     for i in range(count):
@@ -32,7 +50,7 @@ def inputs_c_source(name: str, samples: Sequence[np.ndarray], output_bytes: int,
 #include "nnscons_firmware.h"
 
 extern const nnscons_model_info_t {name}_info;
-
+{_frontend_declarations(name, frontend)}
 /* The unions align the buffers for every input and output type. */
 static const union {{
     uint8_t bytes[{len(blob)}];
@@ -49,9 +67,47 @@ static union {{
 }} output;
 
 const nnscons_firmware_model_t {name}_firmware = {{
-    &{name}_info, {count}u, {sample_bytes}u, samples.bytes, output.bytes, {out_bytes}u
+    &{name}_info, {count}u, {sample_bytes}u, samples.bytes, output.bytes, {out_bytes}u,
+    {_frontend_fields(name, frontend)}
 }};
 """
+
+
+def _frontend_declarations(name: str, frontend: Optional[FrontendBuffers]) -> str:
+    if frontend is None:
+        return ""
+    return f"""extern const nnscons_frontend_info_t {name}_frontend_info;
+
+/* the front end's features of one clip, then the network's input quantized from them */
+static union {{
+    uint8_t bytes[{max(frontend.features_bytes, 1)}];
+    uint64_t align;
+}} features;
+
+static union {{
+    uint8_t bytes[{max(padded(frontend.input_bytes), ALIGN)}];
+    uint64_t align;
+}} input;
+"""
+
+
+def _frontend_fields(name: str, frontend: Optional[FrontendBuffers]) -> str:
+    if frontend is None:
+        return "0, 0u, 0, 0      /* no front end */"
+    return f"&{name}_frontend_info, {frontend.audio_samples}u, features.bytes, input.bytes"
+
+
+def audio_inputs(spec: FrontendSpec, audio_npz: str,
+                 inputs: Sequence[NetworkTensor]) -> tuple[np.ndarray, FrontendBuffers]:
+    """The first clips of a raw-audio set (as many as :data:`AUDIO_BUDGET` bytes hold, at most
+    :data:`MAX_SAMPLES`) and the front end's buffers for the network's one input."""
+    if len(inputs) != 1:
+        raise NnsconsError(audio_npz, f"a front end feeds a network with one input, not {len(inputs)}")
+    audio = load_audio(audio_npz, spec)["x"]
+    count = max(1, min(MAX_SAMPLES, AUDIO_BUDGET // max(audio[0].nbytes, 1), len(audio)))
+    features = spec.frames(audio.shape[1]) * spec.coefficients * (2 if spec.word == "q15" else 4)
+    return (np.ascontiguousarray(audio[:count]),
+            FrontendBuffers(int(audio.shape[1]), features, inputs[0].nbytes))
 
 
 def models_c_source(names: Sequence[str]) -> str:
@@ -69,16 +125,25 @@ const uint32_t nnscons_firmware_model_count = {len(names)}u;
 
 
 def inputs_stage(name: str, graph_json: str, qtable_json: str, test_npz: Optional[str], inputs_c: str,
-                 inputs_npz: str) -> None:
-    """Write ``<name>_inputs.c`` and the same inputs as ``inputs.npz`` (keys x0, x1, ... in input order)."""
+                 inputs_npz: str, frontend: Optional[str] = None) -> None:
+    """Write ``<name>_inputs.c`` and the same inputs as ``inputs.npz`` (keys x0, x1, ... in input order); for a
+    model behind an audio front end (``frontend``: its spec text) the test set's first clips of raw audio."""
     graph = ir.Graph.from_json(fileio.read_json(graph_json))
     qtable = fileio.read_json(qtable_json)
-    _, outputs = network_tensors(graph, qtable)
+    inputs, outputs = network_tensors(graph, qtable)
+    output_bytes = sum(padded(t.nbytes) for t in outputs)
+    if frontend:
+        if not test_npz:
+            raise NnsconsError(inputs_c, "a model behind a front end needs a test or calibration set of audio")
+        clips, buffers = audio_inputs(spec_from_text(frontend), test_npz, inputs)
+        fileio.write_text(inputs_c, inputs_c_source(name, [clips], output_bytes, f"{len(clips)} audio clips from "
+                                                    "the test set", buffers))
+        fileio.write_npz(inputs_npz, {"x0": clips})
+        return
     samples = firmware_inputs(name, graph, qtable, test_npz)
     tested = 0
     if test_npz:
         tested = min(len(samples[0]), len(data.load_npz(test_npz).get(data.input_keys(graph)[0], [])))
     origin = f"{tested} from the test set, {len(samples[0]) - tested} random"
-    output_bytes = sum(padded(t.nbytes) for t in outputs)
     fileio.write_text(inputs_c, inputs_c_source(name, samples, output_bytes, origin))
     fileio.write_npz(inputs_npz, {f"x{i}": s for i, s in enumerate(samples)})

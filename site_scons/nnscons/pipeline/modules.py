@@ -16,7 +16,6 @@ TEMPLATE_DIR = PACKAGE_DIR / "templates"
 REPORT_TEMPLATES = ("report.html.j2",)         # report_html's, not code generation's
 FIRMWARE_TEMPLATES = ("firmware_report.html.j2",)   # the firmware report's
 FRONTEND_TEMPLATES = ("frontend.c.j2", "frontend.h.j2")   # the audio front end's
-FRONTEND_RUNTIME = ("nnscons_frontend_main.c", "nnscons_npy.h")   # its host runner
 
 _COMMON = ("__init__.py", "errors.py", "fileio.py", "cnames.py", "ir.py", "pipeline")
 # Entries are module files ("stats.py") or packages ("importers": every .py file under importers/).
@@ -34,13 +33,12 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
                                 "quantize", "simulate.py", "search.py"),
     "diagnostics": _COMMON + ("data.py", "reference", "check.py", "diagnostics.py"),
     "report_html": _COMMON + ("data.py", "reference", "check.py", "stats", "diagnostics.py", "report_html.py"),
-    "firmware": _COMMON + ("data.py", "reference", "check.py", "targets.py", "firmware"),
+    "firmware": _COMMON + ("data.py", "reference", "check.py", "targets.py", "firmware", "frontend"),
     # the audio front end (nnscons.frontend): features of a set, its C, the C's proof (which compiles CMSIS-DSP)
     "features": _COMMON + ("data.py", "frontend"),
     "frontend": _COMMON + ("data.py", "frontend", "codegen", "options.py", "planner.py", "kernels.py",
                            "overlap.py", "patches.py", "order.py", "fixedpoint.py"),
-    "frontend_check": _COMMON + ("data.py", "frontend", "frontend_proof.py", "hostbuild.py", "cmsis_dsp.py",
-                                 "targets.py", "kernel_build.py"),
+    "frontend_check": _COMMON + ("data.py", "frontend", "frontend_proof.py", "hostbuild.py"),
 }
 
 
@@ -70,8 +68,6 @@ def _stage_sources(stage: str) -> tuple[str, ...]:
         files += [str(TEMPLATE_DIR / t) for t in REPORT_TEMPLATES]
     if stage == "firmware":
         files += [str(TEMPLATE_DIR / t) for t in FIRMWARE_TEMPLATES]
-    if stage in ("frontend", "frontend_check"):
+    if stage == "frontend":
         files += [str(TEMPLATE_DIR / t) for t in FRONTEND_TEMPLATES]
-    if stage == "frontend_check":
-        files += [str(RUNTIME_DIR / f) for f in FRONTEND_RUNTIME]
     return tuple(files)

@@ -143,10 +143,10 @@ def report_html_stage(name: str, report_json: str, graph_json: str, qtable_json:
 
 
 def firmware_inputs_stage(name: str, graph_json: str, qtable_json: str, test_npz: Optional[str], inputs_c: str,
-                          inputs_npz: str) -> None:
+                          inputs_npz: str, frontend: Optional[str] = None) -> None:
     """The inputs a firmware image embeds, and the same for the host binary (nnscons.firmware)."""
     from .. import firmware
-    firmware.inputs_stage(name, graph_json, qtable_json, test_npz, inputs_c, inputs_npz)
+    firmware.inputs_stage(name, graph_json, qtable_json, test_npz, inputs_c, inputs_npz, frontend)
 
 
 def features_stage(graph_json: str, audio_npz: str, features_npz: str, frontend: str) -> None:
@@ -161,10 +161,14 @@ def frontend_stage(name: str, frontend: str, frontend_c: str, frontend_h: str) -
     stage.frontend_stage(name, frontend, frontend_c, frontend_h)
 
 
-def frontend_check_stage(name: str, frontend: str, frontend_c: str, audio_npz: str, check_json: str) -> None:
-    """The front end's C built for the host and compared with cmsisdsp frame by frame (nnscons.frontend_proof)."""
+def frontend_check_stage(name: str, frontend: str, binary: str, audio_npz: str, check_json: str,
+                         network_binary: Optional[str] = None, graph_json: Optional[str] = None,
+                         features_npz: Optional[str] = None) -> None:
+    """The front end's host runner compared with cmsisdsp frame by frame, and the network's host binary on raw
+    audio against its features (nnscons.frontend_proof)."""
     from .. import frontend_proof
-    frontend_proof.frontend_check_stage(name, frontend, frontend_c, audio_npz, check_json)
+    frontend_proof.frontend_check_stage(name, frontend, binary, audio_npz, check_json, network_binary,
+                                        graph_json, features_npz)
 
 
 # The stage of every step kind: the registry the faces dispatch through.

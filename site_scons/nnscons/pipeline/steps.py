@@ -117,9 +117,12 @@ def features_step(graph_json: Any, audio_npz: Any, features_npz: str, frontend: 
                 params={"frontend": frontend})
 
 
-def frontend_check_step(name: str, chain: dict[str, Any], audio_npz: Any, out_dir: str, frontend: str) -> Step:
-    """The front end's C built for the host and proven against cmsisdsp on a set's clips."""
-    return Step("frontend_check", {"frontend_c": chain["frontend_c"], "audio_npz": audio_npz},
+def frontend_check_step(name: str, binary: Any, audio_npz: Any, out_dir: str, frontend: str,
+                        network: Optional[Mapping[str, Any]] = None) -> Step:
+    """The front end's host runner (``<name>_frontend_test``) proven against cmsisdsp on a set's clips; with
+    ``network`` (``network_binary``: the host test binary, ``graph_json``, ``features_npz``: the set's features)
+    also that binary on the raw clips against it on their features."""
+    return Step("frontend_check", {"binary": binary, "audio_npz": audio_npz, **(network or {})},
                 {"check_json": os.path.join(out_dir, "frontend_check.json")},
                 params={"name": name, "frontend": frontend})
 
@@ -156,14 +159,16 @@ def host_proof_steps(name: str, chain: dict[str, Any], model: str, binary: Any, 
     return steps
 
 
-def firmware_inputs_step(name: str, chain: dict[str, Any], test: Optional[str], gen_dir: str) -> Step:
+def firmware_inputs_step(name: str, chain: dict[str, Any], test: Optional[str], gen_dir: str,
+                         frontend: Optional[str] = None) -> Step:
     """The inputs a firmware image embeds for a model (``<name>_inputs.c``) and the same inputs for the host
-    binary the firmware's outputs are compared with (``inputs.npz``)."""
+    binary the firmware's outputs are compared with (``inputs.npz``); behind a ``frontend``, raw audio clips of
+    the set ``test``."""
     out = os.path.join(gen_dir, "firmware")
     return Step("firmware_inputs", {"graph_json": chain["graph_json"], "qtable_json": chain["qtable_json"],
                                     "test_npz": test},
                 {"inputs_c": os.path.join(out, f"{name}_inputs.c"), "inputs_npz": os.path.join(out, "inputs.npz")},
-                params={"name": name}, modules="firmware")
+                params={"name": name, **({"frontend": frontend} if frontend else {})}, modules="firmware")
 
 
 STAGE_NAMES = tuple(STAGE_MODULES)

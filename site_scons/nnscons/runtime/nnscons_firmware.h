@@ -35,6 +35,20 @@ typedef struct {
 } nnscons_model_info_t;
 #endif
 
+/* The descriptor a generated audio front end exports as <name>_frontend_info (same layout as in the generated
+ * <name>_frontend.h). */
+#ifndef NNSCONS_FRONTEND_INFO_DEFINED
+#define NNSCONS_FRONTEND_INFO_DEFINED
+typedef struct {
+    const char *name;
+    uint32_t coefficients;
+    uint32_t feature_size;      /* bytes of one feature: 2 (Q8.7 int16) or 4 (float) */
+    int is_float;
+    uint32_t (*frames)(uint32_t samples);
+    int32_t (*run)(const int16_t *audio, uint32_t samples, void *features);
+} nnscons_frontend_info_t;
+#endif
+
 /* Inside one sample the inputs (and inside the output buffer the outputs) follow each other in order, each
  * starting at a multiple of NNSCONS_FIRMWARE_ALIGN bytes. */
 #define NNSCONS_FIRMWARE_ALIGN 8u
@@ -47,6 +61,12 @@ typedef struct {
     const uint8_t *samples;     /* n_samples * sample_bytes */
     uint8_t *output;            /* room for the outputs of one inference */
     uint32_t output_bytes;
+    /* A model behind an audio front end: the samples are clips of audio_samples int16 samples, which the front end
+     * turns into `features`, then quantized into `input` (the network's one input); else all 0. */
+    const nnscons_frontend_info_t *frontend;
+    uint32_t audio_samples;
+    uint8_t *features;
+    uint8_t *input;
 } nnscons_firmware_model_t;
 
 /* nnscons_firmware_models.c (generated): the models of this image, in name order. */

@@ -4,6 +4,7 @@
  *
  *     nnscons start models=2 clock_hz=25000000
  *     nnscons model=kws input=0 ticks=651200 instructions=26048000 output=7f80808080808080808080
+ *     nnscons model=kws_seed input=0 frontend_ticks=... frontend_instructions=... ticks=... instructions=... output=...
  *     ...
  *     nnscons model=kws inputs=16 stack=1184 arena=23104
  *     nnscons done
@@ -13,6 +14,8 @@
  *     nnscons layer model=kws index=3 name=depthwise_conv2d_1 ticks=22400 instructions=896000
  *
  * `instructions` is ticks * 1e9 / clock_hz: what QEMU executed with -icount shift=0 (see nnscons_cortex_m.c);
+ * `frontend_*` (a model behind an audio front end, whose embedded samples are raw audio) count the front end and the
+ * quantization of its features into the network's input, the other counts the network alone;
  * `output` is the bytes of the outputs, in order, as hex; `stack` is the deepest the stack went (bytes, from its
  * top, so the runner's own frames are included) during the model's inferences; `arena` is the model's arena as
  * compiled for this target (activations and the kernels' scratch buffer). A semihosting command line `models=a,b` (QEMU: -append "models=a,b") runs only those models.
@@ -26,6 +29,7 @@
 #include <string.h>
 
 #include "nnscons_firmware.h"
+#include "nnscons_input.h"
 
 #ifndef NNSCONS_CLOCK_HZ
 #error "compile with -DNNSCONS_CLOCK_HZ=<the processor clock in Hz>"
@@ -167,6 +171,23 @@ static int selected(const char *line, const char *name)
     return 0;
 }
 
+/* A model behind an audio front end: the clip through the front end, its features quantized into the network's
+ * input (nnscons_input.h, as the host test binary does); `ticks` receives what both took. */
+static int run_frontend(const nnscons_firmware_model_t *entry, const uint8_t *clip, uint64_t *ticks)
+{
+    const nnscons_frontend_info_t *frontend = entry->frontend;
+    const nnscons_io_info_t *io = &entry->model->inputs[0];
+    const uint32_t frames = frontend->frames(entry->audio_samples);
+    const uint64_t start = nnscons_counter_sync();
+    const int32_t status = frontend->run((const int16_t *)(const void *)clip, entry->audio_samples, entry->features);
+    if (status != (int32_t)frames || frames * frontend->coefficients != io->size) {
+        return fail(entry->model->name, "the front end failed or does not fit the network input");
+    }
+    nnscons_features_to_input(frontend, entry->features, io->size, io, entry->input);
+    *ticks = nnscons_counter_ticks() - start;
+    return 0;
+}
+
 static int run_model(const nnscons_firmware_model_t *entry)
 {
     const nnscons_model_info_t *model = entry->model;
@@ -176,7 +197,8 @@ static int run_model(const nnscons_firmware_model_t *entry)
     if (model->n_inputs > 16 || model->n_outputs > 16) {
         return fail(model->name, "more than 16 inputs or outputs");
     }
-    if (io_bytes(model->inputs, model->n_inputs) != entry->sample_bytes) {
+    if ((entry->frontend != NULL ? padded(entry->audio_samples * 2u) : io_bytes(model->inputs, model->n_inputs)) !=
+        entry->sample_bytes || (entry->frontend != NULL && model->n_inputs != 1)) {
         return fail(model->name, "the embedded inputs do not fit the model's inputs (rebuild them)");
     }
     if (io_bytes(model->outputs, model->n_outputs) > entry->output_bytes) {
@@ -188,11 +210,17 @@ static int run_model(const nnscons_firmware_model_t *entry)
     }
     for (sample = 0; sample < entry->n_samples; sample++) {
         const uint8_t *data = entry->samples + (size_t)sample * entry->sample_bytes;
-        uint64_t start, ticks;
+        uint64_t start, ticks, frontend_ticks = 0;
         int status;
         for (i = 0, offset = 0; i < model->n_inputs; i++) {
             inputs[i] = data + offset;
             offset += padded(model->inputs[i].size * model->inputs[i].element_size);
+        }
+        if (entry->frontend != NULL) {
+            if (run_frontend(entry, data, &frontend_ticks) != 0) {
+                return 1;
+            }
+            inputs[0] = entry->input;
         }
         if (model->reset != NULL) {
             model->reset();     /* each embedded sample is an independent input (the state recurrent layers carry) */
@@ -209,6 +237,10 @@ static int run_model(const nnscons_firmware_model_t *entry)
             return 1;
         }
         printf("nnscons model=%s input=%lu", model->name, (unsigned long)sample);
+        if (entry->frontend != NULL) {
+            print_u64(" frontend_ticks=", frontend_ticks);
+            print_u64(" frontend_instructions=", frontend_ticks * 1000000000u / (uint64_t)NNSCONS_CLOCK_HZ);
+        }
         print_u64(" ticks=", ticks);
         print_u64(" instructions=", ticks * 1000000000u / (uint64_t)NNSCONS_CLOCK_HZ);
         fputs(" output=", stdout);

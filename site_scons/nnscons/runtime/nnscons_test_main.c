@@ -7,6 +7,11 @@
  *     <name>_test --stream IN OUT       the N inputs as one stream: a network with state (recurrent layers) is
  *                                       reset before the first only, not before each (the default)
  *
+ * A network behind an audio front end (compiled with -DNNSCONS_FRONTEND_INFO=<name>_frontend_info -include
+ * <name>_frontend.h and linked with it and CMSIS-DSP) also takes raw audio: IN holding int16 [N, samples] (a shape
+ * other than the network input's) runs each clip through the front end, whose features are quantized to the
+ * network input as float features would be (nnscons_input.h).
+ *
  * Input k holds N inputs, shape [N, *input_shape[1:]] (the generated network's NHWC shape), in the network
  * input's integer type, or float32, which is quantized with the input's scale and zero point; every input holds
  * the same N. Output k receives the N outputs, shape [N, *output_shape[1:]], in the network output's integer
@@ -33,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nnscons_input.h"
 #include "nnscons_npz.h"
 
 #ifndef NNSCONS_MODEL_INFO
@@ -109,31 +115,15 @@ void nnscons_trace(const char *model, uint32_t layer_index, const char *layer_na
 }
 #endif
 
-static long saturate(long value, const nnscons_io_info_t *io)
-{
-    long bits = 8L * io->element_size;
-    long lo = io->is_signed ? -(1L << (bits - 1)) : 0;
-    long hi = io->is_signed ? (1L << (bits - 1)) - 1 : (1L << bits) - 1;
-    return value < lo ? lo : value > hi ? hi : value;
-}
-
-/* float -> the input's integers: round half away from zero, then saturate (as <name>_quantize_input). */
+/* float -> the input's integers (nnscons_input.h; as <name>_quantize_input, in double). */
 static void quantize(const char *file, const float *x, void *q, size_t count, const nnscons_io_info_t *io)
 {
     size_t i;
     for (i = 0; i < count; i++) {
-        double scaled = (double)x[i] / (double)io->scale;
-        long value;
-        if (isnan(scaled)) {
+        if (isnan(x[i])) {
             npy_fail(file, "input %zu is NaN", i);
         }
-        scaled = scaled < -1e9 ? -1e9 : scaled > 1e9 ? 1e9 : scaled; /* keep the conversion to long defined */
-        value = saturate((long)(scaled < 0 ? scaled - 0.5 : scaled + 0.5) + io->zero_point, io);
-        if (io->element_size == 1) {
-            ((int8_t *)q)[i] = (int8_t)value;
-        } else {
-            ((int16_t *)q)[i] = (int16_t)value;
-        }
+        nnscons_store_input(q, i, nnscons_quantize_real((double)x[i], io), io);
     }
 }
 
@@ -265,6 +255,56 @@ static void prepare_input(io_array_t *array, const nnscons_io_info_t *io)
     }
 }
 
+#ifdef NNSCONS_FRONTEND_INFO
+/* Whether an array is raw audio for the front end: int16 [N, samples], and not already the network input. */
+static int is_audio(const io_array_t *array, const nnscons_io_info_t *io)
+{
+    const npy_header_t *h = &array->header;
+    return h->kind == 'i' && h->item_size == 2 && h->rank == 2 && !(io->rank == 2 && h->shape[1] == io->shape[1]);
+}
+
+/* Raw audio -> the network input: each clip through the front end, its features quantized (nnscons_input.h). */
+static void audio_to_input(io_array_t *array, const nnscons_io_info_t *io)
+{
+    const nnscons_frontend_info_t *frontend = &NNSCONS_FRONTEND_INFO;
+    const long clips = array->header.shape[0], samples = array->header.shape[1];
+    const uint32_t frames = samples > 0 && samples <= (long)UINT32_MAX ? frontend->frames((uint32_t)samples) : 0u;
+    const size_t values = (size_t)frames * frontend->coefficients;
+    unsigned char *features, *input;
+    long k;
+    int i;
+    if (values != io->size) {
+        npy_fail(array->label, "clips of %ld samples give %lu frames of %lu coefficients (%lu values); the "
+                 "network input takes %lu", samples, (unsigned long)frames, (unsigned long)frontend->coefficients,
+                 (unsigned long)values, (unsigned long)io->size);
+    }
+    features = malloc(values * frontend->feature_size);
+    input = malloc((size_t)clips * io->size * io->element_size + 1);
+    if (features == NULL || input == NULL) {
+        npy_fail(array->label, "out of memory");
+    }
+    for (k = 0; k < clips; k++) {
+        const int32_t status = frontend->run((const int16_t *)(void *)array->data + (size_t)k * (size_t)samples,
+                                             (uint32_t)samples, features);
+        if (status != (int32_t)frames) {
+            npy_fail(array->label, "clip %ld: the front end failed (status %ld)", k, (long)status);
+        }
+        nnscons_features_to_input(frontend, features, values, io,
+                                  input + (size_t)k * io->size * io->element_size);
+    }
+    free(features);
+    free(array->data);
+    array->data = input;
+    array->count = (size_t)clips * io->size;
+    array->header.rank = io->rank;
+    for (i = 1; i < io->rank; i++) {
+        array->header.shape[i] = io->shape[i];
+    }
+    array->header.kind = io->is_signed ? 'i' : 'u';
+    array->header.item_size = io->element_size;
+}
+#endif
+
 static int ends_with(const char *text, const char *suffix)
 {
     size_t n = strlen(text), k = strlen(suffix);
@@ -335,6 +375,11 @@ int main(int argc, char **argv)
     }
     read_inputs(argv[1], n_in, inputs);
     for (k = 0; k < n_in; k++) {
+#ifdef NNSCONS_FRONTEND_INFO
+        if (n_in == 1 && is_audio(&inputs[k], &model->inputs[k])) {
+            audio_to_input(&inputs[k], &model->inputs[k]);
+        }
+#endif
         prepare_input(&inputs[k], &model->inputs[k]);
         if (inputs[k].header.shape[0] != inputs[0].header.shape[0]) {
             npy_fail(inputs[k].label, "%ld samples, x0 has %ld: every input needs the same number",

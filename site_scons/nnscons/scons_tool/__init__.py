@@ -26,13 +26,16 @@ Public pseudo-builders (each documented where it is defined):
 
 and, for proving and running models as this repository does, ``NnsconsHostTest``, ``NnsconsTraceTest``,
 ``NnsconsHostProof`` (check, diagnostics, report: :mod:`.host`), ``NnsconsFirmware*`` (:mod:`.firmware`), the
-table aliases and ``NnsconsFailure`` (:mod:`.tables`).
+table aliases and ``NnsconsFailure`` (:mod:`.tables`); for a model with an audio front end ``NnsconsFeatures``,
+``NnsconsDsp``, ``NnsconsFrontendLibrary``, ``NnsconsFrontendTest`` and ``NnsconsFrontendCheck``
+(:mod:`.frontend`).
 
 Construction variables (``SetDefault``, so a user's value wins): ``NNSCONS_BUILD_DIR`` (``build``), the folder of
 generated chains and default libraries; ``NNSCONS_CMSIS`` (``nnscons.cmsis_path()``), the CMSIS-NN checkout
 generated code compiles against; ``NNSCONS_TARGETS`` (``nnscons.targets_path()``), where ``NnsconsTargetEnv``
 looks up target names; what each step prints, ``NNSCONS_<KIND>COMSTR`` (``NNSCONS_IMPORTCOMSTR``,
-``NNSCONS_CODEGENCOMSTR``, ... ``NNSCONS_FWRUNCOMSTR``: set one to ``""`` to silence it).
+``NNSCONS_CODEGENCOMSTR``, ... ``NNSCONS_FWRUNCOMSTR``: set one to ``""`` to silence it); ``NNSCONS_CMSIS_DSP``
+(empty: what ``nnscons fetch-dsp`` unpacked), the CMSIS-DSP tree a front end is built with.
 
 The tool's decider is SCons' ``content`` decider plus one check (:mod:`.records`): a target whose file is not the
 one SCons recorded (a killed build, a failed step's output) is rebuilt.
@@ -45,7 +48,7 @@ options as Value nodes, fixed action signatures (:mod:`.actions`), early cutoff 
 from __future__ import annotations
 
 from .. import cmsis_path, targets_path
-from . import chain, firmware, host, libraries, records, tables
+from . import chain, firmware, frontend, host, libraries, records, tables
 from .chain import ModelNodes
 from .libraries import ModelLibrary
 
@@ -57,6 +60,7 @@ def generate(env) -> None:
     records.use_record_checking_decider(env)
     chain.add_builders(env)
     libraries.add_methods(env)
+    frontend.add_builders(env)
     host.add_builders(env)
     firmware.add_builders(env)
     tables.add_methods(env)

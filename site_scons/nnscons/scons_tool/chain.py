@@ -124,20 +124,6 @@ def NnsconsModel(env, name: str, model: str, calib: Optional[str] = None,
     return nodes
 
 
-def NnsconsFeatures(env, nodes: ModelNodes, audio_npz: str, role: str) -> Any:
-    """Pseudo-builder: a set of raw audio (``role``: ``test`` ...) as features for a model with a front end
-    (``<gen_dir>/features/<role>.npz``)."""
-    step = pipeline.features_step(nodes.outputs["graph_json"], audio_npz,
-                                  os.path.join(nodes.gen_dir, "features", f"{role}.npz"), nodes.frontend)
-    return add_step(env, step)["features_npz"]
-
-
-def NnsconsFrontendCheck(env, nodes: ModelNodes, audio_npz: str, out_dir: str) -> Any:
-    """Pseudo-builder: the front end's C against cmsisdsp on a set's clips (``<out_dir>/frontend_check.json``)."""
-    step = pipeline.frontend_check_step(nodes.name, nodes.outputs, audio_npz, out_dir, nodes.frontend)
-    return add_step(env, step)["check_json"]
-
-
 def _run_step(target, source, env) -> None:
     from ..pipeline.runner import run_step
     run_step(env["NNSCONS_STEP"])
@@ -148,5 +134,3 @@ def add_builders(env) -> None:
     env.Append(BUILDERS={"NnsconsStep": SCons.Builder.Builder(
         action=stage_action("step", _run_step, "$NNSCONS_STEPCOMSTR"))})
     env.AddMethod(NnsconsModel, "NnsconsModel")
-    env.AddMethod(NnsconsFeatures, "NnsconsFeatures")
-    env.AddMethod(NnsconsFrontendCheck, "NnsconsFrontendCheck")

@@ -41,13 +41,15 @@ class FirmwareModel:
     inputs_c: Any
     header: Any
     graph: Any = None
+    frontend_library: Any = None    # lib<name>_frontend.a of a model behind an audio front end
     inputs_object: Any = None   # set by NnsconsFirmware
 
 
 # ---- embedded inputs: graph + qtable (+ test set) -> <name>_inputs.c, inputs.npz ----------------------------------
 def NnsconsFirmwareInputs(env, nodes, test: Optional[str]) -> list:
-    """``build/<name>/firmware/<name>_inputs.c`` and ``inputs.npz`` for a model's chain (ModelNodes)."""
-    step = pipeline.firmware_inputs_step(nodes.name, nodes.outputs, test, nodes.gen_dir)
+    """``build/<name>/firmware/<name>_inputs.c`` and ``inputs.npz`` for a model's chain (ModelNodes); for a model
+    with an audio front end ``test`` is a set of raw audio, whose clips the image embeds."""
+    step = pipeline.firmware_inputs_step(nodes.name, nodes.outputs, test, nodes.gen_dir, nodes.frontend)
     outputs = add_step(env, step)
     return [outputs["inputs_c"], outputs["inputs_npz"]]
 
@@ -82,7 +84,9 @@ def NnsconsFirmware(env, target: targets.Target, build_dir: str, models: Sequenc
     assert target.memory is not None
     link_flags = [f"-T{target.linker_script}", "-L" + str(runtime),
                   f"-Wl,--defsym=__stack_size__={target.memory.stack_size}", "-Wl,-Map=" + map_file]
-    image = fenv.Program([elf, map_file], objects + [m.library for m in models] + [kernel_lib],
+    frontends = [m.frontend_library for m in models if m.frontend_library is not None]
+    dsp = [env.NnsconsDsp()] if frontends else []
+    image = fenv.Program([elf, map_file], objects + [m.library for m in models] + frontends + [kernel_lib] + dsp,
                          LINKFLAGS=env["LINKFLAGS"] + link_flags, LIBS=env.get("LIBS", []))
     fenv.Depends(image, [target.linker_script, runtime.File(firmware.SECTIONS_SCRIPT)])
     return image
@@ -98,7 +102,8 @@ def _run_firmware(target, source, env) -> None:
     from .. import firmware
     tgt = targets.load_target(spec["target_dir"])
     firmware.run_stage(tgt, str(source[0]), str(source[1]), spec["models"], spec["kernels"], str(target[0]),
-                       spec["options"], profile_elf=spec["profile"], report_html=str(target[1]))
+                       spec["options"], profile_elf=spec["profile"], report_html=str(target[1]),
+                       dsp_lib=spec.get("dsp"))
 
 
 def NnsconsFirmwareRun(env, target: targets.Target, image, models: Sequence[FirmwareModel], kernel_lib,
@@ -109,7 +114,11 @@ def NnsconsFirmwareRun(env, target: targets.Target, image, models: Sequence[Firm
     spec = {"target_dir": target.directory, "kernels": str(kernel_lib[0]), "options": dict(options or {}),
             "profile": str(profile_image[0]) if profile_image else None,
             "models": {m.name: {"library": str(m.library[0]), "inputs": str(m.inputs_object[0]),
-                                "header": str(m.header), "graph": str(m.graph)} for m in models}}
+                                "header": str(m.header), "graph": str(m.graph),
+                                **({"frontend": str(m.frontend_library[0])} if m.frontend_library else {})}
+                       for m in models}}
+    if any(m.frontend_library for m in models):
+        spec["dsp"] = str(env.NnsconsDsp()[0])
     sources = [image[0], image[1], os.path.join(target.directory, "target.toml")]
     sources += [m.header for m in models] + [m.graph for m in models if m.graph is not None]
     sources += [profile_image[0]] if profile_image else []

@@ -3,6 +3,7 @@
 Per model M in ``build_dir`` (``build/host/M`` in this repository)::
 
     M_test                     NnsconsHostTest     the generic test main (runtime/nnscons_test_main.c) + M + kernels
+                                                   (+ M's audio front end and CMSIS-DSP: it takes raw audio too)
     trace/M_test               NnsconsTraceTest    the same, compiled with -DNNSCONS_TRACE (every layer's output)
     report.json, diagnostics.json, report.html     NnsconsHostProof   the check, per-layer diagnostics, the report
 """
@@ -12,22 +13,29 @@ import os
 from typing import Any, Optional
 
 from .. import cmsis_path, pipeline
+from . import frontend
 from .chain import ModelNodes, add_step
 from .libraries import cmsis_include
 
 
 def NnsconsHostTest(env, nodes: ModelNodes, build_dir: str, model_lib, kernel_lib):
     """``<build_dir>/<model>_test IN.npy OUT.npy`` (DESIGN.md section 3): the generic test main linked with the
-    model's library and the kernels."""
+    model's library and the kernels; for a model with an audio front end also with the front end (compiled into
+    ``<build_dir>``) and CMSIS-DSP (``NnsconsDsp()``), so that it takes raw audio too."""
     header = nodes.header
+    flags = {"CPPDEFINES": list(env.get("CPPDEFINES") or []) + [("NNSCONS_MODEL_INFO", nodes.name + "_info")],
+             "CCFLAGS": env["CCFLAGS"] + ["-include", nodes.name + ".h"]}
+    include = [header.dir, *cmsis_include(env)]
+    libraries = [model_lib, kernel_lib]
+    if nodes.frontend:
+        fenv = env.Clone(**flags)
+        flags = frontend.runner_flags(fenv, nodes, "NNSCONS_FRONTEND_INFO")
+        include.append(env.File(nodes.outputs["frontend_h"]).dir)
+        libraries = [model_lib, env.NnsconsFrontendLibrary(nodes, build_dir), kernel_lib, env.NnsconsDsp()]
     main = env.Object(os.path.join(build_dir, nodes.name + "_test_main"),
-                      os.path.join(str(pipeline.RUNTIME_DIR), "nnscons_test_main.c"),
-                      CPPPATH=[header.dir, *cmsis_include(env)],
-                      CPPDEFINES=list(env.get("CPPDEFINES") or []) + [("NNSCONS_MODEL_INFO", nodes.name + "_info")],
-                      CCFLAGS=env["CCFLAGS"] + ["-include", nodes.name + ".h"])
+                      os.path.join(str(pipeline.RUNTIME_DIR), "nnscons_test_main.c"), CPPPATH=include, **flags)
     env.Depends(main, header)
-    return env.Program(os.path.join(build_dir, nodes.name + "_test"), [main, model_lib, kernel_lib],
-                       LIBS=env.get("LIBS", []))
+    return env.Program(os.path.join(build_dir, nodes.name + "_test"), [main, *libraries], LIBS=env.get("LIBS", []))
 
 
 def NnsconsTraceTest(env, nodes: ModelNodes, build_dir: str, kernel_lib):

@@ -110,7 +110,8 @@ def NnsconsRunAlias(env, name: str, run_reports: Sequence[Any]):
         from .. import fileio, firmware
         reports = [fileio.read_json(str(r)) for r in source]
         rows = [row for r in reports for row in firmware.summary_rows(r)]
-        print(overview.format_table(rows, list(rows[0]) if rows else ["target", "model"]))
+        columns = list(dict.fromkeys(key for row in rows for key in row)) or ["target", "model"]
+        print(overview.format_table(rows, columns))
         print(overview.format_table([firmware.image_row(r) for r in reports],
                                     ["target", "flash", "ram", "kernels code", "kernels rodata"]))
     return _table_alias(env, name, run_reports, print_runs)
