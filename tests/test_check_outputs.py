@@ -238,3 +238,47 @@ def test_network_tensors_follow_code_generation(two_io: dict, hello: dict) -> No
         qtable = fileio.read_json(files["qtable_json"])
         lowered = lower(graph, qtable["tensors"]).graph
         assert check.network_names(graph, qtable) == (lowered.inputs, lowered.outputs)
+
+
+# ---- class names from model.toml (issue 15: labels = [...]) ------------------------------------------------------
+DIGITS = ROOT / "models" / "digits_cnn"
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return chain(DIGITS / "model.onnx", DIGITS / "calib.npz", tmp_path_factory.mktemp("digits"))
+
+
+def test_labels_name_the_classes_per_class_and_in_the_summary(digits: dict, tmp_path: Path) -> None:
+    """A stand-in that always answers class 0: per class, only class 0 is right; the summary names the classes."""
+    names = [f"digit{k}" for k in range(10)]
+    binary = stand_in(tmp_path, [("int8", (10,))])
+    report = check.check_model("m", binary, None, str(DIGITS / "model.onnx"), digits["graph_json"],
+                               digits["params_npz"], digits["qtable_json"], str(DIGITS / "test.npz"),
+                               str(tmp_path / "report.json"), raise_on_failure=False, labels=names)
+    labels = fileio.read_npz(DIGITS / "test.npz")["y"]
+    assert report["labels"] == names and report["test_set_classes"] == [0] * len(labels)
+    per_class = report["float"]["per_class"]
+    assert [c["class"] for c in per_class] == sorted(set(labels.tolist()))
+    assert sum(c["count"] for c in per_class) == len(labels)
+    assert per_class[0]["accuracy_quantized"] == 1.0 and all(c["accuracy_quantized"] == 0 for c in per_class[1:])
+    assert all(c["accuracy_float"] > 0.8 for c in per_class)
+    assert check.summary_row(report)["classes"] == "digit0 digit0..."
+
+
+def test_labels_that_do_not_fit_the_output_are_one_line(digits: dict, tmp_path: Path) -> None:
+    binary = stand_in(tmp_path, [("int8", (10,))])
+    with pytest.raises(NnsconsError, match=r"m: model\.toml names 3 classes \(labels\); the network's output has "
+                                           r"10 values"):
+        check.check_model("m", binary, None, str(DIGITS / "model.onnx"), digits["graph_json"], digits["params_npz"],
+                          digits["qtable_json"], None, str(tmp_path / "report.json"), labels=["a", "b", "c"])
+
+
+@pytest.mark.parametrize("text", ['labels = "yes"', "labels = [1, 2]", 'labels = ["ok", ""]',
+                                  'labels = ["a\\nb"]', f'labels = ["{"x" * 65}"]'])
+def test_bad_labels_in_model_toml_are_one_line(tmp_path: Path, text: str) -> None:
+    toml = tmp_path / "model.toml"
+    toml.write_text(text + "\n")
+    with pytest.raises(NnsconsError, match=r"model\.toml: labels must be a list of class names"):
+        options.read_labels(toml)
+    assert options.read_model_toml(toml) == {}     # a declaration, not an option

@@ -120,3 +120,15 @@ def test_the_firmware_runs_front_end_and_network_on_raw_audio(project: Path) -> 
     frontend = run["models"]["kws_tiny"]["frontend"]
     assert frontend["instructions"]["min"] > 1_000_000 > run["models"]["kws_tiny"]["instructions"]["max"]
     assert frontend["image"]["rodata"] > 4 * 490 and frontend["image"]["bss"] > 0 and run["dsp"]["code"] > 1000
+
+
+def test_nnscons_generate_writes_the_front_end_too(project: Path, tmp_path: Path) -> None:
+    """The CLI face writes the front end's C beside the network's, byte for byte what the SCons build made."""
+    folder = project / "models" / "kws_tiny"
+    result = subprocess.run([sys.executable, "-m", "nnscons", "generate", str(folder / "model.onnx"), "--calib",
+                             str(folder / "calib.npz"), "--out", str(tmp_path), "--name", "kws_tiny"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    for name in ("kws_tiny_frontend.c", "kws_tiny_frontend.h"):
+        assert (tmp_path / name).read_bytes() == (project / "build" / "kws_tiny" / "frontend" / name).read_bytes()
+    assert (tmp_path / "kws_tiny.h").read_bytes() == (project / "build" / "kws_tiny" / "src" / "kws_tiny.h").read_bytes()

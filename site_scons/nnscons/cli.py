@@ -153,8 +153,8 @@ def default_name(model: str) -> str:
 def generate(model: str, out: str, name: Optional[str] = None, calib: Optional[str] = None,
              values: Optional[dict[str, str]] = None, work: Optional[str] = None, always_write: bool = False
              ) -> list[str]:
-    """Run the chain for ``model`` and put ``<name>.h``, ``<name>_model.c``, ``<name>_weights.c`` into ``out``.
-    Returns the output paths. The quantization tables and the arena plan stay in ``work``."""
+    """Run the chain for ``model``; put ``<name>.h``, ``_model.c``, ``_weights.c`` (a front end's ``_frontend.h``,
+    ``.c`` too) into ``out``. Returns the output paths. The quantization tables and arena plan stay in ``work``."""
     name = name or default_name(model)
     if ir.c_identifier(name) != name or len(name) > ir.MAX_IDENTIFIER:
         raise NnsconsError(model, f"model name {ir.c_comment(name)!r} is not a C identifier: give one with --name")
@@ -165,7 +165,7 @@ def generate(model: str, out: str, name: Optional[str] = None, calib: Optional[s
     work = work or os.path.join(out, f".nnscons-{name}")
     files = run_chain(name, model, calib, values, work)
     outputs = []
-    for role in ("header", "model_c", "weights_c"):
+    for role in (r for r in ("header", "model_c", "weights_c", "frontend_h", "frontend_c") if r in files):
         with open(files[role], "rb") as f:
             data = f.read()
         outputs.append(os.path.join(out, os.path.basename(files[role])))

@@ -107,11 +107,10 @@ BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 DECLARATIONS = ("frontend", "labels")     # model.toml keys that are not options: [frontend], labels = [...]
 
 
-def read_model_toml(path: str | os.PathLike) -> dict[str, str]:
-    """The options set in a model.toml; unknown keys and bad values are errors naming the file."""
+def _load_toml(path: str | os.PathLike) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            return tomllib.load(f)
     except UnicodeDecodeError as e:
         raise NnsconsError(path, f"cannot read model options: not UTF-8 text (byte {e.object[e.start]:#04x} at "
                                  f"offset {e.start})") from None
@@ -119,6 +118,23 @@ def read_model_toml(path: str | os.PathLike) -> dict[str, str]:
         raise NnsconsError(path, f"cannot read model options: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise NnsconsError(path, f"cannot read model options: {e}") from None
+
+
+MAX_LABEL = 64      # characters of one class name (they are shown in tables and pages)
+
+
+def read_labels(path: str | os.PathLike) -> list[str]:
+    """The class names a model.toml declares (``labels = ["yes", "no", ...]``; none: []), checked."""
+    labels = _load_toml(path).get("labels", [])
+    if not isinstance(labels, list) or not all(isinstance(s, str) and 0 < len(s) <= MAX_LABEL and s.isprintable()
+                                               for s in labels):
+        raise NnsconsError(path, f"labels must be a list of class names (printable, 1 to {MAX_LABEL} characters)")
+    return labels
+
+
+def read_model_toml(path: str | os.PathLike) -> dict[str, str]:
+    """The options set in a model.toml; unknown keys and bad values are errors naming the file."""
+    data = _load_toml(path)
     out: dict[str, str] = {}
     for key, value in data.items():
         if key in DECLARATIONS:      # not options: what the folder's data are (nnscons.project reads them)

@@ -13,15 +13,26 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 def _accuracy(report: Mapping[str, Any]) -> str:
     """Against the test set's labels (accuracy) or reference outputs (RMSE), float's in brackets; per output for
     several outputs."""
+    names = report.get("labels")
+
     def text(m: Mapping[str, Any]) -> str:
         if "accuracy_quantized" in m:
-            return f"{100 * m['accuracy_quantized']:.1f}% ({100 * m['accuracy_float']:.1f}%)"
+            return f"{100 * m['accuracy_quantized']:.1f}% ({100 * m['accuracy_float']:.1f}%)" + _worst(m, names)
         if m.get("anomaly_auc_quantized") is not None:
             return f"AUC {m['anomaly_auc_quantized']:.3f} ({m['anomaly_auc_float']:.3f})"
         if "target_rmse_quantized" in m:
             return f"rmse {m['target_rmse_quantized']:.3g} ({m['target_rmse_float']:.3g})"
         return "-"
     return _per_output(report, text)
+
+
+def _worst(m: Mapping[str, Any], names: Optional[Sequence[str]]) -> str:
+    """The class the C gets right least often, by its name (only for a model whose model.toml names them)."""
+    classes = m.get("per_class")
+    if not names or not classes:
+        return ""
+    worst = min(classes, key=lambda c: (c["accuracy_quantized"], c["class"]))
+    return f", worst {names[worst['class']]} {100 * worst['accuracy_quantized']:.0f}%"
 
 
 def _agreement(report: Mapping[str, Any]) -> str:

@@ -32,7 +32,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import check, data, diagnostics, fileio, ir, reference
+from . import check, data, diagnostics, fileio, ir, options, reference
 from .errors import NnsconsError
 from .frontend import FrontendSpec, mfcc, read_frontend
 from .frontend.speech import speak
@@ -69,7 +69,7 @@ class Player:
                 raise NnsconsError(needed, f"not built: run `./dev scons target=host {name}` first")
         graph, params = ir.load(str(gen / "graph.json"), str(gen / "params.npz"))
         toml = folder / "model.toml"
-        labels = _labels(toml)
+        labels = options.read_labels(toml) if toml.exists() else []
         data_set = folder / "test.npz" if (folder / "test.npz").exists() else folder / "calib.npz"
         if not data_set.exists():
             raise NnsconsError(folder, "no test.npz or calib.npz to play with")
@@ -144,17 +144,6 @@ class Player:
             traced = diagnostics.diagnose(self.name, str(self.trace_binary), self.graph, self.params, self.qtable,
                                           feeds, "play")
         return [{"layer": e["layer"], "type": e["type"], "snr_db": e["snr_db"]} for e in traced["layers"]]
-
-
-def _labels(toml: Path) -> list[str]:
-    if not toml.exists():
-        return []
-    from .frontend.spec import tomllib      # tomllib, or tomli before Python 3.11
-    with open(toml, "rb") as f:
-        labels = tomllib.load(f).get("labels", [])
-    if not isinstance(labels, list) or not all(isinstance(s, str) for s in labels):
-        raise NnsconsError(toml, "labels must be a list of strings")
-    return labels
 
 
 def _picture(x: np.ndarray) -> list[list[float]]:

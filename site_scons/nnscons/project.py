@@ -34,6 +34,7 @@ class ModelFolder:
     toml: Optional[str] = None
     toml_options: dict[str, str] = field(default_factory=dict)
     frontend: Optional[str] = None      # [frontend] of model.toml (nnscons.frontend.spec_text): sets are raw audio
+    labels: list[str] = field(default_factory=list)    # the class names model.toml declares (labels = [...])
 
 
 def model_name_problem(name: str) -> Optional[str]:
@@ -66,6 +67,7 @@ def find_model(directory: str) -> ModelFolder:
                          test=optional("test.npz"), toml=optional("model.toml"))
     if folder.toml:
         folder.toml_options = nn_options.read_model_toml(folder.toml)
+        folder.labels = nn_options.read_labels(folder.toml)
         from .frontend import read_frontend, spec_text
         spec = read_frontend(folder.toml)
         folder.frontend = spec_text(spec) if spec else None

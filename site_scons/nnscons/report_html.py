@@ -286,12 +286,17 @@ def diagnostics_rows(diagnostics: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def output_items(m: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    """One output's numbers against float and the test set (see nnscons.check.outputs), labels prefixed."""
+def output_items(m: dict[str, Any], prefix: str = "", names: Optional[list[str]] = None) -> list[tuple[str, str]]:
+    """One output's numbers against float and the test set (see nnscons.check.outputs), labels prefixed;
+    ``names``: the classes' names (model.toml's labels)."""
     items = [(prefix + "kind", str(m["kind"]))] if "kind" in m else []
     if "accuracy_quantized" in m:
         items.append((prefix + "accuracy (labels)", f"{100 * m['accuracy_quantized']:.2f}% quantized, "
                                                     f"{100 * m['accuracy_float']:.2f}% float"))
+    for c in m.get("per_class", []):
+        name = names[c["class"]] if names and c["class"] < len(names) else f"class {c['class']}"
+        items.append((f"{prefix}  {name} ({c['count']} inputs)", f"{100 * c['accuracy_quantized']:.2f}% quantized, "
+                                                                 f"{100 * c['accuracy_float']:.2f}% float"))
     if "top1_agreement" in m:
         items.append((prefix + "top-1 agreement with float", f"{100 * m['top1_agreement']:.2f}%"))
     if "anomaly_score_rank_correlation" in m:
@@ -317,7 +322,8 @@ def summary_items(report: dict[str, Any]) -> list[tuple[str, str]]:
     if flt:
         items.append(("test inputs", str(flt.get("inputs"))))
         for m in flt.get("outputs", [flt]):
-            items += output_items(m, f"{m['output']} ({m['tensor']}): " if "output" in m else "")
+            items += output_items(m, f"{m['output']} ({m['tensor']}): " if "output" in m else "",
+                                  report.get("labels"))
     exact = report.get("bit_exact")
     if exact:
         items.append(("bit-exact with TFLite Micro", f"{'yes' if exact['bit_exact'] else 'NO'} "

@@ -100,6 +100,10 @@ def classifier_metrics(ref: np.ndarray, ours: np.ndarray, labels: Optional[np.nd
     if labels is not None:
         result["accuracy_quantized"] = _round(np.mean(ours.argmax(1) == labels))
         result["accuracy_float"] = _round(np.mean(ref.argmax(1) == labels))
+        result["per_class"] = [{"class": int(c), "count": int(np.sum(labels == c)),
+                                "accuracy_quantized": _round(np.mean(ours.argmax(1)[labels == c] == c)),
+                                "accuracy_float": _round(np.mean(ref.argmax(1)[labels == c] == c))}
+                               for c in np.unique(labels)]
     return result
 
 

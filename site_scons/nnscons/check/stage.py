@@ -132,10 +132,11 @@ def test_set_classes(binary: str, native: list[np.ndarray], outputs: Sequence[Ne
 
 def check_model(name: str, binary: str, sanitized: Optional[str], model_path: str, graph_json: str, params_npz: str,
                 qtable_json: str, test_npz: Optional[str], report_json: str, raise_on_failure: bool = True,
-                kernels: Optional[str] = None) -> dict[str, Any]:
+                kernels: Optional[str] = None, labels: Optional[Sequence[str]] = None) -> dict[str, Any]:
     """Prove the host binary and write ``report.json``. A failed proof is listed under ``failures`` and, with
-    ``raise_on_failure``, raised after the report is written. ``kernels`` names the kernel library in the report.
-    A bad test set is one error line, and no report."""
+    ``raise_on_failure``, raised after the report is written. ``kernels`` names the kernel library in the report;
+    ``labels`` the classes of a one-output classifier (model.toml), with which the report also holds the class
+    the binary gives each test input. A bad test set is one error line, and no report."""
     graph, params = ir.load(graph_json, params_npz)
     qtable = fileio.read_json(qtable_json)
     inputs, outputs = network_tensors(graph, qtable)
@@ -144,6 +145,12 @@ def check_model(name: str, binary: str, sanitized: Optional[str], model_path: st
                               "source": graph.source_file}
     if kernels is not None:
         report["kernels"] = kernels
+    if labels:
+        if len(outputs) != 1 or outputs[0].size != len(labels):
+            raise NnsconsError(name, f"model.toml names {len(labels)} classes (labels); the network's output has "
+                                     f"{outputs[0].size if len(outputs) == 1 else len(outputs)} "
+                                     f"{'values' if len(outputs) == 1 else 'outputs'}")
+        report["labels"] = list(labels)
     failures: list[str] = []
     probe = [test.inputs[n] for n in graph.inputs] if test is not None else None
     if qtable["scheme"] == "model" and graph.source == "tflite":
@@ -161,6 +168,8 @@ def check_model(name: str, binary: str, sanitized: Optional[str], model_path: st
             report["test_set_classes"] = classes
     if test is not None:
         report["float"] = float_report(binary, graph, params, qtable, test, outputs)
+        if labels and "test_set_classes" not in report:
+            report["test_set_classes"] = test_set_classes(binary, [test.inputs[n] for n in graph.inputs], outputs)
     if sanitized:
         probe = probe if probe is not None else random_network_inputs(name, inputs, SANITIZER_RANDOM_INPUTS)
         report["sanitizers"] = sanitizer_report(binary, sanitized, probe, len(outputs))
@@ -186,10 +195,17 @@ def output_measures(report: dict[str, Any]) -> list[dict[str, Any]]:
     return list(flt["outputs"]) if "outputs" in flt else [flt]
 
 
-def _classes_text(classes: Any) -> str:
+def _classes_text(classes: Any, labels: Optional[Sequence[str]] = None) -> str:
     if isinstance(classes, dict):
         return "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in sorted(classes.items()))
-    return " ".join(map(str, classes or []))
+    return " ".join(labels[c] if labels else str(c) for c in classes or [])
+
+
+def _shortened(text: str, width: int) -> str:
+    """``text`` cut at a word boundary to fit ``width`` characters (then "...")."""
+    if len(text) <= width:
+        return text
+    return text[:width - 3].rsplit(" ", 1)[0] + "..."
 
 
 def summary_row(report: dict[str, Any]) -> dict[str, Any]:
@@ -207,5 +223,5 @@ def summary_row(report: dict[str, Any]) -> dict[str, Any]:
                         else "-")
     san = report.get("sanitizers")
     row["asan+ubsan"] = ("clean" if san["clean"] and san["same_outputs"] else "FAILED") if san else "-"
-    row["classes"] = _classes_text(report.get("test_set_classes"))[:20] or "-"
+    row["classes"] = _shortened(_classes_text(report.get("test_set_classes"), report.get("labels")), 20) or "-"
     return row

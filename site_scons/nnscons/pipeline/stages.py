@@ -111,14 +111,14 @@ def codegen_stage(name: str, graph_json: str, qtable_json: str, qparams_npz: str
 
 def check_stage(name: str, binary: str, sanitized: Optional[str], model_path: str, graph_json: str,
                 params_npz: str, qtable_json: str, test_npz: Optional[str], report_json: str,
-                kernels: Optional[str] = None) -> dict[str, Any]:
+                kernels: Optional[str] = None, labels: Optional[list[str]] = None) -> dict[str, Any]:
     """``report.json``: the host binary proven against the float model or TensorFlow Lite Micro, and clean under
     the sanitizers (nnscons.check). A failed proof is written, not raised: the report step draws the page from
     it and then fails the build (so report.html exists exactly when it is most needed)."""
     from .. import check
     return check.check_model(name, os.path.abspath(binary), sanitized and os.path.abspath(sanitized), model_path,
                              graph_json, params_npz, qtable_json, test_npz, report_json, raise_on_failure=False,
-                             kernels=kernels)
+                             kernels=kernels, labels=labels)
 
 
 def diagnostics_stage(name: str, binary: str, graph_json: str, params_npz: str, qtable_json: str, data_npz: str,

@@ -134,16 +134,18 @@ def outputs_of(steps: list[Step]) -> dict[str, str]:
 
 def host_proof_steps(name: str, chain: dict[str, Any], model: str, binary: Any, sanitized: Any, trace_binary: Any,
                      test: Optional[str], data_set: Optional[str], out_dir: str,
-                     kernels: str = "nnscons (sanitized)") -> list[Step]:
+                     kernels: str = "nnscons (sanitized)", labels: Optional[list[str]] = None) -> list[Step]:
     """What proves a model's host test binary, in order: the check (``report.json``: against the float model or
     TensorFlow Lite Micro, and under the sanitizers), the per-layer diagnostics of the trace build on the test set
     (else the calibration set; none without either) and ``report.html``. ``chain`` holds the chain's outputs by
-    name (:func:`outputs_of`); ``kernels`` names the kernel library in the report (and whether it is sanitized)."""
+    name (:func:`outputs_of`); ``kernels`` names the kernel library in the report (and whether it is sanitized);
+    ``labels`` are the class names model.toml declares."""
     report_json = os.path.join(out_dir, "report.json")
     steps = [Step("check", {"binary": binary, "sanitized": sanitized, "model_path": model,
                             "graph_json": chain["graph_json"], "params_npz": chain["params_npz"],
                             "qtable_json": chain["qtable_json"], "test_npz": test},
-                  {"report_json": report_json}, params={"name": name, "kernels": kernels})]
+                  {"report_json": report_json},
+                  params={"name": name, "kernels": kernels, **({"labels": list(labels)} if labels else {})})]
     diagnostics_json = None
     if data_set:
         diagnostics_json = os.path.join(out_dir, "diagnostics.json")

@@ -48,18 +48,19 @@ def NnsconsTraceTest(env, nodes: ModelNodes, build_dir: str, kernel_lib):
 
 
 def NnsconsHostProof(env, nodes: ModelNodes, binary, sanitized, trace_binary, test: Optional[str],
-                     data_set: Optional[str], build_dir: str, sanitized_kernels: Any = None) -> dict[str, Any]:
+                     data_set: Optional[str], build_dir: str, sanitized_kernels: Any = None,
+                     labels: Optional[list[str]] = None) -> dict[str, Any]:
     """``report.json`` (the host binaries proven against the model), ``diagnostics.json`` (per-layer SNR and
     saturation of the trace build on ``data_set``, the test set else the calibration set; none without one) and
     ``report.html``: their nodes by name. ``sanitized_kernels``: the kernel library the sanitized binary links
-    (the report says whether the sanitizers instrumented it)."""
+    (the report says whether the sanitizers instrumented it); ``labels``: the class names (model.toml)."""
     kernels = env.Dir("$NNSCONS_CMSIS").abspath
     kernels = "nnscons" if os.path.realpath(kernels) == os.path.realpath(cmsis_path()) else kernels
     instrumented = sanitized_kernels is None or getattr(sanitized_kernels[0].attributes, "nnscons_sanitized", True)
     kernels += " (sanitized)" if instrumented else " (not sanitized: Arm's library is compiled as shipped)"
     outputs: dict[str, Any] = {}
     for step in pipeline.host_proof_steps(nodes.name, nodes.outputs, nodes.model, binary, sanitized, trace_binary,
-                                          test, data_set, build_dir, kernels):
+                                          test, data_set, build_dir, kernels, labels):
         outputs.update(add_step(env, step))
     return outputs
 
