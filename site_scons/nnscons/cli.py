@@ -248,7 +248,6 @@ def _fetch_dsp(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---- path -----------------------------------------------------------------------------------------------------------
 _PATHS = {"cmsis": cmsis_path, "targets": targets_path, "tool": tool_path, "cmake": cmake_path}
 
 
@@ -368,6 +367,7 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
                                    "descriptions (targets), the SCons tool's toolpath (tool) or nnscons.cmake (cmake).")
     p.add_argument("what", choices=sorted(_PATHS))
     p.set_defaults(run=_path)
+    from .cli_project import add_parsers; add_parsers(sub)     # init, run (cli.py is at its size limit)
     return parser
 
 

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from .. import cmsis_path, pipeline
 from .chain import ModelNodes, add_step
-from .libraries import cmsis_include
+from .libraries import cmsis_include, strict_flags
 
 
 def NnsconsHostTest(env, nodes: ModelNodes, build_dir: str, model_lib, kernel_lib):
@@ -24,7 +24,7 @@ def NnsconsHostTest(env, nodes: ModelNodes, build_dir: str, model_lib, kernel_li
                       os.path.join(str(pipeline.RUNTIME_DIR), "nnscons_test_main.c"),
                       CPPPATH=[header.dir, *cmsis_include(env)],
                       CPPDEFINES=list(env.get("CPPDEFINES") or []) + [("NNSCONS_MODEL_INFO", nodes.name + "_info")],
-                      CCFLAGS=env["CCFLAGS"] + ["-include", nodes.name + ".h"])
+                      CCFLAGS=strict_flags(env) + ["-include", nodes.name + ".h"])
     env.Depends(main, header)
     return env.Program(os.path.join(build_dir, nodes.name + "_test"), [main, model_lib, kernel_lib],
                        LIBS=env.get("LIBS", []))
