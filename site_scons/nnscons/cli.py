@@ -26,7 +26,7 @@ import sys
 import tempfile
 from typing import Callable, NoReturn, Optional, Sequence
 
-from . import cmake_path, cmsis_path, fileio, ir, options as nn_options, pipeline, targets_path, tool_path
+from . import cmake_path, cmsis_path, fileio, ir, options as nn_options, pipeline, runtime_path, targets_path, tool_path
 from .cnames import reserved_name_problem
 from .frontend import frontend_text_beside
 from .pipeline.runner import run_steps
@@ -248,7 +248,7 @@ def _fetch_dsp(args: argparse.Namespace) -> int:
     return 0
 
 
-_PATHS = {"cmsis": cmsis_path, "targets": targets_path, "tool": tool_path, "cmake": cmake_path}
+_PATHS = {"cmsis": cmsis_path, "targets": targets_path, "tool": tool_path, "cmake": cmake_path, "runtime": runtime_path}
 
 
 def _path(args: argparse.Namespace) -> int:
@@ -362,9 +362,9 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
                        description="Unpack the pinned cmsisdsp sdist into $NNSCONS_CACHE or ~/.cache/nnscons.")
     p.set_defaults(run=_fetch_dsp)
 
-    p = sub.add_parser("path", help="print where a shipped folder is (cmsis, targets, tool, cmake)",
-                       description="Print the folder of the portable CMSIS-NN library (cmsis), the target "
-                                   "descriptions (targets), the SCons tool's toolpath (tool) or nnscons.cmake (cmake).")
+    p = sub.add_parser("path", help="print where a shipped folder is (cmsis, targets, tool, cmake, runtime)",
+                       description="Print where the kernel library (cmsis), the targets, the SCons toolpath (tool), "
+                                   "nnscons.cmake (cmake) or the startup code and section script (runtime) are.")
     p.add_argument("what", choices=sorted(_PATHS))
     p.set_defaults(run=_path)
     from .cli_project import add_parsers; add_parsers(sub)     # init, run (cli.py is at its size limit)

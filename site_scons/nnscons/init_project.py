@@ -21,7 +21,7 @@ from typing import Optional
 
 from . import __version__, _shipped, options as nn_options, pipeline
 from .errors import NnsconsError
-from .frontend import frontend_text_beside
+from .frontend import frontend_text_beside, read_frontend
 from .importers import MODEL_EXTENSIONS
 from .pipeline.runner import run_steps
 from .project import find_model, model_name_problem
@@ -81,6 +81,9 @@ def user_model(path: str, name: Optional[str] = None, calib: Optional[str] = Non
         if not os.path.isfile(calib):
             raise NnsconsError(calib, "no such file")
         files["calib.npz"] = Path(calib)
+    if "model.toml" in files and read_frontend(str(files["model.toml"])):
+        raise NnsconsError(files["model.toml"], "a model with an audio [frontend] is not yet supported by nnscons "
+                                                "init (its calibration set is raw audio)")
     name = name or default
     problem = model_name_problem(name) if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,31}", name) else \
         "not a C identifier of at most 32 characters starting with a letter"
@@ -149,9 +152,22 @@ def _prove(folder: Path, model: StarterModel) -> tuple[list[str], list[str]]:
     with tempfile.TemporaryDirectory(prefix="nnscons-init-") as work:
         steps = pipeline.model_steps(model.name, model_path, calib, values, work,
                                      frontend=frontend_text_beside(model_path))
-        run_steps(steps)
+        try:
+            run_steps(steps)
+        except NnsconsError as e:   # name the user's file, not its copy in the staging folder
+            raise NnsconsError(_original(e.path, folder, model), e.message) from None
         header = Path(pipeline.outputs_of(steps)["header"]).read_text(encoding="utf-8")
     return _suffixes(header, model.name.upper(), "INPUT"), _suffixes(header, model.name.upper(), "OUTPUT")
+
+
+def _original(path: Optional[str], folder: Path, model: StarterModel) -> Optional[str]:
+    """Where a file of the staged model folder came from (the model file for the folder itself)."""
+    if path is None:
+        return None
+    staged = Path(path)
+    if staged == folder:
+        return str(model.files[model.model_file])
+    return str(model.files[staged.name]) if staged.parent == folder and staged.name in model.files else path
 
 
 def _suffixes(header: str, prefix: str, kind: str) -> list[str]:
