@@ -195,3 +195,15 @@ def test_board_program_compiles_user_sources_without_the_strict_warnings(tmp_pat
         assert {"-Wall", "-Wextra", "-Werror", "-pedantic"} <= set(commands[strict]), strict
     link = next(line for line in result.stdout.splitlines() if " -o build/m4/app.elf " in line)
     assert "-Wl,-u,_printf_float" in link and "--specs=rdimon.specs" in link and "firmware.ld" in link
+
+
+def test_run_refuses_what_it_cannot_run_in_one_line(tmp_path: Path) -> None:
+    elf = tmp_path / "app.elf"
+    elf.write_bytes(b"\x7fELF")
+    missing = tmp_path / "missing.elf"
+    for args, message in ((("--target", "nope", elf), "nnscons: nope: no such target"),
+                          (("--target", "m4", missing), f"nnscons: {missing}: no such file"),
+                          (("--target", "host", elf), "is not a board")):
+        result = nnscons("run", *args)
+        assert result.returncode == 1 and message in result.stderr and len(result.stderr.splitlines()) == 1, \
+            result.stderr

@@ -7,7 +7,7 @@
                                       a gcc-style depfile with --depfile (for CMake's DEPFILE, Make, Ninja)
     nnscons experiments MODEL_DIR     the model under every scheme and range method: one table of accuracy, SNR,
                                       flash and arena (build/experiments/<name>/<config>/)
-    nnscons path cmsis|targets|tool|cmake   where the installed kernel library, targets, SCons tool, CMake files are
+    nnscons path cmsis|targets|...    where the shipped folders are (nnscons init, run: :mod:`nnscons.cli_project`)
 
 ``generate`` calls the stage functions of :mod:`nnscons.pipeline` with the options SCons gives them, so it writes
 the bytes an SCons build writes for the same model and options. Its intermediate files go to a work folder
@@ -233,8 +233,7 @@ def _kernels(args: argparse.Namespace) -> int:
         print("set(NNSCONS_KERNEL_INCLUDE_DIRS " + ";".join(p.as_posix() for p in build.include_dirs) + ")")
         print(f"set(NNSCONS_KERNEL_STRICT_WARNINGS {'ON' if build.strict_warnings else 'OFF'})")
         return 0
-    for path in build.sources:
-        print(path)
+    print("\n".join(str(path) for path in build.sources))
     return 0
 
 
@@ -367,7 +366,8 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
                                    "nnscons.cmake (cmake) or the startup code and section script (runtime) are.")
     p.add_argument("what", choices=sorted(_PATHS))
     p.set_defaults(run=_path)
-    from .cli_project import add_parsers; add_parsers(sub)     # init, run (cli.py is at its size limit)
+    from .cli_project import add_parsers     # init, run (cli.py is at its size limit)
+    add_parsers(sub)
     return parser
 
 
