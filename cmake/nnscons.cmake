@@ -157,8 +157,9 @@ endfunction()
 
 # nnscons_link_board(<executable> [BOARD <name>])
 # Link a Cortex-M executable with a board of nnscons' targets folder (default m4): its startup code and linker
-# script, newlib-nano and semihosting stdio (the way the nnscons firmware runs in QEMU). Compile for the same CPU
-# (the toolchain file cmake/arm-none-eabi.cmake, NNSCONS_CPU_FLAGS).
+# script, newlib-nano with float printf (-u _printf_float: newlib-nano leaves it out otherwise) and semihosting
+# stdio (the way the nnscons firmware runs in QEMU). Compile for the same CPU (the toolchain file
+# cmake/arm-none-eabi.cmake, NNSCONS_CPU_FLAGS).
 function(nnscons_link_board executable)
     cmake_parse_arguments(PARSE_ARGV 1 arg "" "BOARD" "")
     set(board "${arg_BOARD}")
@@ -175,7 +176,7 @@ function(nnscons_link_board executable)
         set(startup "${NNSCONS_RUNTIME_DIR}/nnscons_startup_cortex_m.c")
     endif()
     target_sources(${executable} PRIVATE "${startup}")
-    target_link_options(${executable} PRIVATE -nostartfiles --specs=nano.specs --specs=rdimon.specs
+    target_link_options(${executable} PRIVATE -nostartfiles --specs=nano.specs --specs=rdimon.specs -Wl,-u,_printf_float
                         "-T${board_dir}/firmware.ld" "-L${NNSCONS_RUNTIME_DIR}")
     set_property(TARGET ${executable} APPEND PROPERTY LINK_DEPENDS "${board_dir}/firmware.ld")
 endfunction()

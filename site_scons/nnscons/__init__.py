@@ -50,3 +50,8 @@ def cmake_path() -> str:
     """The folder holding ``nnscons.cmake`` (``include(<it>/nnscons.cmake)``) and the toolchain files."""
     return _shipped("_cmake", "cmake")
 
+
+
+def runtime_path() -> str:
+    """The runtime C sources: the Cortex-M startup code and the section script a board's linker script includes."""
+    return str(_PACKAGE / "runtime")

@@ -7,7 +7,7 @@
                                       a gcc-style depfile with --depfile (for CMake's DEPFILE, Make, Ninja)
     nnscons experiments MODEL_DIR     the model under every scheme and range method: one table of accuracy, SNR,
                                       flash and arena (build/experiments/<name>/<config>/)
-    nnscons path cmsis|targets|tool|cmake   where the installed kernel library, targets, SCons tool, CMake files are
+    nnscons path cmsis|targets|...    where the shipped folders are (nnscons init, run: :mod:`nnscons.cli_project`)
 
 ``generate`` calls the stage functions of :mod:`nnscons.pipeline` with the options SCons gives them, so it writes
 the bytes an SCons build writes for the same model and options. Its intermediate files go to a work folder
@@ -26,7 +26,7 @@ import sys
 import tempfile
 from typing import Callable, NoReturn, Optional, Sequence
 
-from . import cmake_path, cmsis_path, fileio, ir, options as nn_options, pipeline, targets_path, tool_path
+from . import cmake_path, cmsis_path, fileio, ir, options as nn_options, pipeline, runtime_path, targets_path, tool_path
 from .cnames import reserved_name_problem
 from .frontend import frontend_text_beside
 from .pipeline.runner import run_steps
@@ -233,8 +233,7 @@ def _kernels(args: argparse.Namespace) -> int:
         print("set(NNSCONS_KERNEL_INCLUDE_DIRS " + ";".join(p.as_posix() for p in build.include_dirs) + ")")
         print(f"set(NNSCONS_KERNEL_STRICT_WARNINGS {'ON' if build.strict_warnings else 'OFF'})")
         return 0
-    for path in build.sources:
-        print(path)
+    print("\n".join(str(path) for path in build.sources))
     return 0
 
 
@@ -248,8 +247,7 @@ def _fetch_dsp(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---- path -----------------------------------------------------------------------------------------------------------
-_PATHS = {"cmsis": cmsis_path, "targets": targets_path, "tool": tool_path, "cmake": cmake_path}
+_PATHS = {"cmsis": cmsis_path, "targets": targets_path, "tool": tool_path, "cmake": cmake_path, "runtime": runtime_path}
 
 
 def _path(args: argparse.Namespace) -> int:
@@ -363,11 +361,13 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
                        description="Unpack the pinned cmsisdsp sdist into $NNSCONS_CACHE or ~/.cache/nnscons.")
     p.set_defaults(run=_fetch_dsp)
 
-    p = sub.add_parser("path", help="print where a shipped folder is (cmsis, targets, tool, cmake)",
-                       description="Print the folder of the portable CMSIS-NN library (cmsis), the target "
-                                   "descriptions (targets), the SCons tool's toolpath (tool) or nnscons.cmake (cmake).")
+    p = sub.add_parser("path", help="print where a shipped folder is (cmsis, targets, tool, cmake, runtime)",
+                       description="Print where the kernel library (cmsis), the targets, the SCons toolpath (tool), "
+                                   "nnscons.cmake (cmake) or the startup code and section script (runtime) are.")
     p.add_argument("what", choices=sorted(_PATHS))
     p.set_defaults(run=_path)
+    from .cli_project import add_parsers     # init, run (cli.py is at its size limit)
+    add_parsers(sub)
     return parser
 
 

@@ -23,6 +23,8 @@ Public pseudo-builders (each documented where it is defined):
                                                             the model compiled by this environment (:mod:`.libraries`)
 ``NnsconsKernels(cmsis=, build_dir=)``                      the kernel library (:mod:`.libraries`)
 ``NnsconsTargetEnv(target, opt=, sanitize=)``               a clone compiling for a target of ``targets/``
+``NnsconsBoardProgram(elf, sources, board=, **overrides)``  your program linked for a board (:mod:`.board`)
+``NnsconsBoardRun(program, alias="run")``                   an alias running it in the board's emulator
 
 and, for proving and running models as this repository does, ``NnsconsHostTest``, ``NnsconsTraceTest``,
 ``NnsconsHostProof`` (check, diagnostics, report: :mod:`.host`), ``NnsconsFirmware*`` (:mod:`.firmware`), the
@@ -30,7 +32,9 @@ table aliases and ``NnsconsFailure`` (:mod:`.tables`); for a model with an audio
 ``NnsconsDsp``, ``NnsconsFrontendLibrary``, ``NnsconsFrontendTest`` and ``NnsconsFrontendCheck``
 (:mod:`.frontend`).
 
-Construction variables (``SetDefault``, so a user's value wins): ``NNSCONS_BUILD_DIR`` (``build``), the folder of
+Construction variables (``SetDefault``, so a user's value wins): ``NNSCONS_WARNINGS`` (``[]``; a target's
+``warnings`` in ``NnsconsTargetEnv``), the flags that generated code, the kernels and the runtime compile with on
+top of ``CCFLAGS`` (a user's own sources get ``CCFLAGS`` alone); ``NNSCONS_BUILD_DIR`` (``build``), the folder of
 generated chains and default libraries; ``NNSCONS_CMSIS`` (``nnscons.cmsis_path()``), the CMSIS-NN checkout
 generated code compiles against; ``NNSCONS_TARGETS`` (``nnscons.targets_path()``), where ``NnsconsTargetEnv``
 looks up target names; what each step prints, ``NNSCONS_<KIND>COMSTR`` (``NNSCONS_IMPORTCOMSTR``,
@@ -48,7 +52,7 @@ options as Value nodes, fixed action signatures (:mod:`.actions`), early cutoff 
 from __future__ import annotations
 
 from .. import cmsis_path, targets_path
-from . import chain, firmware, frontend, host, libraries, records, tables
+from . import board, chain, firmware, frontend, host, libraries, records, tables
 from .chain import ModelNodes
 from .libraries import ModelLibrary
 
@@ -56,7 +60,8 @@ __all__ = ["generate", "exists", "ModelNodes", "ModelLibrary"]
 
 
 def generate(env) -> None:
-    env.SetDefault(NNSCONS_BUILD_DIR="build", NNSCONS_CMSIS=cmsis_path(), NNSCONS_TARGETS=targets_path())
+    env.SetDefault(NNSCONS_BUILD_DIR="build", NNSCONS_CMSIS=cmsis_path(), NNSCONS_TARGETS=targets_path(),
+                   NNSCONS_WARNINGS=[])
     records.use_record_checking_decider(env)
     chain.add_builders(env)
     libraries.add_methods(env)
@@ -64,6 +69,7 @@ def generate(env) -> None:
     host.add_builders(env)
     firmware.add_builders(env)
     tables.add_methods(env)
+    board.add_methods(env)
 
 
 REQUIRED_PACKAGES = ("jinja2", "numpy", "onnx", "tflite")

@@ -25,6 +25,7 @@ import SCons.Errors
 from .. import pipeline, targets
 from .actions import depends_on, stage_action
 from .chain import add_step
+from .libraries import strict_flags
 
 
 def _stage_action(stage: str, run: Callable[[list, list, Any], None], comstr: str) -> SCons.Action.Action:
@@ -65,11 +66,12 @@ def NnsconsFirmware(env, target: targets.Target, build_dir: str, models: Sequenc
     """``build/<target>/firmware.elf`` (and ``firmware.map``): the target's startup, the generic runner, the model
     list, every model's inputs and library, and the kernel library. ``env`` compiles for the target."""
     from .. import firmware   # its constants (runtime sources, linker section script)
+    from ..firmware import program
     runtime = env.Dir(str(pipeline.RUNTIME_DIR))
     obj_dir = os.path.join(build_dir, "firmware")
     if target.emulator is None:
         raise SCons.Errors.UserError(f"{target.directory}/target.toml: no [emulator] clock_hz for the firmware")
-    fenv = env.Clone()
+    fenv = env.Clone(CCFLAGS=strict_flags(env))     # nnscons' runtime and the inputs: the strict warnings too
     fenv.Append(CPPPATH=[runtime], CPPDEFINES=[("NNSCONS_CLOCK_HZ", f"{target.emulator.clock_hz}u")])
     model_list = fenv.NnsFirmwareModelsC(os.path.join(obj_dir, "nnscons_firmware_models.c"),
                                          fenv.Value(json.dumps([m.name for m in models])))
@@ -81,9 +83,7 @@ def NnsconsFirmware(env, target: targets.Target, build_dir: str, models: Sequenc
         objects += model.inputs_object
     elf = os.path.join(build_dir, "firmware.elf")
     map_file = os.path.join(build_dir, "firmware.map")
-    assert target.memory is not None
-    link_flags = [f"-T{target.linker_script}", "-L" + str(runtime),
-                  f"-Wl,--defsym=__stack_size__={target.memory.stack_size}", "-Wl,-Map=" + map_file]
+    link_flags = program.link_flags(target, str(runtime), map_file)
     frontends = [m.frontend_library for m in models if m.frontend_library is not None]
     dsp = [env.NnsconsDsp()] if frontends else []
     image = fenv.Program([elf, map_file], objects + [m.library for m in models] + frontends + [kernel_lib] + dsp,

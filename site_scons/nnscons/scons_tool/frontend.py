@@ -23,6 +23,7 @@ import SCons.Errors
 from .. import cmsis_dsp, pipeline
 from ..errors import NnsconsError
 from .chain import ModelNodes, add_step
+from .libraries import strict_flags
 
 
 def _dsp_build(env) -> cmsis_dsp.DspBuild:
@@ -68,18 +69,11 @@ def NnsconsFrontendLibrary(env, nodes: ModelNodes, build_dir: str):
     if not nodes.frontend:
         return None
     source = nodes.outputs["frontend_c"]
-    obj = env.Object(os.path.join(build_dir, f"{nodes.name}_frontend"), source,
+    obj = env.Object(os.path.join(build_dir, f"{nodes.name}_frontend"), source, CCFLAGS=strict_flags(env),
                      CPPPATH=list(env.get("CPPPATH", [])) + [env.File(source).dir] + dsp_include(env),
                      CPPDEFINES=list(env.get("CPPDEFINES") or []) + dsp_defines(env))
     env.Depends(obj, nodes.outputs["frontend_h"])
     return env.StaticLibrary(os.path.join(build_dir, f"{nodes.name}_frontend"), obj)
-
-
-def runner_flags(env, nodes: ModelNodes, define: str) -> dict[str, Any]:
-    """What compiles a generic runner against the model's front end (``-D<define>=<name>_frontend_info -include
-    <name>_frontend.h``): overrides for ``env.Object``."""
-    return {"CPPDEFINES": list(env.get("CPPDEFINES") or []) + [(define, f"{nodes.name}_frontend_info")],
-            "CCFLAGS": env["CCFLAGS"] + ["-include", f"{nodes.name}_frontend.h"]}
 
 
 def NnsconsFrontendTest(env, nodes: ModelNodes, build_dir: str, frontend_lib, dsp_lib):
@@ -87,7 +81,9 @@ def NnsconsFrontendTest(env, nodes: ModelNodes, build_dir: str, frontend_lib, ds
     runtime = env.Dir(str(pipeline.RUNTIME_DIR))
     main = env.Object(os.path.join(build_dir, f"{nodes.name}_frontend_main"), runtime.File("nnscons_frontend_main.c"),
                       CPPPATH=[env.File(nodes.outputs["frontend_h"]).dir, runtime],
-                      **runner_flags(env, nodes, "NNSCONS_FRONTEND_INFO"))
+                      CPPDEFINES=list(env.get("CPPDEFINES") or []) + [("NNSCONS_FRONTEND_INFO",
+                                                                       f"{nodes.name}_frontend_info")],
+                      CCFLAGS=strict_flags(env) + ["-include", f"{nodes.name}_frontend.h"])
     env.Depends(main, nodes.outputs["frontend_h"])
     return env.Program(os.path.join(build_dir, f"{nodes.name}_frontend_test"), [main, frontend_lib, dsp_lib],
                        LIBS=env.get("LIBS", []))

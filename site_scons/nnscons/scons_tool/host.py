@@ -13,9 +13,8 @@ import os
 from typing import Any, Optional
 
 from .. import cmsis_path, pipeline
-from . import frontend
 from .chain import ModelNodes, add_step
-from .libraries import cmsis_include
+from .libraries import cmsis_include, strict_flags
 
 
 def NnsconsHostTest(env, nodes: ModelNodes, build_dir: str, model_lib, kernel_lib):
@@ -24,12 +23,12 @@ def NnsconsHostTest(env, nodes: ModelNodes, build_dir: str, model_lib, kernel_li
     ``<build_dir>``) and CMSIS-DSP (``NnsconsDsp()``), so that it takes raw audio too."""
     header = nodes.header
     flags = {"CPPDEFINES": list(env.get("CPPDEFINES") or []) + [("NNSCONS_MODEL_INFO", nodes.name + "_info")],
-             "CCFLAGS": env["CCFLAGS"] + ["-include", nodes.name + ".h"]}
+             "CCFLAGS": strict_flags(env) + ["-include", nodes.name + ".h"]}
     include = [header.dir, *cmsis_include(env)]
     libraries = [model_lib, kernel_lib]
     if nodes.frontend:
-        fenv = env.Clone(**flags)
-        flags = frontend.runner_flags(fenv, nodes, "NNSCONS_FRONTEND_INFO")
+        flags["CPPDEFINES"].append(("NNSCONS_FRONTEND_INFO", f"{nodes.name}_frontend_info"))
+        flags["CCFLAGS"] += ["-include", f"{nodes.name}_frontend.h"]
         include.append(env.File(nodes.outputs["frontend_h"]).dir)
         libraries = [model_lib, env.NnsconsFrontendLibrary(nodes, build_dir), kernel_lib, env.NnsconsDsp()]
     main = env.Object(os.path.join(build_dir, nodes.name + "_test_main"),

@@ -12,6 +12,7 @@ from typing import Any, Iterator, Mapping, Optional, Union
 
 import SCons.Builder
 import SCons.Errors
+import SCons.Util
 
 from ..kernel_build import kernel_build
 from .. import targets as nn_targets
@@ -43,12 +44,22 @@ def cmsis_include(env) -> list:
     return [root.Dir(os.path.relpath(d, build.root)) for d in build.include_dirs]
 
 
+def strict_flags(env) -> list:
+    """``$CCFLAGS`` plus the target's warning flags (``$NNSCONS_WARNINGS``): what generated code, the kernels and
+    nnscons' runtime compile with. A user's own sources in the same environment get ``$CCFLAGS`` alone."""
+    return _flags(env, "CCFLAGS") + _flags(env, "NNSCONS_WARNINGS")
+
+
+def _flags(env, name: str) -> list:
+    return list(SCons.Util.Split(env.get(name, [])))
+
+
 def NnsconsKernels(env, cmsis: Optional[str] = None, build_dir: Optional[str] = None, strict: Optional[bool] = None):
     """Pseudo-builder: CMSIS-NN as a static library (``<build_dir>/libcmsisnn.a``, default
     ``$NNSCONS_BUILD_DIR/cmsisnn``). ``cmsis``: a checkout with Include/ and Source/ (default ``$NNSCONS_CMSIS``,
-    the portable library). Every integer source under Source/*/ is compiled. The warning flags in
-    ``$NNSCONS_WARNINGS`` are dropped for a checkout other than the portable library (``strict`` overrides), and
-    so are the sanitizer flags (``$NNSCONS_SANITIZE_FLAGS``): Arm's library is compiled as it is shipped."""
+    the portable library). Every integer source under Source/*/ is compiled. The portable library gets the warning
+    flags in ``$NNSCONS_WARNINGS``, a checkout of Arm's does not (``strict`` overrides) and neither the sanitizer
+    flags (``$NNSCONS_SANITIZE_FLAGS``): Arm's library is compiled as it is shipped."""
     root = env.Dir(cmsis or "$NNSCONS_CMSIS")
     build_dir = build_dir or os.path.join(env.subst("$NNSCONS_BUILD_DIR"), "cmsisnn")
     anchor = env.Dir(build_dir)
@@ -61,12 +72,12 @@ def NnsconsKernels(env, cmsis: Optional[str] = None, build_dir: Optional[str] = 
         raise SCons.Errors.UserError(str(e)) from None
     if strict is None:
         strict = build.strict_warnings
-    dropped = set() if strict else set(env.get("NNSCONS_WARNINGS", []))
+    flags = strict_flags(env) if strict else _flags(env, "CCFLAGS")
     if not build.sanitized:     # Arm's library: the sanitizers instrument generated code and the test main only
-        dropped |= set(env.get("NNSCONS_SANITIZE_FLAGS", []))
-    flags = {"CCFLAGS": [f for f in env["CCFLAGS"] if f not in dropped]} if dropped else {}
+        dropped = set(env.get("NNSCONS_SANITIZE_FLAGS", []))
+        flags = [f for f in flags if f not in dropped]
     include = [root.Dir(os.path.relpath(d, build.root)) for d in build.include_dirs]
-    kenv = env.Clone(CPPPATH=include, **flags)      # one environment for every kernel (cheaper than overrides)
+    kenv = env.Clone(CPPPATH=include, CCFLAGS=flags)    # one environment for every kernel (cheaper than overrides)
     objects = [kenv.Object(os.path.join(build_dir, "obj", build.object_stem(f)),
                            root.File(os.path.relpath(f, build.root))) for f in build.sources]
     library = env.StaticLibrary(os.path.join(build_dir, "cmsisnn"), objects)
@@ -99,7 +110,7 @@ def NnsconsLibrary(env, model_or_name: Union[str, ModelNodes], model: Optional[s
     c_files = [s for s in nodes.sources if str(s).endswith(".c")]
     cpppath = list(env.get("CPPPATH", [])) + cmsis_include(env)
     objects = [env.Object(os.path.join(build_dir, os.path.splitext(os.path.basename(str(c)))[0]), c,
-                          CPPPATH=cpppath) for c in c_files]
+                          CPPPATH=cpppath, CCFLAGS=strict_flags(env)) for c in c_files]
     target = env.get("NNSCONS_TARGET")
     if target is not None and target.memory is not None:   # refuse a model too big before compiling its weights
         env.Depends(objects, _fits_check(env, nodes, target, build_dir))
@@ -139,19 +150,22 @@ def NnsconsTargetEnv(env, target: Union[str, nn_targets.Target], opt: Optional[s
                      sanitize: bool = False):
     """A clone of ``env`` that compiles and links for a target (targets/README.md): its compiler, archiver,
     flags and libraries; ``opt`` (e.g. ``"O2"``) for Cortex-M targets; ``sanitize`` adds the target's
-    sanitizer flags. The target is ``NNSCONS_TARGET`` in the clone."""
+    sanitizer flags. The target is ``NNSCONS_TARGET`` in the clone. ``CCFLAGS`` holds the target's ``cflags``
+    (what a user's own sources compile with); its ``warnings`` go to ``NNSCONS_WARNINGS``, which only the
+    generated code, the kernels and nnscons' runtime add (:func:`strict_flags`)."""
     target = load_target(env, target)
-    cflags = target.cflags + ([f"-{opt}"] if opt and target.kind == "cortex-m" else []) + target.warnings
+    cflags = target.cflags + ([f"-{opt}"] if opt and target.kind == "cortex-m" else [])
     linkflags = list(target.linkflags)
     if sanitize:
-        cflags = target.cflags + target.warnings + target.sanitize_flags
+        cflags = target.cflags + target.sanitize_flags
         linkflags += target.sanitize_flags
     # {root} in a flag: the top folder, where SCons runs the compilers, kept out of the signatures ($( $)) so
     # checkouts in different folders still share a cache
-    cflags, linkflags, sanitize_flags = (nn_targets.expand_root(flags, env.Dir("#").abspath, ("$(", "$)"))
-                                         for flags in (cflags, linkflags, target.sanitize_flags))
+    cflags, linkflags, sanitize_flags, warnings = (
+        nn_targets.expand_root(flags, env.Dir("#").abspath, ("$(", "$)"))
+        for flags in (cflags, linkflags, target.sanitize_flags, target.warnings))
     return env.Clone(CC=target.cc, LINK=target.cc, AR=target.ar, RANLIB=target.ranlib, CCFLAGS=cflags,
-                     LINKFLAGS=linkflags, LIBS=target.libs, NNSCONS_WARNINGS=target.warnings, NNSCONS_TARGET=target,
+                     LINKFLAGS=linkflags, LIBS=target.libs, NNSCONS_WARNINGS=warnings, NNSCONS_TARGET=target,
                      NNSCONS_SANITIZE_FLAGS=sanitize_flags if sanitize else [])
 
 
