@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("nnscons.firmware", "nnscons.hostbuild", "nnscons.project", "nnscons.frontend_proof"),
     ("nnscons.pipeline",),
     ("nnscons.experiments",),
-    ("nnscons.cli", "nnscons.__main__", "nnscons.scons_tool", "nnscons.play"),
+    ("nnscons.cli", "nnscons.cli_args", "nnscons.validate", "nnscons.__main__", "nnscons.scons_tool", "nnscons.play"),
 ]
 
 
