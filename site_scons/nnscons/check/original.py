@@ -47,7 +47,8 @@ def _onnxruntime(model_path: str) -> tuple[str, Callable[[Feed], list[np.ndarray
     try:
         import onnxruntime
     except ImportError:
-        raise NnsconsError(model_path, "validating a float ONNX model needs onnxruntime: pip install onnxruntime") from None
+        raise NnsconsError(model_path, "validating an ONNX model needs onnxruntime: pip install onnxruntime") \
+            from None
     try:
         session = onnxruntime.InferenceSession(model_path, providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
@@ -64,7 +65,7 @@ def _litert(model_path: str) -> tuple[str, Callable[[Feed], list[np.ndarray]]]:
     try:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError:
-        raise NnsconsError(model_path, "validating a float TFLite model needs LiteRT: pip install ai-edge-litert") \
+        raise NnsconsError(model_path, "validating a TFLite model needs LiteRT: pip install ai-edge-litert") \
             from None
     try:   # the builtin kernels, without the XNNPACK delegate (which also prints a line on stderr)
         interpreter = Interpreter(model_path=model_path,
