@@ -4,6 +4,8 @@
 #   nnscons_add_cmsisnn(cmsisnn)                    # the kernel library (the portable one unless PATH <checkout>)
 #   nnscons_add_model(kws MODEL models/kws/model.tflite CALIB models/kws/calib.npz QUANT int8 KERNELS cmsisnn)
 #   target_link_libraries(app PRIVATE kws)          # #include "kws.h"; kws_invoke(...)
+#   enable_testing()
+#   nnscons_validate(kws_validate MODEL models/kws)   # a CTest test: `nnscons validate`, passes when the model does
 #
 # nnscons_add_model runs `nnscons generate` through add_custom_command with a DEPFILE (CMake >= 3.20 for the
 # Makefile generators), so the sources are regenerated when the model, the calibration set, the options (written by
@@ -84,6 +86,22 @@ function(nnscons_add_cmsisnn target)
     target_include_directories(${target} PUBLIC ${NNSCONS_KERNEL_INCLUDE_DIRS})
 endfunction()
 
+# The MODEL argument of nnscons_add_model and nnscons_validate, checked (and that no argument was unknown): its
+# absolute path (relative to the calling folder) in <variable>.
+function(_nnscons_model_argument variable caller model unparsed)
+    if(unparsed)
+        message(FATAL_ERROR "${caller}: unknown arguments ${unparsed}")
+    endif()
+    if(NOT model)
+        message(FATAL_ERROR "${caller}: MODEL <file> is required")
+    endif()
+    get_filename_component(path "${model}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
+    if(NOT EXISTS "${path}")
+        message(FATAL_ERROR "${caller}: no such model file ${path}")
+    endif()
+    set(${variable} "${path}" PARENT_SCOPE)
+endfunction()
+
 # nnscons_add_model(<target> MODEL <file> [NAME <C name>] [CALIB <file>] [QUANT <scheme>] [RANGE <method>]
 #                   [API <api>] [OPTIONS <key>=<value> ...] [KERNELS <kernel library target>])
 # A static library <target> of the model's generated C (<name>.h on its public include path; the C API is
@@ -92,16 +110,7 @@ endfunction()
 # nnscons_cmsisnn is made once with nnscons_add_cmsisnn().
 function(nnscons_add_model target)
     cmake_parse_arguments(PARSE_ARGV 1 arg "" "MODEL;NAME;CALIB;QUANT;RANGE;API;KERNELS" "OPTIONS")
-    if(arg_UNPARSED_ARGUMENTS)
-        message(FATAL_ERROR "nnscons_add_model(${target}): unknown arguments ${arg_UNPARSED_ARGUMENTS}")
-    endif()
-    if(NOT arg_MODEL)
-        message(FATAL_ERROR "nnscons_add_model(${target}): MODEL <file> is required")
-    endif()
-    get_filename_component(model "${arg_MODEL}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
-    if(NOT EXISTS "${model}")
-        message(FATAL_ERROR "nnscons_add_model(${target}): no such model file ${model}")
-    endif()
+    _nnscons_model_argument(model "nnscons_add_model(${target})" "${arg_MODEL}" "${arg_UNPARSED_ARGUMENTS}")
     set(name "${arg_NAME}")
     if(NOT name)
         set(name "${target}")
@@ -153,6 +162,38 @@ function(nnscons_add_model target)
         endif()
     endif()
     target_link_libraries(${target} PUBLIC ${kernels})
+endfunction()
+
+# nnscons_validate(<test> MODEL <folder or file> [NAME <C name>] [CALIB <file>] [TEST <file>] [QUANT <scheme>]
+#                  [RANGE <method>] [API <api>] [OPTIONS <key>=<value> ...] [TARGET <targets>] [ARGS <arg> ...])
+# A CTest test (call enable_testing() first) that runs `nnscons validate`: generates the model's C, builds the host
+# test binary (and with TARGET m4 etc. the firmware, run in QEMU) and proves it: bit for bit against TFLite Micro
+# for a .tflite carrying its own quantization, agreement and SNR thresholds against LiteRT / onnxruntime otherwise.
+# The test passes when the model does. MODEL is a model folder (model.* with calib.npz, test.npz, model.toml) or a
+# model file; ARGS go to the command as they are (e.g. --min-agreement 90). Work folder:
+# <binary dir>/nnscons-validate/<test>, reused by the next run.
+function(nnscons_validate test)
+    cmake_parse_arguments(PARSE_ARGV 1 arg "" "MODEL;NAME;CALIB;TEST;QUANT;RANGE;API;TARGET" "OPTIONS;ARGS")
+    _nnscons_model_argument(model "nnscons_validate(${test})" "${arg_MODEL}" "${arg_UNPARSED_ARGUMENTS}")
+    set(command ${NNSCONS_COMMAND} validate "${model}" --out "${CMAKE_CURRENT_BINARY_DIR}/nnscons-validate/${test}")
+    foreach(key NAME CALIB TEST QUANT RANGE API TARGET)
+        if(arg_${key})
+            string(TOLOWER "${key}" flag)
+            set(value "${arg_${key}}")
+            if(key STREQUAL "CALIB" OR key STREQUAL "TEST")
+                get_filename_component(value "${value}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
+            endif()
+            list(APPEND command "--${flag}" "${value}")
+        endif()
+    endforeach()
+    foreach(pair ${arg_OPTIONS})
+        if(NOT pair MATCHES "^([A-Za-z_]+)=(.+)$")
+            message(FATAL_ERROR "nnscons_validate(${test}): OPTIONS takes key=value, not ${pair}")
+        endif()
+        list(APPEND command "--${CMAKE_MATCH_1}" "${CMAKE_MATCH_2}")
+    endforeach()
+    add_test(NAME ${test} COMMAND ${command} ${arg_ARGS} WORKING_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}")
+    set_tests_properties(${test} PROPERTIES LABELS nnscons)
 endfunction()
 
 # nnscons_link_board(<executable> [BOARD <name>])

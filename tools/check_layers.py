@@ -36,7 +36,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("nnscons.firmware", "nnscons.hostbuild", "nnscons.project", "nnscons.frontend_proof"),
     ("nnscons.pipeline",),
     ("nnscons.experiments",),
-    ("nnscons.cli", "nnscons.__main__", "nnscons.scons_tool", "nnscons.play", "nnscons.init_project", "nnscons.cli_project"),
+    ("nnscons.cli", "nnscons.cli_args", "nnscons.validate", "nnscons.__main__", "nnscons.scons_tool", "nnscons.play",
+     "nnscons.init_project", "nnscons.cli_project"),
 ]
 
 

@@ -5,6 +5,9 @@
     nnscons quantize MODEL --out DIR  import -> stats -> quantization tables into DIR
     nnscons generate MODEL --out DIR  the whole chain: C sources <name>.h, <name>_model.c, <name>_weights.c in DIR,
                                       a gcc-style depfile with --depfile (for CMake's DEPFILE, Make, Ninja)
+    nnscons validate MODEL_DIR|FILE   generate, build, prove against TFLite Micro or the original model's
+                                      interpreter (and with --target m4 in QEMU): one table, exit 0 when it passes
+                                      (nnscons.validate)
     nnscons experiments MODEL_DIR     the model under every scheme and range method: one table of accuracy, SNR,
                                       flash and arena (build/experiments/<name>/<config>/)
     nnscons path cmsis|targets|...    where the shipped folders are (nnscons init, run: :mod:`nnscons.cli_project`)
@@ -24,10 +27,12 @@ import argparse
 import os
 import sys
 import tempfile
-from typing import Callable, NoReturn, Optional, Sequence
+from typing import Optional, Sequence
 
-from . import cmake_path, cmsis_path, fileio, ir, options as nn_options, pipeline, runtime_path, targets_path, tool_path
-from .cnames import reserved_name_problem
+from . import (cmake_path, cmsis_path, fileio, ir, options as nn_options, pipeline, runtime_path, targets_path,
+               tool_path, validate)
+from . import cli_args
+from .cli_args import Parser, check_inputs, checked_name, default_name, option_flags, resolve_options
 from .frontend import frontend_text_beside
 from .pipeline.runner import run_steps
 from .errors import NnsconsError
@@ -92,31 +97,9 @@ def run_chain(name: str, model: str, calib: Optional[str], values: dict[str, str
     return pipeline.outputs_of(steps[:last + 1])
 
 
-def _resolve_options(args: argparse.Namespace) -> tuple[dict[str, str], list[str]]:
-    """Defaults, then model.toml beside the model, then ``--options FILE``, then the flags; also the option files
-    read (they go into the depfile)."""
-    read: list[str] = []
-    settings: dict[str, str] = {}
-    toml = os.path.join(os.path.dirname(args.model), "model.toml")
-    if os.path.isfile(toml):
-        settings.update(nn_options.read_model_toml(toml))
-        read.append(toml)
-    if getattr(args, "options", None):
-        settings.update(nn_options.read_model_toml(args.options))
-        read.append(args.options)
-    flags = {o.name: getattr(args, o.name, None) for o in nn_options.OPTIONS}
-    return nn_options.resolve(settings, flags), read
-
-
-def _check_inputs(args: argparse.Namespace) -> None:
-    for path in (args.model, getattr(args, "calib", None), getattr(args, "options", None)):
-        if path and not os.path.isfile(path):
-            raise NnsconsError(path, "no such file")
-
-
 def _quantize(args: argparse.Namespace) -> int:
-    _check_inputs(args)
-    values, _ = _resolve_options(args)
+    check_inputs(args)
+    values, _ = resolve_options(args)
     run_chain(default_name(args.model), args.model, args.calib, values, args.out, until="quantize")
     print(f"nnscons: wrote {args.out}/qtable.json ({values['quant']}, range {values['range']})")
     return 0
@@ -132,8 +115,8 @@ def _qtable(args: argparse.Namespace) -> int:
             raise NnsconsError(path, e.strerror or "cannot read") from None
         return 0
     args.model = args.source
-    _check_inputs(args)
-    values, _ = _resolve_options(args)
+    check_inputs(args)
+    values, _ = resolve_options(args)
     with tempfile.TemporaryDirectory(prefix="nnscons-qtable-") as work:
         files = run_chain(default_name(args.model), args.model, args.calib, values, work, until="quantize")
         with open(files["qtable_txt"], encoding="utf-8") as f:
@@ -142,25 +125,12 @@ def _qtable(args: argparse.Namespace) -> int:
 
 
 # ---- generate -----------------------------------------------------------------------------------------------------
-def default_name(model: str) -> str:
-    """The C name of a model: its folder's name for ``<folder>/model.tflite``, else the file's stem."""
-    stem = os.path.splitext(os.path.basename(model))[0]
-    if stem == "model":
-        stem = os.path.basename(os.path.dirname(os.path.abspath(model)))
-    return stem
-
-
 def generate(model: str, out: str, name: Optional[str] = None, calib: Optional[str] = None,
              values: Optional[dict[str, str]] = None, work: Optional[str] = None, always_write: bool = False
              ) -> list[str]:
     """Run the chain for ``model``; put ``<name>.h``, ``_model.c``, ``_weights.c`` (a front end's ``_frontend.h``,
     ``.c`` too) into ``out``. Returns the output paths. The quantization tables and arena plan stay in ``work``."""
-    name = name or default_name(model)
-    if ir.c_identifier(name) != name or len(name) > ir.MAX_IDENTIFIER:
-        raise NnsconsError(model, f"model name {ir.c_comment(name)!r} is not a C identifier: give one with --name")
-    problem = reserved_name_problem(name)
-    if problem:
-        raise NnsconsError(model, f"model name {name!r} cannot be used ({problem}): give another with --name")
+    name = checked_name(model, name or default_name(model))
     values = values or nn_options.resolve({}, {})
     work = work or os.path.join(out, f".nnscons-{name}")
     files = run_chain(name, model, calib, values, work)
@@ -188,9 +158,10 @@ def write_if_changed(path: str, data: bytes, always: bool = False) -> bool:
 
 
 def chain_sources(steps: Sequence[pipeline.Step]) -> list[str]:
-    """The library files the chain's outputs depend on (every step's modules and templates) and this module."""
+    """The library files the chain's outputs depend on (every step's modules and templates), this module and the
+    option resolution it shares with the other commands."""
     files = {f for step in steps for f in step.module_files()}
-    files.add(os.path.abspath(__file__))
+    files.update(os.path.abspath(m.__file__) for m in (sys.modules[__name__], cli_args))
     return sorted(files)
 
 
@@ -203,8 +174,8 @@ def depfile_text(outputs: Sequence[str], inputs: Sequence[str]) -> str:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    _check_inputs(args)
-    values, option_files = _resolve_options(args)
+    check_inputs(args)
+    values, option_files = resolve_options(args)
     outputs = generate(args.model, args.out, args.name, args.calib, values, args.work, args.always_write)
     if args.depfile:
         steps = pipeline.model_steps(args.name or default_name(args.model), args.model, args.calib, values, ".",
@@ -256,38 +227,13 @@ def _path(args: argparse.Namespace) -> int:
 
 
 # ---- the parser -----------------------------------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (plus where to get help), exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
-
-
-def _option_flags(parser: argparse.ArgumentParser, stages: set[str]) -> None:
-    for option in nn_options.OPTIONS:
-        if stages & set(option.stages):
-            parser.add_argument(f"--{option.name}", default=None, metavar=option.name.upper(), type=_checked(option),
-                                help=f"{option.help} (default: model.toml, else {option.default})".replace("%", "%%"))
-
-
-def _checked(option: nn_options.Option) -> Callable[[str], str]:
-    """The option's check as an argparse type: a bad value is a usage error (exit 2), not the model's fault."""
-    def check(value: str) -> str:
-        try:
-            return option.check(value)
-        except NnsconsError as e:
-            raise argparse.ArgumentTypeError(e.message) from None
-    check.__name__ = option.name
-    return check
-
-
 def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
     """The parser; the experiments' arguments only when ``argv`` runs that command (it imports much more than the
     other commands, and generate's depfile lists every nnscons module loaded)."""
-    parser = _Parser(prog="nnscons", description="Trained neural networks (.tflite, .onnx) as C sources calling "
+    parser = Parser(prog="nnscons", description="Trained neural networks (.tflite, .onnx) as C sources calling "
                                                  "CMSIS-NN: the stages of the nnscons SCons build, as a command.")
     parser.add_argument("--version", action="version", version=f"nnscons {__import__('nnscons').__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("inspect", help="show a model's ops (and whether code generation supports each), shapes and "
                                        "quantization", description="Show a model's inputs, outputs and ops, and "
@@ -301,7 +247,7 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     p.add_argument("source", metavar="MODEL|DIR", help=".tflite/.onnx file, or a folder holding qtable.txt")
     p.add_argument("--calib", help="calibration set (.npz with key x)")
     p.add_argument("--options", metavar="FILE", help="options file (the keys of model.toml)")
-    _option_flags(p, {"ranges", "quantize"})
+    option_flags(p, {"ranges", "quantize"})
     p.set_defaults(run=_qtable)
 
     p = sub.add_parser("quantize", help="import a model, gather statistics, write its quantization tables",
@@ -310,7 +256,7 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
     p.add_argument("model", help=".tflite or .onnx file")
     p.add_argument("--calib", help="calibration set (.npz with key x)")
     p.add_argument("--options", metavar="FILE", help="options file (the keys of model.toml)")
-    _option_flags(p, {"ranges", "quantize"})
+    option_flags(p, {"ranges", "quantize"})
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(run=_quantize)
 
@@ -323,7 +269,7 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
                                   "else the file's stem)")
     p.add_argument("--calib", help="calibration set (.npz with key x); needed to quantize a float model")
     p.add_argument("--options", metavar="FILE", help="options file (the keys of model.toml), read after model.toml")
-    _option_flags(p, {"ranges", "quantize", "codegen"})
+    option_flags(p, {"ranges", "quantize", "codegen"})
     p.add_argument("--depfile", metavar="FILE", help="write a gcc-style depfile: the outputs, then every input "
                                                      "read (model, calibration set, option files, templates, the "
                                                      "generator's modules)")
@@ -332,6 +278,8 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
                    help="rewrite every output even when unchanged (for make, which compares timestamps)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     p.set_defaults(run=_generate)
+
+    validate.register(sub)
 
     p = sub.add_parser("experiments", help="build a model under every scheme and range method, print one table",
                        description="Build a model folder under every quantization scheme, range method and kernel "

@@ -9,7 +9,9 @@ does the same with direct compiler calls, with the same flags, defines and inclu
   archive), so repeated experiments and test runs reuse it; concurrent callers each write a private temporary
   file and move it into place.
 * :func:`host_binary` compiles one model's sources and the test main into ``<out>/<name>_test`` (``trace=True``:
-  with ``-DNNSCONS_TRACE``, the diagnostics build).
+  with ``-DNNSCONS_TRACE``, the diagnostics build; with :func:`sanitized_host_toolchain`, the sanitized build).
+  :func:`model_objects` and :func:`static_library` are its parts (the firmware image of :mod:`nnscons.firmware.image`
+  uses them too).
 * :func:`dsp_library` and :func:`frontend_binary`: CMSIS-DSP and a generated front end's runner
   (``<name>_frontend_test IN.npy OUT.npy``).
 * :func:`flash_sizes` measures the generated code and constants as a Cortex-M target's compiler lays them out
@@ -45,6 +47,7 @@ class Toolchain:
     libs: tuple[str, ...] = ()
     size: str = "size"
     warnings: tuple[str, ...] = ()   # the warning flags among cflags (not applied to a checkout of Arm's kernels)
+    linkflags: tuple[str, ...] = ()  # given to the compiler when it links a test binary (the sanitizers')
 
     @classmethod
     def from_target(cls, directory: str | os.PathLike, extra_cflags: Sequence[str] = ()) -> "Toolchain":
@@ -57,6 +60,15 @@ class Toolchain:
 def host_toolchain(targets_dir: Optional[str | os.PathLike] = None) -> Toolchain:
     """The ``host`` target's compiler and flags (``targets/host/target.toml``)."""
     return Toolchain.from_target(Path(targets_dir or targets_path()) / "host")
+
+
+def sanitized_host_toolchain(targets_dir: Optional[str | os.PathLike] = None) -> Toolchain:
+    """The ``host`` target's compiler with its ``sanitize_flags`` (AddressSanitizer, UndefinedBehaviorSanitizer),
+    compiling and linking, as the SCons build's sanitized test binary; ``{root}`` in a flag is the current folder."""
+    target = targets.load_target(os.fspath(Path(targets_dir or targets_path()) / "host"))
+    sanitize = tuple(targets.expand_root(target.sanitize_flags, os.getcwd()))
+    return Toolchain(target.cc, target.ar, (*target.cflags, *target.warnings, *sanitize), tuple(target.libs),
+                     warnings=tuple(target.warnings), linkflags=sanitize)
 
 
 def default_cmsis() -> Path:
@@ -81,10 +93,11 @@ def _run(command: list[str], what: str) -> None:
         raise NnsconsError(what, f"{command[0]} failed: {lines[0]}")
 
 
-def _compile(toolchain: Toolchain, source: Path, obj: Path, includes: Sequence[Path],
-             extra: Sequence[str] = (), flags: Optional[Sequence[str]] = None) -> Path:
-    command = [toolchain.cc, *(toolchain.cflags if flags is None else flags), *extra, *(f"-I{p}" for p in includes), "-c", str(source),
-               "-o", str(obj)]
+def compile_object(toolchain: Toolchain, source: Path, obj: Path, includes: Sequence[Path],
+                   extra: Sequence[str] = (), flags: Optional[Sequence[str]] = None) -> Path:
+    """``obj`` from one C source with the toolchain's flags (or ``flags``), then ``extra``."""
+    command = [toolchain.cc, *(toolchain.cflags if flags is None else flags), *extra,
+               *(f"-I{p}" for p in includes), "-c", str(source), "-o", str(obj)]
     _run(command, str(source))
     return obj
 
@@ -107,11 +120,9 @@ def kernel_library(cmsis_dir: str | os.PathLike, cache_dir: str | os.PathLike, t
     with tempfile.TemporaryDirectory(prefix="cmsis-", dir=library.parent) as tmp:
         objects = [Path(tmp) / f"{s.parent.name}_{s.stem}.o" for s in sources]
         with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-            list(pool.map(lambda so: _compile(toolchain, so[0], so[1], build.include_dirs, flags=cflags),
+            list(pool.map(lambda so: compile_object(toolchain, so[0], so[1], build.include_dirs, flags=cflags),
                           zip(sources, objects)))
-        archive = Path(tmp) / library.name
-        _run([toolchain.ar, "rcs", str(archive), *map(str, objects)], str(archive))
-        os.replace(archive, library)
+        os.replace(static_library(toolchain, objects, Path(tmp) / library.name), library)
     return library
 
 
@@ -129,11 +140,9 @@ def dsp_library(cache_dir: str | os.PathLike, toolchain: Toolchain, root: Option
         return library
     library.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cmsisdsp-", dir=library.parent) as tmp:
-        objects = [_compile(toolchain, source, Path(tmp) / f"{source.stem}.o", build.include_dirs, flags=flags)
-                   for source in build.sources]
-        archive = Path(tmp) / library.name
-        _run([toolchain.ar, "rcs", str(archive), *map(str, objects)], str(archive))
-        os.replace(archive, library)
+        objects = [compile_object(toolchain, source, Path(tmp) / f"{source.stem}.o", build.include_dirs,
+                                  flags=flags) for source in build.sources]
+        os.replace(static_library(toolchain, objects, Path(tmp) / library.name), library)
     return library
 
 
@@ -145,10 +154,10 @@ def frontend_binary(name: str, src_dir: str | os.PathLike, out_dir: str | os.Pat
     out.mkdir(parents=True, exist_ok=True)
     defines = [f"-D{d}" for d in build.defines]
     includes = [src, *build.include_dirs]
-    objects = [_compile(toolchain, src / f"{name}_frontend.c", out / f"{name}_frontend.o", includes, defines),
-               _compile(toolchain, RUNTIME_DIR / "nnscons_frontend_main.c", out / f"{name}_frontend_main.o",
-                        [src, RUNTIME_DIR], [f"-DNNSCONS_FRONTEND_INFO={name}_frontend_info", "-include",
-                                             f"{name}_frontend.h"])]
+    objects = [compile_object(toolchain, src / f"{name}_frontend.c", out / f"{name}_frontend.o", includes, defines),
+               compile_object(toolchain, RUNTIME_DIR / "nnscons_frontend_main.c", out / f"{name}_frontend_main.o",
+                              [src, RUNTIME_DIR], [f"-DNNSCONS_FRONTEND_INFO={name}_frontend_info", "-include",
+                                                   f"{name}_frontend.h"])]
     binary = out / f"{name}_frontend_test"
     _run([toolchain.cc, *map(str, objects), str(dsp_lib), "-lm", "-o", str(binary)], str(binary))
     return binary
@@ -160,6 +169,20 @@ def model_sources(src_dir: Path, name: str) -> list[Path]:
     return sorted(p for p in src_dir.glob(f"{name}*.c"))
 
 
+def model_objects(name: str, src_dir: Path, out_dir: Path, toolchain: Toolchain, includes: Sequence[Path],
+                  defines: Sequence[str] = ()) -> list[Path]:
+    """The model's generated C compiled into ``out_dir`` (one object per source)."""
+    return [compile_object(toolchain, c, out_dir / (c.stem + ".o"), includes, defines)
+            for c in model_sources(src_dir, name)]
+
+
+def static_library(toolchain: Toolchain, objects: Sequence[Path], library: Path) -> Path:
+    """A static library of ``objects`` (made afresh)."""
+    library.unlink(missing_ok=True)
+    _run([toolchain.ar, "rcs", str(library), *map(str, objects)], str(library))
+    return library
+
+
 def host_binary(name: str, src_dir: str | os.PathLike, out_dir: str | os.PathLike, library: str | os.PathLike,
                 toolchain: Toolchain, cmsis_include: str | os.PathLike, trace: bool = False) -> Path:
     """``<out_dir>/<name>_test``: the model's sources and the generic test main, linked with the kernels."""
@@ -167,12 +190,12 @@ def host_binary(name: str, src_dir: str | os.PathLike, out_dir: str | os.PathLik
     out.mkdir(parents=True, exist_ok=True)
     defines = ["-DNNSCONS_TRACE"] if trace else []
     includes = [src, Path(cmsis_include)]
-    objects = [_compile(toolchain, c, out / (c.stem + ".o"), includes, defines) for c in model_sources(src, name)]
-    objects.append(_compile(toolchain, RUNTIME_DIR / "nnscons_test_main.c", out / f"{name}_test_main.o", includes,
-                            [*defines, f"-DNNSCONS_MODEL_INFO={name}_info", "-include", f"{name}.h"]))
+    objects = model_objects(name, src, out, toolchain, includes, defines)
+    objects.append(compile_object(toolchain, RUNTIME_DIR / "nnscons_test_main.c", out / f"{name}_test_main.o",
+                                  includes, [*defines, f"-DNNSCONS_MODEL_INFO={name}_info", "-include", f"{name}.h"]))
     binary = out / f"{name}_test"
-    _run([toolchain.cc, *map(str, objects), str(library), *(f"-l{lib}" for lib in toolchain.libs), "-o",
-          str(binary)], str(binary))
+    _run([toolchain.cc, *toolchain.linkflags, *map(str, objects), str(library),
+          *(f"-l{lib}" for lib in toolchain.libs), "-o", str(binary)], str(binary))
     return binary
 
 
@@ -221,7 +244,8 @@ def flash_sizes(name: str, src_dir: str | os.PathLike, out_dir: str | os.PathLik
     out.mkdir(parents=True, exist_ok=True)
     code = constants = 0
     for c in model_sources(src, name):
-        sizes = section_sizes(toolchain, _compile(toolchain, c, out / (c.stem + ".o"), [src, Path(cmsis_include)]))
+        sizes = section_sizes(toolchain, compile_object(toolchain, c, out / (c.stem + ".o"),
+                                                        [src, Path(cmsis_include)]))
         code += _sum_sections(sizes, (".text",))
         constants += _sum_sections(sizes, (".rodata", ".data"))
     return FlashSizes(code, constants, os.path.basename(toolchain.cc))

@@ -316,7 +316,12 @@ def output_items(m: dict[str, Any], prefix: str = "", names: Optional[list[str]]
 
 
 def summary_items(report: dict[str, Any]) -> list[tuple[str, str]]:
-    """The check's numbers as (label, value) pairs (per output for several outputs)."""
+    """The check's numbers as (label, value) pairs (per output for several outputs); for ``nnscons validate``'s
+    report, the rows of its table (with their verdicts) and the result."""
+    if "validation" in report:
+        rows = [(measure, f"{value}: {verdict}" if verdict else value)
+                for measure, value, verdict in report["validation"]["rows"]]
+        return rows + [("validate", "PASS" if report["passed"] else "FAIL: " + "; ".join(report["failures"]))]
     items = [("scheme", str(report.get("scheme"))), ("range method", str(report.get("range")))]
     flt = report.get("float")
     if flt:

@@ -73,12 +73,15 @@ def _compare(ours: list[np.ndarray], theirs: list[np.ndarray]) -> dict[str, Any]
 
 
 def float_report(binary: str, graph: ir.Graph, params: dict[str, np.ndarray], qtable: dict[str, Any],
-                 test: data.TestSet, outputs: Sequence[NetworkTensor]) -> dict[str, Any]:
+                 test: data.TestSet, outputs: Sequence[NetworkTensor], refs: Optional[dict[str, np.ndarray]] = None,
+                 reference_name: str = "nnscons float reference") -> dict[str, Any]:
     """The quantized network against the float reference on the test set, per output (see
-    :mod:`nnscons.check.outputs`). One output: its measures at the top level; several: a list ``outputs``."""
+    :mod:`nnscons.check.outputs`). One output: its measures at the top level; several: a list ``outputs``.
+    ``refs``: the float outputs by graph output (IR layout) from another interpreter, called ``reference_name``
+    (:mod:`.original`); by default nnscons' reference interpreter's."""
     x = [test.inputs[name] for name in graph.inputs]
     ours = run_network(binary, x, len(outputs))
-    refs = reference.run(graph, params, test.inputs)
+    refs = refs if refs is not None else reference.run(graph, params, test.inputs)
     measures = []
     for k, (name, tensor, q) in enumerate(zip(graph.outputs, outputs, ours)):
         values = dequantize(q, qtable["tensors"][tensor.name]).reshape(test.samples, -1)
@@ -86,7 +89,7 @@ def float_report(binary: str, graph: ir.Graph, params: dict[str, np.ndarray], qt
         entry = out_metrics.output_metrics(test.path, graph, name, ref, values, test.expected[k], test.inputs)
         measures.append(entry if len(outputs) == 1 else
                         {"output": f"y{k}", "tensor": ir.c_comment(graph.tensors[name].label), **entry})
-    report: dict[str, Any] = {"reference": "nnscons float reference", "inputs": int(test.samples)}
+    report: dict[str, Any] = {"reference": reference_name, "inputs": int(test.samples)}
     if len(measures) == 1:
         report.update(measures[0])
     else:
