@@ -33,7 +33,7 @@ def NnsconsHostTest(env, nodes: ModelNodes, build_dir: str, model_lib, kernel_li
         libraries = [model_lib, env.NnsconsFrontendLibrary(nodes, build_dir), kernel_lib, env.NnsconsDsp()]
     main = env.Object(os.path.join(build_dir, nodes.name + "_test_main"),
                       os.path.join(str(pipeline.RUNTIME_DIR), "nnscons_test_main.c"), CPPPATH=include, **flags)
-    env.Depends(main, header)
+    env.Depends(main, [header] + ([nodes.outputs["frontend_h"]] if nodes.frontend else []))   # -include'd
     return env.Program(os.path.join(build_dir, nodes.name + "_test"), [main, *libraries], LIBS=env.get("LIBS", []))
 
 
