@@ -198,8 +198,9 @@ endfunction()
 
 # nnscons_link_board(<executable> [BOARD <name>])
 # Link a Cortex-M executable with a board of nnscons' targets folder (default m4): its startup code and linker
-# script, newlib-nano with float printf (-u _printf_float: newlib-nano leaves it out otherwise) and semihosting
-# stdio (the way the nnscons firmware runs in QEMU). Compile for the same CPU (the toolchain file
+# script, newlib-nano with float printf (-u _printf_float: newlib-nano leaves it out otherwise) and stdio: over
+# semihosting for the MPS2/MPS3 targets (the way the nnscons firmware runs in QEMU), over the UART for a folder with a
+# board.c (netduinoplus2, microbit: its clock and UART set-up). Compile for the same CPU (the toolchain file
 # cmake/arm-none-eabi.cmake, NNSCONS_CPU_FLAGS).
 function(nnscons_link_board executable)
     cmake_parse_arguments(PARSE_ARGV 1 arg "" "BOARD" "")
@@ -216,8 +217,15 @@ function(nnscons_link_board executable)
     if(NOT EXISTS "${startup}")
         set(startup "${NNSCONS_RUNTIME_DIR}/nnscons_startup_cortex_m.c")
     endif()
-    target_sources(${executable} PRIVATE "${startup}")
-    target_link_options(${executable} PRIVATE -nostartfiles --specs=nano.specs --specs=rdimon.specs -Wl,-u,_printf_float
+    if(EXISTS "${board_dir}/board.c")
+        set(io "${NNSCONS_RUNTIME_DIR}/nnscons_uart_stdio.c" "${board_dir}/board.c")
+        set(specs --specs=nano.specs --specs=nosys.specs)
+    else()
+        set(io "${NNSCONS_RUNTIME_DIR}/nnscons_semihosting.c")
+        set(specs --specs=nano.specs --specs=rdimon.specs)
+    endif()
+    target_sources(${executable} PRIVATE "${startup}" ${io})
+    target_link_options(${executable} PRIVATE -nostartfiles ${specs} -Wl,-u,_printf_float
                         "-T${board_dir}/firmware.ld" "-L${NNSCONS_RUNTIME_DIR}")
     set_property(TARGET ${executable} APPEND PROPERTY LINK_DEPENDS "${board_dir}/firmware.ld")
 endfunction()

@@ -48,8 +48,10 @@ FIRMWARE = ROOT / "tests" / "firmware"
 RUNTIME = ROOT / "site_scons" / "nnscons" / "runtime"
 CMSIS = Path(os.environ.get("KERNELS_CMSIS", ROOT / "cmsis")).resolve()
 CACHE = ROOT / "build" / "test-cache" / "kernels-on-core"
+# The cores (the MPS2/MPS3 images, which exit through semihosting); the boards have tests/test_boards.py
 CORTEX_M = [t for t in project.discover_targets(str(ROOT / "targets"))
-            if targets.load_target(str(ROOT / "targets" / t)).kind == "cortex-m"]
+            if targets.load_target(str(ROOT / "targets" / t)).kind == "cortex-m"
+            and targets.load_target(str(ROOT / "targets" / t)).emulator.output == "semihosting"]
 GUARDS = {1: "bytes before the output written", 2: "bytes after the output written",
           4: "bytes after the scratch buffer written", 8: "input changed", 16: "input 2 changed"}
 # The s16, legacy q7/q15, LSTM and GRU kernels (tests/test_recurrent*.py): not linked (any newer file, whatever its

@@ -66,34 +66,47 @@ def overview_rows(host_reports: Sequence[Mapping[str, Any]], run_reports: Sequen
     """One row per model and Cortex-M target (one per model when no firmware ran)."""
     host = {r["model"]: r for r in host_reports}
     same = {(c["target"], c["model"]): c["identical"] for c in firmware_checks}
-    models = sorted(set(host) | {m for r in run_reports for m in r["models"]})
+    models = sorted(set(host) | {m for r in run_reports for m in [*r["models"], *r.get("refused", {})]})
     rows = []
     for name in models:
         r = host.get(name, {})
         base = {"model": name, "scheme": r.get("scheme", "-"), "accuracy (float)": _accuracy(r),
                 "vs float": _agreement(r), "tflm exact": _bit_exact(r)}
-        runs = [(run["target"], run["models"][name], run) for run in run_reports if name in run["models"]]
+        runs = [run for run in run_reports if name in run["models"] or name in run.get("refused", {})]
         if not runs:
             rows.append(base)
-        for target, m, run in runs:
+        for run in runs:
+            target = run["target"]
+            if name not in run["models"]:   # a board left it out: it does not fit (one line saying why)
+                why = run["refused"][name]
+                rows.append({**base, "target": target, "fw == host": "-", "result": "refused: " + why})
+                continue
+            m = run["models"][name]
             image = m["image"]
             identical = same.get((target, name))
-            rows.append({**base, "target": target, "instructions": f"{m['instructions']['mean']:,}",
+            rows.append({**base, "target": target, "instructions": count_text(run, m["instructions"]["mean"]),
                          "flash": f"{image['code'] + image['rodata']:,}",
                          "ram": f"{image['data'] + image['bss']:,}",
                          "fw == host": "-" if identical is None else ("yes" if identical else "NO"),
-                         **({"front end": frontend_cell(m["frontend"], run.get("dsp"))} if "frontend" in m else {})})
+                         **({"front end": frontend_cell(m["frontend"], run.get("dsp"), run.get("unit", ""))} if "frontend" in m else {})})
     return rows
 
 
-def frontend_cell(frontend: Mapping[str, Any], dsp: Optional[Mapping[str, int]]) -> str:
+def frontend_cell(frontend: Mapping[str, Any], dsp: Optional[Mapping[str, int]], run_unit: str = "") -> str:
     """An audio front end's instructions per clip and flash (its tables and code, and CMSIS-DSP's code)."""
     flash = sum(part["code"] + part["rodata"] for part in (frontend["image"], dsp or {"code": 0, "rodata": 0}))
-    return f"{frontend['instructions']['mean']:,} instr, {flash:,} B"
+    unit = "cycles" if run_unit == "cycles" else "instr"
+    return f"{frontend['instructions']['mean']:,} {unit}, {flash:,} B"
 
 
 OVERVIEW_COLUMNS = ["model", "scheme", "accuracy (float)", "vs float", "tflm exact", "target", "instructions",
-                    "flash", "ram", "fw == host", "front end"]
+                    "flash", "ram", "fw == host", "front end", "result"]
+
+
+def count_text(run: Mapping[str, Any], count: int) -> str:
+    """A firmware report's count for a table: instructions (a clock under QEMU -icount) as a number, ``1,234``;
+    cycles (DWT, on hardware) say so, ``1,234 cycles``."""
+    return f"{count:,}" + (" cycles" if run.get("unit") == "cycles" else "")
 
 
 def model_row(name: str, graph_json: str, qtable_json: str | None) -> dict[str, Any]:

@@ -43,6 +43,7 @@ class Emulator:
     cpu: str = ""
     args: tuple[str, ...] = ()
     timeout: float = 300.0
+    output: str = "semihosting"     # or "uart": the runner's lines on the first serial port, no exit
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Target:
     linker_script: str = ""                             # Cortex-M: path of the linker script
     memory: Optional[Memory] = None                     # Cortex-M
     emulator: Optional[Emulator] = None                 # Cortex-M
+    images: str = "shared"      # Cortex-M: one firmware image for every model, or "per-model" (a board's)
     extra: dict = field(default_factory=dict)  # keys nnscons does not know, kept for users' SConstructs
 
 
@@ -73,9 +75,15 @@ ROOT_PLACEHOLDER = "{root}"
 
 _LISTS = ("cflags", "warnings", "linkflags", "libs", "sanitize_flags")
 _KNOWN = {"description", "kind", "cc", "ar", "ranlib", *_LISTS}
-_CORTEX_M = {"startup", "linker_script", "memory", "emulator"}
-# Used by a cortex-m target.toml without a `startup` key
-DEFAULT_STARTUP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime", "nnscons_startup_cortex_m.c")
+_CORTEX_M = {"startup", "linker_script", "memory", "emulator", "images"}
+RUNTIME_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime")
+# In a `startup` entry, the folder of nnscons' runtime sources (the startup and platform files boards share)
+RUNTIME_PLACEHOLDER = "{runtime}"
+# Used by a cortex-m target.toml without a `startup` key: the shared startup, stdio and exit over semihosting
+DEFAULT_STARTUP = [os.path.join(RUNTIME_DIR, "nnscons_startup_cortex_m.c"),
+                   os.path.join(RUNTIME_DIR, "nnscons_semihosting.c")]
+IMAGES = ("shared", "per-model")
+OUTPUTS = ("semihosting", "uart")
 
 
 def load_target(directory: str) -> Target:
@@ -106,11 +114,16 @@ def _load_cortex_m(path: str, raw: dict[str, Any], target: Target) -> None:
     """The firmware keys: startup sources and linker script (relative to the folder), [memory], [emulator]."""
     startup = raw.get("startup")
     if startup is None:     # the startup shared by the targets here (vectors, FPU, .data/.bss, semihosting exit)
-        target.startup = [DEFAULT_STARTUP]
+        target.startup = list(DEFAULT_STARTUP)
     elif not _is_string_list(startup):
-        raise NnsconsError(path, "startup must be a list of source files (relative to the target folder)")
+        raise NnsconsError(path, "startup must be a list of source files (relative to the target folder, or "
+                                 "{runtime}/<file> for nnscons' runtime folder)")
     else:
-        target.startup = [os.path.join(target.directory, f) for f in startup]
+        target.startup = [f.replace(RUNTIME_PLACEHOLDER, RUNTIME_DIR) if f.startswith(RUNTIME_PLACEHOLDER)
+                          else os.path.join(target.directory, f) for f in startup]
+    target.images = raw.get("images", "shared")
+    if target.images not in IMAGES:
+        raise NnsconsError(path, f"images must be one of {', '.join(IMAGES)}")
     script = raw.get("linker_script")
     if not isinstance(script, str) or not script:
         raise NnsconsError(path, "a cortex-m target needs linker_script = \"<file>\" (relative to its folder)")
@@ -121,7 +134,9 @@ def _load_cortex_m(path: str, raw: dict[str, Any], target: Target) -> None:
     target.memory = _table(path, raw, "memory", Memory, ints=("code_origin", "code_size", "data_origin",
                                                                 "data_size", "stack_size"))
     target.emulator = _table(path, raw, "emulator", Emulator, ints=("clock_hz",),
-                             strings=("machine", "command", "cpu"), numbers=("timeout",))
+                             strings=("machine", "command", "cpu", "output"), numbers=("timeout",))
+    if target.emulator.output not in OUTPUTS:
+        raise NnsconsError(path, f"[emulator] output must be one of {', '.join(OUTPUTS)}")
 
 
 def _table(path: str, raw: dict[str, Any], name: str, cls: type, ints: tuple[str, ...] = (),
@@ -171,11 +186,34 @@ def expand_root(flags: Sequence[str], root: str, wrap: Sequence[str] = ()) -> li
 # ---- does a model fit the target's memory? ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class Footprint:
-    """What a model needs at least: its constants (flash) and its arena (RAM). Lower bounds: the generated code,
-    the kernels and the runtime come on top."""
+    """What a model needs: its constants (flash) and its arena (RAM), lower bounds from the generated tables, and,
+    once compiled, ``flash`` and ``ram``: what its library and embedded inputs put into an image (code, constants,
+    initial values; .data and .bss: the arena, the output buffer, recurrent state), 0 when not measured."""
 
     constants: int
     arena: int
+    flash: int = 0
+    ram: int = 0
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """What a firmware image takes besides its models, measured on the image linked without any: flash (code,
+    constants, initial values) and RAM, the runtime's ``.data`` and ``.bss``, the heap and the stack."""
+
+    flash: int = 0
+    data: int = 0
+    heap: int = 0
+    stack: int = 0
+
+    @property
+    def ram(self) -> int:
+        return self.data + self.heap + self.stack
+
+    def ram_parts(self) -> str:
+        parts = [f"the runtime takes {self.data:,} B"] if self.data else []
+        parts += [f"the heap {self.heap:,} B"] if self.heap else []
+        return ", ".join(parts + [f"the stack {self.stack:,} B"])
 
 
 def model_footprint(qparams_npz: str | os.PathLike, plan_json: Optional[str | os.PathLike] = None) -> Footprint:
@@ -202,28 +240,60 @@ def model_footprint(qparams_npz: str | os.PathLike, plan_json: Optional[str | os
     return Footprint(constants, arena)
 
 
-def check_fits(target: Target, footprints: Mapping[str, Footprint]) -> None:
-    """Refuse, in one line, models that cannot fit the target's memory (``[memory]`` of its target.toml): a model
-    whose constants exceed the flash (``code_size``) or whose arena exceeds the RAM left beside the stack
-    (``data_size - stack_size``), alone or together with the other models of the same firmware. A target without
-    ``[memory]`` (the host) takes anything."""
+def check_fits(target: Target, footprints: Mapping[str, Footprint], reserved: Optional[Reserved] = None) -> None:
+    """Refuse, in one line, a model that cannot fit the target's memory (``[memory]`` of its target.toml) beside
+    what the image reserves (``reserved``; without it, the stack alone) and the other models of the same image:
+    its constants (or measured flash) against the flash (``code_size``), its arena (or measured RAM) against the
+    RAM (``data_size``), e.g. "kws needs 16,256 B of arena, microbit has 16,384 B of RAM of which 13,000 B are free
+    (...)". A target without ``[memory]`` (the host) takes anything."""
     if target.memory is None:
         return
-    flash, ram = target.memory.code_size, target.memory.data_size - target.memory.stack_size
+    memory = target.memory
+    reserved = reserved or Reserved(stack=memory.stack_size)
+    flash = memory.code_size
     where = f"target {target.name} ({os.path.join(target.directory, 'target.toml')} [memory])"
     for name, need in sorted(footprints.items()):
         if need.constants > flash:
             raise NnsconsError(name, f"its constants take at least {need.constants} bytes, more than the "
                                      f"{flash} bytes of flash (code_size) of {where}")
-        if need.arena > ram:
-            raise NnsconsError(name, f"its arena takes at least {need.arena} bytes, more than the {ram} bytes of "
-                                     f"RAM beside the stack (data_size - stack_size) of {where}")
     constants = sum(f.constants for f in footprints.values())
-    arena = sum(f.arena for f in footprints.values())
-    together = ", ".join(sorted(footprints))
     if constants > flash:
+        together = ", ".join(sorted(footprints))
         raise NnsconsError(None, f"models {together}: their constants take at least {constants} bytes together, more "
                                  f"than the {flash} bytes of flash (code_size) of {where}")
-    if arena > ram:
-        raise NnsconsError(None, f"models {together}: their arenas take at least {arena} bytes together, more than "
-                                 f"the {ram} bytes of RAM beside the stack (data_size - stack_size) of {where}")
+    for name, need in sorted(footprints.items()):
+        others = {n: f for n, f in footprints.items() if n != name}
+        _check_ram(target, name, need, reserved, sum(max(f.ram, f.arena) for f in others.values()))
+        _check_flash(target, name, need, reserved, sum(f.flash for f in others.values()))
+
+
+def _check_ram(target: Target, name: str, need: Footprint, reserved: Reserved, others: int) -> None:
+    assert target.memory is not None
+    size = target.memory.data_size
+    free = size - reserved.ram - others
+    if max(need.ram, need.arena) <= free:
+        return
+    buffers = f" ({need.ram:,} B of RAM with its buffers)" if need.ram > need.arena else ""
+    taken = reserved.ram_parts() + (f", the other models {others:,} B" if others else "")
+    raise NnsconsError(None, f"{name} needs {need.arena:,} B of arena{buffers}, {target.name} has {size:,} B of "
+                             f"RAM of which {max(free, 0):,} B are free ({taken})")
+
+
+def _check_flash(target: Target, name: str, need: Footprint, reserved: Reserved, others: int) -> None:
+    assert target.memory is not None
+    size = target.memory.code_size
+    free = size - reserved.flash - others
+    if need.flash <= free:
+        return
+    taken = f"the runtime takes {reserved.flash:,} B" + (f", the other models {others:,} B" if others else "")
+    raise NnsconsError(None, f"{name} needs at least {need.flash:,} B of flash (code, weights, embedded inputs), "
+                             f"{target.name} has {size:,} B of flash of which {max(free, 0):,} B are free ({taken})")
+
+
+def fit_refusal(target: Target, name: str, need: Footprint, reserved: Reserved) -> Optional[str]:
+    """The line refusing ``name`` alone in an image of ``target`` (see :func:`check_fits`), or None when it fits."""
+    try:
+        check_fits(target, {name: need}, reserved)
+    except NnsconsError as e:
+        return str(e)
+    return None

@@ -25,22 +25,27 @@ runner ``runtime/nnscons_firmware_main.c``. This package writes what the runner 
   (:mod:`.profile`), and ``build/<target>/report.html`` shows the report as a page (:mod:`.html`).
 * The firmware check: the output bytes of every inference equal the host binary's on the same inputs
   (:mod:`.check`).
+* A board (``images = "per-model"`` in its target.toml) links one image per model, and only a model that fits:
+  measured at link time against the image without any model; one that does not is refused with one line and left
+  out, the others run (:mod:`.fits`).
 """
 from __future__ import annotations
 
 from .check import check_stage
 from .inputs import (ALIGN, MAX_SAMPLES, SAMPLE_BUDGET, NetworkTensor, firmware_inputs, network_tensors,
                      quantize_like_host, sample_count)
-from .qemu import FirmwareRun, Inference, emulator_command, parse_output, run_firmware
-from .report import image_row, run_stage, summary_rows
-from .sizes import (FLASH_SECTIONS, RAM_SECTIONS, activation_arena_size, map_contributions, model_sizes,
-                    section_sizes)
+from .fits import fits_stage, fitting_models, measured_footprint, refusal_of, reserved_of
+from .qemu import FirmwareRun, Inference, emulator_command, emulator_output, parse_output, run_firmware
+from .report import image_row, refused_lines, run_stage, summary_rows
+from .sizes import (FLASH_SECTIONS, RAM_SECTIONS, activation_arena_size, binutils_size, map_contributions,
+                    model_sizes, object_sizes, section_sizes)
 from .sources import RUNTIME_SOURCES, SECTIONS_SCRIPT, inputs_c_source, inputs_stage, models_c_source
 
 __all__ = [
     "ALIGN", "FLASH_SECTIONS", "MAX_SAMPLES", "RAM_SECTIONS", "RUNTIME_SOURCES", "SAMPLE_BUDGET", "SECTIONS_SCRIPT",
-    "FirmwareRun", "Inference", "NetworkTensor", "activation_arena_size", "check_stage", "emulator_command",
-    "firmware_inputs", "image_row", "inputs_c_source", "inputs_stage", "map_contributions", "model_sizes",
-    "models_c_source", "network_tensors", "parse_output", "quantize_like_host", "run_firmware", "run_stage",
-    "sample_count", "section_sizes", "summary_rows",
+    "FirmwareRun", "Inference", "NetworkTensor", "activation_arena_size", "binutils_size", "check_stage",
+    "emulator_command", "emulator_output", "firmware_inputs", "fits_stage", "fitting_models", "image_row",
+    "inputs_c_source", "inputs_stage", "map_contributions", "measured_footprint", "model_sizes", "models_c_source",
+    "network_tensors", "object_sizes", "parse_output", "quantize_like_host", "refusal_of", "refused_lines",
+    "reserved_of", "run_firmware", "run_stage", "sample_count", "section_sizes", "summary_rows",
 ]

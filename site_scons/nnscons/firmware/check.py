@@ -12,8 +12,14 @@ from .inputs import little_endian
 
 
 def check_stage(name: str, report_json: str, host_binary: str, inputs_npz: str, check_json: str) -> dict[str, Any]:
-    """The firmware's output bytes for ``name`` against the host binary's on the same inputs."""
+    """The firmware's output bytes for ``name`` against the host binary's on the same inputs. A model the image
+    left out (it does not fit the board: the report's ``refused``) is recorded as refused, not compared."""
     report = fileio.read_json(report_json)
+    refusal = report.get("refused", {}).get(name)
+    if refusal is not None:
+        result = {"model": name, "target": report["target"], "refused": refusal, "identical": None}
+        fileio.write_json(check_json, result)
+        return result
     ours = report["models"].get(name, {}).get("outputs")
     if ours is None:
         raise NnsconsError(report_json, f"no outputs of {name} in the firmware report")

@@ -19,29 +19,39 @@ from . import profile
 from .html import render_html
 from .qemu import FirmwareRun, Inference, run_firmware
 from .sizes import (FLASH_SECTIONS, RAM_SECTIONS, activation_arena_size, map_contributions, model_sizes,
-                    section_sizes)
+                    section_sizes, binutils_size)
 
 
 def run_stage(target: Target, elf: str, map_file: str, models: Mapping[str, Mapping[str, str]],
               kernel_lib: str, report_json: str, options: Optional[Mapping[str, str]] = None,
               profile_elf: Optional[str] = None, report_html: Optional[str] = None,
-              dsp_lib: Optional[str] = None) -> dict[str, Any]:
+              refused: Optional[Mapping[str, str]] = None, dsp_lib: Optional[str] = None) -> dict[str, Any]:
     """Run the image and write ``report.json`` (and ``report_html``). ``models``: per model name, its ``library``
     (lib<name>.a), ``inputs`` (object of <name>_inputs.c), ``header`` (<name>.h) and ``graph`` (graph.json, for
     the profile), and for a model behind an audio front end ``frontend`` (lib<name>_frontend.a; ``dsp_lib`` is
-    CMSIS-DSP). ``profile_elf``: the same image with the models traced; its per-layer counts go in the report."""
-    run = run_firmware(elf, target)
-    profiled = run_firmware(profile_elf, target) if profile_elf else None
-    sections = section_sizes(elf, _tool(target, "size"))
+    CMSIS-DSP). ``profile_elf``: the same image with the models traced; its per-layer counts go in the report.
+    ``refused``: models left out of the image because they do not fit (:mod:`.fits`), with the line saying why;
+    the report lists them under ``refused`` (an image left with no model is not run).
+
+    ``counter`` says what counted (the runner's start line) and ``unit`` what the counts (``instructions`` keys)
+    are: instructions for a clock (SysTick, a board timer) under QEMU's ``-icount shift=0``, cycles for DWT."""
+    refused = dict(refused or {})
+    models = {name: files for name, files in models.items() if name not in refused}
+    assert target.emulator is not None
+    run = run_firmware(elf, target) if models else FirmwareRun(clock_hz=target.emulator.clock_hz, counter="-")
+    profiled = run_firmware(profile_elf, target) if profile_elf and models else None
+    sections = section_sizes(elf, binutils_size(target))
     contributions = map_contributions(map_file)
     report: dict[str, Any] = {
-        "target": target.name, "machine": target.emulator.machine if target.emulator else "",
-        "clock_hz": run.clock_hz, "options": dict(options or {}),
+        "target": target.name, "machine": target.emulator.machine,
+        "clock_hz": run.clock_hz, "counter": run.counter, "unit": run.unit, "images": target.images,
+        "options": dict(options or {}),
         "image": {"sections": sections,
                   "flash": sum(sections.get(s, 0) for s in FLASH_SECTIONS),
                   "ram": sum(sections.get(s, 0) for s in RAM_SECTIONS)},
         "kernels": model_sizes(contributions, [kernel_lib]),
         "models": {},
+        **({"refused": refused} if refused else {}),
     }
     if dsp_lib:
         report["dsp"] = model_sizes(contributions, [dsp_lib])
@@ -94,33 +104,36 @@ def _profile(elf: str, name: str, graph_json: str, profiled: FirmwareRun, output
     return {"layers": layers, "kernel_types": profile.by_kernel_type(layers)}
 
 
-def _tool(target: Target, name: str) -> str:
-    """A binutils program of the target's toolchain: arm-none-eabi-gcc -> arm-none-eabi-size."""
-    prefix = target.cc[:-3] if target.cc.endswith("gcc") else ""
-    return prefix + name
-
-
 def summary_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The table ``scons target=<t> run`` prints: one line per model."""
-    from ..overview import frontend_cell     # (the tables' formatting, not the run stage's)
+    from ..overview import count_text, frontend_cell     # (the tables' formatting, not the run stage's)
     rows = []
     for name, m in report["models"].items():
         image = m["image"]
         rows.append({
             "target": report["target"], "model": name, "inferences": m["inputs"],
-            "instructions": f"{m['instructions']['mean']:,}",
+            "instructions": count_text(report, m["instructions"]["mean"]),
             "code": f"{image['code']:,}", "weights": f"{image['rodata']:,}",
             "ram": f"{image['data'] + image['bss']:,}",
             "arena": f"{m['arena']:,}" if "arena" in m else "-",
             "scratch": f"{m['scratch']:,}" if "scratch" in m else "-",
             "stack": f"{m['stack']:,}" if m.get("stack") is not None else "-",
-            **({"front end": frontend_cell(m["frontend"], report.get("dsp"))} if "frontend" in m else {}),
+            **({"front end": frontend_cell(m["frontend"], report.get("dsp"), report.get("unit", ""))} if "frontend" in m else {}),
         })
     return rows
 
 
+def refused_lines(report: Mapping[str, Any]) -> list[str]:
+    """One line per model a report's image left out: ``<target>: <why>``."""
+    return [f"{report['target']}: {why}" for why in report.get("refused", {}).values()]
+
+
 def image_row(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The image's sizes; a board's image (one per model) is named by its model."""
     kernels = report["kernels"]
-    return {"target": report["target"], "flash": f"{report['image']['flash']:,}",
+    label = report["target"]
+    if report.get("images") == "per-model":
+        label += " " + ", ".join(report["models"] or report.get("refused", {}))
+    return {"target": label, "flash": f"{report['image']['flash']:,}",
             "ram": f"{report['image']['ram']:,}", "kernels code": f"{kernels['code']:,}",
             "kernels rodata": f"{kernels['rodata']:,}"}

@@ -9,6 +9,7 @@ import subprocess
 from typing import Mapping, Optional, Sequence
 
 from ..errors import NnsconsError
+from ..targets import Target
 from .qemu import last_line
 
 FLASH_SECTIONS = (".text", ".rodata", ".ARM.exidx", ".ARM.extab", ".data")
@@ -19,22 +20,48 @@ _INPUT_SECTION = re.compile(r"^ (\S+)?\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(
 _INPUT_NAME = re.compile(r"^ (\.\S+|COMMON)$")
 
 
+def binutils_size(target: Target) -> str:
+    """The binutils ``size`` of the target's toolchain: arm-none-eabi-gcc -> arm-none-eabi-size."""
+    prefix = target.cc[:-3] if target.cc.endswith("gcc") else ""
+    return prefix + "size"
+
+
+def _size_lines(file: str, size_tool: str) -> list[tuple[str, int]]:
+    """(section, size) of every section ``size -A`` lists (of every member, for an archive)."""
+    try:
+        result = subprocess.run([size_tool, "-A", "-d", file], capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        raise NnsconsError(file, f"{size_tool} not found (Debian: binutils-arm-none-eabi)") from None
+    if result.returncode != 0:
+        raise NnsconsError(file, f"{size_tool} failed: {last_line(result.stderr.encode())}")
+    return [(parts[0], int(parts[1])) for parts in map(str.split, result.stdout.splitlines())
+            if len(parts) == 3 and parts[0].startswith(".") and parts[1].isdigit()]
+
+
 def section_sizes(elf: str, size_tool: str = "arm-none-eabi-size") -> dict[str, int]:
     """Allocated sections of the image and their sizes (``size -A``; debug sections left out)."""
-    try:
-        result = subprocess.run([size_tool, "-A", "-d", elf], capture_output=True, text=True, timeout=60)
-    except FileNotFoundError:
-        raise NnsconsError(elf, f"{size_tool} not found (Debian: binutils-arm-none-eabi)") from None
-    if result.returncode != 0:
-        raise NnsconsError(elf, f"{size_tool} failed: {last_line(result.stderr.encode())}")
-    sizes = {}
-    for line in result.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[0].startswith(".") and parts[1].isdigit():
-            name = parts[0]
-            if not name.startswith((".debug", ".comment", ".ARM.attributes")):
-                sizes[name] = int(parts[1])
-    return sizes
+    return {name: size for name, size in _size_lines(elf, size_tool)
+            if not name.startswith((".debug", ".comment", ".ARM.attributes"))}
+
+
+def object_sizes(files: Sequence[str], size_tool: str = "arm-none-eabi-size") -> dict[str, int]:
+    """Code, constants, initialized and zeroed RAM of objects and archives (every member) before linking:
+    ``{"code", "rodata", "data", "bss"}`` summed over their ``.text*``, ``.rodata*``, ``.data*``, ``.bss*``
+    sections (``size -A``). With ``-ffunction-sections`` the link may drop some code: an upper bound for flash, the
+    RAM exact."""
+    total = {"code": 0, "rodata": 0, "data": 0, "bss": 0}
+    kinds = ((".text", "code"), (".rodata", "rodata"), (".data", "data"), (".bss", "bss"))
+    for file in files:
+        for name, size in _size_lines(file, size_tool):
+            for prefix, kind in kinds:
+                if name == prefix or name.startswith(prefix + "."):
+                    total[kind] += size
+    return total
+
+
+def named_section_size(files: Sequence[str], section: str, size_tool: str = "arm-none-eabi-size") -> int:
+    """The size of one section (e.g. ``.bss.kws_arena``, with ``-fdata-sections``) in objects or archives."""
+    return sum(size for file in files for name, size in _size_lines(file, size_tool) if name == section)
 
 
 def map_contributions(map_file: str) -> dict[str, dict[str, int]]:

@@ -73,10 +73,19 @@ typedef struct {
 extern const nnscons_firmware_model_t *const nnscons_firmware_models[];
 extern const uint32_t nnscons_firmware_model_count;
 
-/* nnscons_cortex_m.c: SysTick as a 64-bit counter of processor clock ticks, and a stack high-water mark. */
+/* nnscons_cortex_m.c: a 64-bit counter (DWT cycles, a board timer or SysTick, whichever counts first), and a stack
+ * high-water mark. */
 void nnscons_counter_start(void);
 uint64_t nnscons_counter_ticks(void);
 uint64_t nnscons_counter_sync(void);     /* waits for the next tick, then returns the count */
+const char *nnscons_counter_name(void);  /* "dwt", "systick" or the board timer's name */
+const char *nnscons_counter_unit(void);  /* "cycles" (dwt) or "instructions" (a clock under QEMU -icount shift=0) */
+uint64_t nnscons_counter_value(uint64_t ticks);     /* ticks in that unit */
+
+/* A board whose chip has no SysTick provides a free-running 32-bit up-counter (weak defaults: none). */
+uint32_t nnscons_board_counter_start(void);         /* starts it; returns its frequency in Hz, 0 for none */
+uint32_t nnscons_board_counter_read(void);
+const char *nnscons_board_counter_name(void);
 void nnscons_stack_paint(void);
 uint32_t nnscons_stack_peak(void);
 

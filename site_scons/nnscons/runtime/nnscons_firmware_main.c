@@ -1,8 +1,8 @@
 /*
  * nnscons firmware runner: runs every model compiled into the image on its embedded inputs and prints one line
- * per inference over semihosting, for nnscons/firmware.py to parse:
+ * per inference on stdout (semihosting, or a board's UART), for nnscons/firmware/qemu.py to parse:
  *
- *     nnscons start models=2 clock_hz=25000000
+ *     nnscons start models=2 clock_hz=25000000 counter=systick
  *     nnscons model=kws input=0 ticks=651200 instructions=26048000 output=7f80808080808080808080
  *     nnscons model=kws_seed input=0 frontend_ticks=... frontend_instructions=... ticks=... instructions=... output=...
  *     ...
@@ -13,12 +13,15 @@
  *
  *     nnscons layer model=kws index=3 name=depthwise_conv2d_1 ticks=22400 instructions=896000
  *
- * `instructions` is ticks * 1e9 / clock_hz: what QEMU executed with -icount shift=0 (see nnscons_cortex_m.c);
+ * The start line also says which counter the image found (`counter=dwt|systick|<board timer>`, see
+ * nnscons_cortex_m.c). `instructions` is ticks * 1e9 / the counter's clock: what QEMU executed with -icount
+ * shift=0; where DWT counts (real hardware) the lines say `cycles=` instead;
  * `frontend_*` (a model behind an audio front end, whose embedded samples are raw audio) count the front end and the
  * quantization of its features into the network's input, the other counts the network alone;
  * `output` is the bytes of the outputs, in order, as hex; `stack` is the deepest the stack went (bytes, from its
  * top, so the runner's own frames are included) during the model's inferences; `arena` is the model's arena as
- * compiled for this target (activations and the kernels' scratch buffer). A semihosting command line `models=a,b` (QEMU: -append "models=a,b") runs only those models.
+ * compiled for this target (activations and the kernels' scratch buffer). A command line `models=a,b`
+ * (nnscons_command_line: over semihosting, QEMU -append "models=a,b"; a board has none) runs only those models.
  * On a failure the runner prints `nnscons error ...` and returns 1; main's return value is the exit status.
  *
  * The file is generic: the models come from the generated nnscons_firmware_models.c, their inputs from the
@@ -30,6 +33,7 @@
 
 #include "nnscons_firmware.h"
 #include "nnscons_input.h"
+#include "nnscons_platform.h"
 
 #ifndef NNSCONS_CLOCK_HZ
 #error "compile with -DNNSCONS_CLOCK_HZ=<the processor clock in Hz>"
@@ -52,6 +56,14 @@ static void print_u64(const char *key, uint64_t value)
     char digits[24];
     fputs(key, stdout);
     fputs(format_u64(digits + sizeof digits, value), stdout);
+}
+
+/* "<prefix>instructions=N" (or "<prefix>cycles=N": nnscons_counter_unit) for a count of counter ticks */
+static void print_count(const char *prefix, uint64_t ticks)
+{
+    fputs(prefix, stdout);
+    fputs(nnscons_counter_unit(), stdout);
+    print_u64("=", nnscons_counter_value(ticks));
 }
 
 static void print_hex(const uint8_t *bytes, uint32_t count)
@@ -103,7 +115,7 @@ void nnscons_trace(const char *model, uint32_t layer_index, const char *layer_na
     if (profiling) {
         printf("nnscons layer model=%s index=%lu name=%s", model, (unsigned long)layer_index, layer_name);
         print_u64(" ticks=", ticks);
-        print_u64(" instructions=", ticks * 1000000000u / (uint64_t)NNSCONS_CLOCK_HZ);
+        print_count(" ", ticks);
         fputs("\n", stdout);
     }
     layer_start = nnscons_counter_sync();
@@ -126,25 +138,6 @@ static int fail(const char *model, const char *message)
 {
     printf("nnscons error model=%s %s\n", model, message);
     return 1;
-}
-
-/* The semihosting command line (QEMU: the kernel path, then -append's text); empty when there is none. */
-static void command_line(char *buffer, uint32_t size)
-{
-    struct {
-        char *buffer;
-        uint32_t size;
-    } block;
-    register uint32_t op __asm("r0") = 0x15u; /* SYS_GET_CMDLINE */
-    register void *arg __asm("r1") = &block;
-    block.buffer = buffer;
-    block.size = size;
-    buffer[0] = '\0';
-    __asm volatile("bkpt 0xAB" : "+r"(op) : "r"(arg) : "memory");
-    if (op != 0u) {
-        buffer[0] = '\0';
-    }
-    buffer[size - 1] = '\0';
 }
 
 /* Whether `name` is selected by a `models=a,b` word of the command line (no such word: every model). */
@@ -239,10 +232,10 @@ static int run_model(const nnscons_firmware_model_t *entry)
         printf("nnscons model=%s input=%lu", model->name, (unsigned long)sample);
         if (entry->frontend != NULL) {
             print_u64(" frontend_ticks=", frontend_ticks);
-            print_u64(" frontend_instructions=", frontend_ticks * 1000000000u / (uint64_t)NNSCONS_CLOCK_HZ);
+            print_count(" frontend_", frontend_ticks);
         }
         print_u64(" ticks=", ticks);
-        print_u64(" instructions=", ticks * 1000000000u / (uint64_t)NNSCONS_CLOCK_HZ);
+        print_count(" ", ticks);
         fputs(" output=", stdout);
         for (i = 0; i < model->n_outputs; i++) {
             print_hex((const uint8_t *)outputs[i], model->outputs[i].size * model->outputs[i].element_size);
@@ -258,10 +251,10 @@ int main(void)
 {
     static char line[COMMAND_LINE_SIZE];
     uint32_t m;
-    command_line(line, sizeof line);
+    nnscons_command_line(line, sizeof line);
     nnscons_counter_start();
-    printf("nnscons start models=%lu clock_hz=%lu\n", (unsigned long)nnscons_firmware_model_count,
-           (unsigned long)NNSCONS_CLOCK_HZ);
+    printf("nnscons start models=%lu clock_hz=%lu counter=%s\n", (unsigned long)nnscons_firmware_model_count,
+           (unsigned long)NNSCONS_CLOCK_HZ, nnscons_counter_name());
     for (m = 0; m < nnscons_firmware_model_count; m++) {
         const nnscons_firmware_model_t *entry = nnscons_firmware_models[m];
         if (selected(line, entry->model->name) && run_model(entry) != 0) {

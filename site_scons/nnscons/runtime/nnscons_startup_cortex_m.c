@@ -9,12 +9,16 @@
  *
  * The vector table sits at the start of the CODE region, where the core reads its initial stack pointer and reset
  * vector. Reset_Handler sets the stack limit where there is one, enables the FPU where there is one, copies .data
- * from its load address, zeroes .bss, opens newlib's semihosting stdio, calls main and ends the program through
- * semihosting with main's return value as the emulator's exit status. A fault prints one line and exits with status
- * 1, so a crashed run ends by itself. The symbols come from the linker script (nnscons_cortex_m_sections.ld).
+ * from its load address, zeroes .bss, sets up stdio (nnscons_platform_init), calls main and ends the program with
+ * exit(main's return value). A fault reports one line and ends the program (nnscons_platform_fault), so a crashed
+ * run ends by itself. How stdio, exit and faults reach the outside world is the platform file's business
+ * (nnscons_platform.h: semihosting on the MPS2/MPS3 targets, a UART on the boards). The symbols come from the linker
+ * script (nnscons_cortex_m_sections.ld).
  */
 #include <stdint.h>
 #include <stdlib.h>
+
+#include "nnscons_platform.h"
 
 #if defined(__ARM_ARCH_8M_MAIN__) || defined(__ARM_ARCH_8_1M_MAIN__)
 #define NNSCONS_ARMV8M_MAIN 1
@@ -27,7 +31,6 @@ extern uint32_t __data_load__[], __data_start__[], __data_end__[], __bss_start__
 extern uint32_t __stack_top__[], __stack_limit__[];
 
 extern int main(void);
-extern void initialise_monitor_handles(void);   /* newlib's librdimon: stdin/stdout/stderr over semihosting */
 
 void Reset_Handler(void);
 void Fault_Handler(void);
@@ -79,18 +82,6 @@ __attribute__((section(".vectors"), used)) const vector_t vector_table[16] = {
     {.handler = SysTick_Handler},
 };
 
-#define SYS_WRITE0 0x04u
-#define SYS_EXIT 0x18u
-#define ADP_STOPPED_RUN_TIME_ERROR 0x20023u
-
-static uint32_t semihosting(uint32_t op, const void *arg)
-{
-    register uint32_t r0 __asm("r0") = op;
-    register const void *r1 __asm("r1") = arg;
-    __asm volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
-    return r0;
-}
-
 #ifdef __ARM_FP
 #define CPACR (*(volatile uint32_t *)0xE000ED88u)
 #define CPACR_CP10_CP11_FULL (0xFu << 20)
@@ -131,22 +122,16 @@ void Reset_Handler(void)
     enable_fpu();
 #endif
     init_memory();
-    initialise_monitor_handles();
+    nnscons_platform_init();
     exit(main());
 }
 
 void Fault_Handler(void)
 {
-    semihosting(SYS_WRITE0, "nnscons error fault: the processor took a fault exception\n");
-    semihosting(SYS_EXIT, (const void *)ADP_STOPPED_RUN_TIME_ERROR);
-    for (;;) {
-    }
+    nnscons_platform_fault("nnscons error fault: the processor took a fault exception\n");
 }
 
 void Default_Handler(void)
 {
-    semihosting(SYS_WRITE0, "nnscons error fault: unexpected exception\n");
-    semihosting(SYS_EXIT, (const void *)ADP_STOPPED_RUN_TIME_ERROR);
-    for (;;) {
-    }
+    nnscons_platform_fault("nnscons error fault: unexpected exception\n");
 }

@@ -112,7 +112,9 @@ def NnsconsLibrary(env, model_or_name: Union[str, ModelNodes], model: Optional[s
     objects = [env.Object(os.path.join(build_dir, os.path.splitext(os.path.basename(str(c)))[0]), c,
                           CPPPATH=cpppath, CCFLAGS=strict_flags(env)) for c in c_files]
     target = env.get("NNSCONS_TARGET")
-    if target is not None and target.memory is not None:   # refuse a model too big before compiling its weights
+    if target is not None and target.memory is not None and target.images != "per-model":
+        # refuse a model too big before compiling its weights (a board measures it at link time instead, and
+        # leaves it out: nnscons.firmware.fits)
         env.Depends(objects, _fits_check(env, nodes, target, build_dir))
     result = ModelLibrary(env.StaticLibrary(os.path.join(build_dir, nodes.name), objects), nodes.header.dir, nodes)
     env.Dir(build_dir).attributes.nnscons_libraries = {**made, nodes.name: result}

@@ -62,7 +62,7 @@ def _summary_rows(chains: Sequence[Any], reports: Sequence[Any]) -> tuple[list[d
     for row in rows:
         if row["model"] in reasons:
             row["result"] = "FAILED: " + reasons[row["model"]][:160]
-    if reasons:
+    if reasons and "result" not in columns:
         columns.append("result")
     rows.sort(key=lambda r: r["model"])
     return rows, columns
@@ -95,8 +95,9 @@ def NnsconsCheckAlias(env, name: str, reports: Sequence[Any]):
         rows = [check.summary_row(fileio.read_json(str(n))) for n in source if str(n).endswith("report.json")]
         if rows:
             print(overview.format_table(rows, list(rows[0])))
-        rows = [{"target": r["target"], "model": r["model"], "inputs": r["inputs"],
-                 "firmware == host": "identical" if r["identical"] else f"{r['mismatched_inputs']} differ"}
+        rows = [{"target": r["target"], "model": r["model"], "inputs": r.get("inputs", "-"),
+                 "firmware == host": "refused: " + r["refused"] if r.get("refused") else
+                 "identical" if r["identical"] else f"{r['mismatched_inputs']} differ"}
                 for r in (fileio.read_json(str(n)) for n in source if str(n).endswith("firmware_check.json"))]
         if rows:
             print(overview.format_table(rows, list(rows[0])))
@@ -112,8 +113,10 @@ def NnsconsRunAlias(env, name: str, run_reports: Sequence[Any]):
         rows = [row for r in reports for row in firmware.summary_rows(r)]
         columns = list(dict.fromkeys(key for row in rows for key in row)) or ["target", "model"]
         print(overview.format_table(rows, columns))
-        print(overview.format_table([firmware.image_row(r) for r in reports],
+        print(overview.format_table([firmware.image_row(r) for r in reports if r["models"]],
                                     ["target", "flash", "ram", "kernels code", "kernels rodata"]))
+        for line in (line for r in reports for line in firmware.refused_lines(r)):
+            print("refused:", line)
     return _table_alias(env, name, run_reports, print_runs)
 
 
