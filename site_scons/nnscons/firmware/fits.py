@@ -30,11 +30,12 @@ def reserved_of(runtime_elf: str, size_tool: str) -> Reserved:
                     heap=sections.get(".heap", 0), stack=sections.get(".stack", 0))
 
 
-def measured_footprint(name: str, library: str, inputs: str, kernel_lib: str, size_tool: str) -> Footprint:
+def measured_footprint(name: str, library: str, inputs: str, kernel_lib: str, size_tool: str,
+                       frontend_lib: Optional[str] = None) -> Footprint:
     """What the model's compiled files put into an image: its library (whose ``<name>_arena`` is the arena as
-    compiled for this core) and embedded inputs; the kernels add their RAM (their code: whichever the model
-    calls, known only once linked)."""
-    model = object_sizes([library, inputs], size_tool)
+    compiled for this core), embedded inputs and audio front end (its tables and buffers); the kernels add their
+    RAM (their code, and CMSIS-DSP's: whichever the model calls, known only once linked)."""
+    model = object_sizes([library, inputs] + ([frontend_lib] if frontend_lib else []), size_tool)
     kernels = object_sizes([kernel_lib], size_tool)
     arena = named_section_size([library], f".bss.{name}_arena", size_tool)
     flash = sum(model[k] for k in ("code", "rodata", "data"))
@@ -43,12 +44,12 @@ def measured_footprint(name: str, library: str, inputs: str, kernel_lib: str, si
 
 
 def fits_stage(target: Target, name: str, runtime_elf: str, library: str, inputs: str, kernel_lib: str,
-               fits_json: str) -> dict[str, Any]:
+               fits_json: str, frontend_lib: Optional[str] = None) -> dict[str, Any]:
     """Write ``fits.json`` for ``name`` alone in an image of ``target``; print the refusal line if it does not
     fit (the build goes on)."""
     tool = binutils_size(target)
     reserved = reserved_of(runtime_elf, tool)
-    need = measured_footprint(name, library, inputs, kernel_lib, tool)
+    need = measured_footprint(name, library, inputs, kernel_lib, tool, frontend_lib)
     refusal = fit_refusal(target, name, need, reserved)
     result = {"model": name, "target": target.name, "fits": refusal is None, "refusal": refusal,
               "needs": {"arena": need.arena, "ram": need.ram, "flash": need.flash, "constants": need.constants},

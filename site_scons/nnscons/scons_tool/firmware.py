@@ -75,7 +75,7 @@ def _run_fits(target, source, env) -> None:
     from .. import firmware
     tgt = targets.load_target(env["NNSCONS_TARGET_DIR"])
     firmware.fits_stage(tgt, env["NNSCONS_MODEL_NAME"], str(source[0]), str(source[1]), str(source[2]),
-                        str(source[3]), str(target[0]))
+                        str(source[3]), str(target[0]), str(source[5]) if len(source) > 5 else None)
 
 
 # ---- the image ----------------------------------------------------------------------------------------------------
@@ -113,7 +113,8 @@ def NnsconsFirmware(env, target: targets.Target, build_dir: str, models: Sequenc
             empty = _empty_image(fenv, target, os.path.dirname(os.path.normpath(runtime_dir or obj_dir)), objects)
             fits = fenv.NnsFirmwareFits(os.path.join(build_dir, "fits.json"),
                                         [empty[0], models[0].library[0], inputs[0][0], kernel_lib[0],
-                                         os.path.join(target.directory, "target.toml")],
+                                         os.path.join(target.directory, "target.toml")]
+                                        + ([models[0].frontend_library[0]] if models[0].frontend_library else []),
                                         NNSCONS_TARGET_DIR=target.directory, NNSCONS_MODEL_NAME=models[0].name)
         model_list = fenv.NnsFirmwareModelsThatFit(os.path.join(obj_dir, "nnscons_firmware_models.c"), fits)
     else:
