@@ -271,3 +271,24 @@ nnscons_validate(strict MODEL "{(MODELS / 'digits_cnn' / 'model.onnx').as_posix(
     assert failed.returncode != 0
     assert "0% tests passed, 2 tests failed out of 2" in failed.stdout, failed.stdout
     assert "nnscons validate: FAIL: top-1 agreement" in failed.stdout
+
+
+@pytest.mark.slow
+def test_a_model_behind_an_audio_front_end_is_validated_with_it(tmp_path: Path) -> None:
+    """Raw-audio sets and a [frontend]: the network is proven on the front end's features and the front end's C
+    (its host runner, built with CMSIS-DSP) against cmsisdsp, frame by frame."""
+    from test_frontend import clips
+    from test_frontend_chain import TOML, tiny_audio_model
+    folder = tmp_path / "kws_tiny"
+    folder.mkdir()
+    tiny_audio_model(folder / "model.onnx")
+    audio = clips()
+    np.savez(folder / "calib.npz", x=audio)
+    np.savez(folder / "test.npz", x=audio, y=np.arange(len(audio)) % 3)
+    (folder / "model.toml").write_text(TOML)
+    result = nnscons(folder, "--out", tmp_path / "out", "--min-agreement", "0", "--min-snr", "0")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = report_of(tmp_path / "out")
+    assert report["frontend_check"]["bit_exact"] is True
+    assert report["frontend_check"]["frames"] == len(audio) * 49 == report["frontend_check"]["equal_frames"]
+    assert "front end C == cmsisdsp" in result.stdout

@@ -147,7 +147,10 @@ def frontend_proof(s: Subject, chain: Chain, out: Path) -> Optional[dict[str, An
     audio = s.test or s.calib
     if not s.frontend or not audio:
         return None
-    step = pipeline.frontend_check_step(s.name, chain.outputs, audio, str(out / "host"), s.frontend)
+    toolchain = hostbuild.host_toolchain()
+    runner = hostbuild.frontend_binary(s.name, os.path.dirname(chain.outputs["frontend_c"]), out / "host",
+                                       hostbuild.dsp_library(out / "host" / "cmsisdsp", toolchain), toolchain)
+    step = pipeline.frontend_check_step(s.name, str(runner), audio, str(out / "host"), s.frontend)
     try:
         run_steps([step])
     except NnsconsError:
