@@ -162,6 +162,10 @@ def test_the_board_prints_floats_over_its_uart_and_reports_a_fault(name: str, tm
     without = link_board_program(target, tmp_path / "plain", float_printf=False)
     plain, _ = firmware.emulator_output(str(without), target, timeout=60)
     assert "board float=0.3333" not in plain and "nnscons done" in plain    # newlib-nano drops %f without it
+    (tmp_path / "status").mkdir()
+    returning = link_board_program(target, tmp_path / "status", "-DBOARD_STATUS=3")
+    text, status = firmware.emulator_output(str(returning), target, timeout=60)
+    assert status == 3 and text.split("\r\n")[-2] == "nnscons exit status=3"  # main's value, then QEMU stopped
     faulting = link_board_program(target, tmp_path, "-DBOARD_FAULT")
     with pytest.raises(NnsconsError, match=rf"{name} \({name}\): fault: the processor took a fault exception"):
         firmware.run_firmware(str(faulting), target, timeout=60)

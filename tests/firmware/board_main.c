@@ -1,7 +1,8 @@
 /*
  * A program for the boards' link (tests/test_boards.py): floats through printf (newlib-nano prints them only when
  * the link asks for _printf_float), then `nnscons done`, or with BOARD_FAULT a jump to nowhere (the board's fault
- * handler prints `nnscons error fault ...` on the UART).
+ * handler prints `nnscons error fault ...` on the UART), or with BOARD_STATUS=n no `nnscons done` but main returning
+ * n (the board's _exit prints `nnscons exit status=n`).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +18,10 @@ int main(void)
         nowhere();
     }
 #endif
+#ifdef BOARD_STATUS
+    return BOARD_STATUS;
+#else
     puts("nnscons done");
     return 0;
+#endif
 }

@@ -10,13 +10,12 @@ nnscons' section script from the runtime folder, and ``[memory]`` (the stack it 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from typing import Optional
 
 from ..errors import NnsconsError
 from ..targets import Target
-from .qemu import emulator_command, last_line
+from .qemu import emulator_output
 
 # newlib-nano formats floats in printf only when _printf_float is linked in; nothing references it otherwise, so
 # "%f" would print nothing
@@ -43,21 +42,11 @@ def link_flags(target: Target, runtime_dir: str, map_file: Optional[str] = None)
 
 def run_program(target: Target, elf: str, timeout: Optional[float] = None) -> int:
     """Run a program in the target's emulator, its output passed through to stdout; returns its exit status
-    (semihosting's exit status on the MPS2/MPS3 targets). A missing emulator or a run that does not end within
-    ``timeout`` (default: the target's ``[emulator] timeout``) is one NnsconsError line."""
-    command = emulator_command(board_target(target), elf)
-    assert target.emulator is not None
-    timeout = timeout or target.emulator.timeout
+    (semihosting's on the MPS2/MPS3 targets; on a board the status its last UART line, ``nnscons exit status=N``,
+    gives). A missing emulator or a run that does not end within ``timeout`` (default: the target's ``[emulator]
+    timeout``) is one NnsconsError line."""
     sys.stdout.flush()
-    try:
-        result = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                timeout=timeout)
-    except FileNotFoundError:
-        raise NnsconsError(elf, f"{command[0]} not found: install it (Debian: qemu-system-arm)") from None
-    except subprocess.TimeoutExpired as e:
-        sys.stdout.write((e.stdout or b"").decode("utf-8", "replace"))
-        raise NnsconsError(elf, f"{target.name} ({target.emulator.machine}): did not end within {timeout:g} s "
-                                f"(last line: {last_line(e.stdout)})") from None
-    sys.stdout.write(result.stdout.decode("utf-8", "replace"))
+    text, status = emulator_output(elf, board_target(target), None, timeout)
+    sys.stdout.write(text)
     sys.stdout.flush()
-    return result.returncode
+    return status

@@ -111,13 +111,13 @@ def _run_to_exit(command: list[str], timeout: float) -> tuple[bytes, int]:
     return result.stdout, result.returncode
 
 
-_LAST_LINE = re.compile(rb"^nnscons (done|error)\b[^\n]*\n", re.MULTILINE)
+_LAST_LINE = re.compile(rb"^nnscons (done|error|exit status=(-?\d+))\b[^\n]*\n", re.MULTILINE)
 
 
 def _run_until_last_line(command: list[str], timeout: float) -> tuple[bytes, int]:
     """A UART run: read QEMU's output as it comes; once the runner's last line (``nnscons done`` or ``nnscons
-    error ...``) is complete, stop QEMU and report status 0 (the line says how the run went). QEMU ending by itself
-    first is its own exit status."""
+    error ...``: status 0, the line says how the run went) or any program's (``nnscons exit status=N``, what the
+    board's _exit prints: status N) is complete, stop QEMU. QEMU ending by itself first is its own exit status."""
     deadline = time.monotonic() + timeout
     output = b""
     with subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -126,7 +126,7 @@ def _run_until_last_line(command: list[str], timeout: float) -> tuple[bytes, int
         with selectors.DefaultSelector() as selector:
             selector.register(process.stdout, selectors.EVENT_READ)
             try:
-                while not _LAST_LINE.search(output):
+                while (last := _LAST_LINE.search(output)) is None:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         raise subprocess.TimeoutExpired(command, timeout, output=output)
@@ -137,7 +137,7 @@ def _run_until_last_line(command: list[str], timeout: float) -> tuple[bytes, int
                         output += chunk
             finally:
                 process.kill()
-    return output, 0
+    return output, int(last.group(2)) if last.group(2) is not None else 0
 
 
 def last_line(output: Optional[bytes]) -> str:

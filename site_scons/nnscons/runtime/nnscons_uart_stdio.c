@@ -7,8 +7,9 @@
  *     void nnscons_board_putc(char c)   one byte out, waiting until the UART took it
  *     void nnscons_board_report(void)   prints one `nnscons board ...` line (what the set-up got), once stdio works
  *
- * There is nothing to exit to: exit() ends in _exit, which parks the core (the run in QEMU is stopped by whoever
- * reads the UART, once it has seen `nnscons done` or an error line). A fault prints its line and parks the core
+ * There is nothing to exit to: exit() ends in _exit, which prints `nnscons exit status=<main's return value>` and
+ * parks the core (the run in QEMU is stopped by whoever reads the UART, once it has seen `nnscons done`, an error
+ * line or that last line). A fault prints its line and parks the core
  * too. A board has no command line: every model of the image runs. The heap (malloc, for printf's number
  * conversion) lies between the linker symbols `end` and `__heap_end__`; _sbrk refuses to grow past it.
  */
@@ -22,6 +23,7 @@
 #include "nnscons_platform.h"
 
 #define STDOUT_BUFFER_SIZE 128  /* a line buffer without malloc (the runner's lines are printed in pieces) */
+#define EXIT_LINE "nnscons exit status="   /* the last line of every run, then main's return value */
 
 void nnscons_board_init(void);
 void nnscons_board_putc(char c);
@@ -134,8 +136,23 @@ void *_sbrk(ptrdiff_t increment)
     return previous;
 }
 
+/* The end of a program: one last line with main's return value (exit() has flushed stdio), which whoever reads
+ * the UART takes as the exit status (nnscons.firmware.qemu), then the core parks. */
 void _exit(int status)
 {
-    (void)status;   /* the runner's last line (`nnscons done` or an error) already said how it ended */
+    static const char digits[] = "0123456789";
+    char text[sizeof EXIT_LINE + 12];
+    unsigned long magnitude = status < 0 ? 0ul - (unsigned long)status : (unsigned long)status;
+    char *at = text + sizeof text;
+    *--at = '\n';
+    do {
+        *--at = digits[magnitude % 10u];
+        magnitude /= 10u;
+    } while (magnitude != 0u);
+    if (status < 0) {
+        *--at = '-';
+    }
+    uart_write(EXIT_LINE, sizeof EXIT_LINE - 1u);
+    uart_write(at, (size_t)(text + sizeof text - at));
     park();
 }
