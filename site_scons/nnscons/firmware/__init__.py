@@ -39,10 +39,11 @@ from .qemu import FirmwareRun, Inference, emulator_command, emulator_output, par
 from .report import image_row, refused_lines, run_stage, summary_rows
 from .sizes import (FLASH_SECTIONS, RAM_SECTIONS, activation_arena_size, binutils_size, map_contributions,
                     model_sizes, object_sizes, section_sizes)
-from .sources import RUNTIME_SOURCES, SECTIONS_SCRIPT, inputs_c_source, inputs_stage, models_c_source
+from .sources import LAYOUT_SCRIPT, RUNTIME_SOURCES, SECTIONS_SCRIPT, inputs_c_source, inputs_stage, models_c_source
 
 __all__ = [
-    "ALIGN", "FLASH_SECTIONS", "MAX_SAMPLES", "RAM_SECTIONS", "RUNTIME_SOURCES", "SAMPLE_BUDGET", "SECTIONS_SCRIPT",
+    "ALIGN", "FLASH_SECTIONS", "LAYOUT_SCRIPT", "MAX_SAMPLES", "RAM_SECTIONS", "RUNTIME_SOURCES", "SAMPLE_BUDGET",
+    "SECTIONS_SCRIPT",
     "FirmwareRun", "Inference", "NetworkTensor", "activation_arena_size", "binutils_size", "check_stage",
     "emulator_command", "emulator_output", "firmware_inputs", "fits_stage", "fitting_models", "image_row",
     "inputs_c_source", "inputs_stage", "map_contributions", "measured_footprint", "model_sizes", "models_c_source",

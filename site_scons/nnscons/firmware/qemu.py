@@ -162,7 +162,10 @@ def parse_output(elf: str, text: str, status: int = 0, where: str = "firmware") 
         if not line.startswith("nnscons "):
             continue
         fields = dict(_FIELD.findall(line))
-        word = line.split()[1]
+        words = line.split()
+        if len(words) < 2:
+            raise NnsconsError(elf, f"{where}: an unreadable line in its output: {ir.c_comment(line, 80)!r}")
+        word = words[1]
         if word == "error":
             after = f" after {run.inferences[-1].model} input {run.inferences[-1].input}" if run.inferences else ""
             raise NnsconsError(elf, f"{where}: {ir.c_comment(line[len('nnscons error '):], 200)}{after}")

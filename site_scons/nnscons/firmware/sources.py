@@ -18,6 +18,7 @@ AUDIO_BUDGET = 128 * 1024   # bytes of embedded audio per model (a second of 16 
 
 RUNTIME_SOURCES = ("nnscons_firmware_main.c", "nnscons_cortex_m.c")
 SECTIONS_SCRIPT = "nnscons_cortex_m_sections.ld"
+LAYOUT_SCRIPT = "nnscons_cortex_m_layout.ld"     # what SECTIONS_SCRIPT includes (or a target directly)
 
 
 @dataclass(frozen=True)

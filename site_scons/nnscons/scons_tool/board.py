@@ -81,7 +81,7 @@ def NnsconsBoardProgram(env, program: str, sources: Sequence[Any], board: Union[
     link["LINKFLAGS"] = list(benv["LINKFLAGS"]) + [fw_program.PRINTF_FLOAT] + \
         fw_program.link_flags(target, str(runtime), map_file)
     image = benv.Program([program, map_file], objects, **link)
-    benv.Depends(image, [target.linker_script, runtime.File(_sections_script())])
+    benv.Depends(image, [target.linker_script, *(runtime.File(s) for s in _sections_scripts())])
     return image
 
 
@@ -89,9 +89,9 @@ def _stem(path: str) -> str:
     return os.path.splitext(os.path.basename(str(path)))[0]
 
 
-def _sections_script() -> str:
-    from ..firmware import SECTIONS_SCRIPT
-    return str(SECTIONS_SCRIPT)
+def _sections_scripts() -> tuple[str, str]:
+    from ..firmware import LAYOUT_SCRIPT, SECTIONS_SCRIPT
+    return SECTIONS_SCRIPT, LAYOUT_SCRIPT
 
 
 def NnsconsBoardRun(env, program, alias: str = "run", board: Union[None, str, nn_targets.Target] = None,

@@ -164,7 +164,8 @@ def _link(fenv, target: targets.Target, build_dir: str, objects: list, libraries
     link_flags = program.link_flags(target, str(runtime), map_file)
     image = fenv.Program([elf, map_file], objects + libraries, LINKFLAGS=fenv["LINKFLAGS"] + link_flags,
                          LIBS=fenv.get("LIBS", []))
-    fenv.Depends(image, [target.linker_script, runtime.File(firmware.SECTIONS_SCRIPT)])
+    fenv.Depends(image, [target.linker_script, runtime.File(firmware.SECTIONS_SCRIPT),
+                         runtime.File(firmware.LAYOUT_SCRIPT)])
     return image
 
 
