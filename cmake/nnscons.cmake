@@ -4,6 +4,7 @@
 #   nnscons_add_cmsisnn(cmsisnn)                    # the kernel library (the portable one unless PATH <checkout>)
 #   nnscons_add_model(kws MODEL models/kws/model.tflite CALIB models/kws/calib.npz QUANT int8 KERNELS cmsisnn)
 #   target_link_libraries(app PRIVATE kws)          # #include "kws.h"; kws_invoke(...)
+#                                                   # (a model.toml with [frontend]: kws_frontend.h and CMSIS-DSP too)
 #   enable_testing()
 #   nnscons_validate(kws_validate MODEL models/kws)   # a CTest test: `nnscons validate`, passes when the model does
 #
@@ -108,6 +109,48 @@ endfunction()
 # <name>_invoke() etc.). NAME defaults to <target>. Options not given come from a model.toml beside
 # the model, else the defaults (`nnscons generate -h`). KERNELS is linked publicly; without it, a target
 # nnscons_cmsisnn is made once with nnscons_add_cmsisnn().
+# nnscons_add_cmsisdsp(<target> [PATH <CMSIS-DSP tree>]): CMSIS-DSP as a static library, for an audio front end
+# (nnscons_add_model adds nnscons_cmsisdsp by itself for a model whose model.toml declares [frontend]). Its sources
+# are the ones `nnscons fetch-dsp` unpacks (the cmsisdsp package's), compiled as that package compiles them.
+function(nnscons_add_cmsisdsp target)
+    cmake_parse_arguments(PARSE_ARGV 1 arg "" "PATH" "")
+    if(arg_UNPARSED_ARGUMENTS)
+        message(FATAL_ERROR "nnscons_add_cmsisdsp(${target}): unknown arguments ${arg_UNPARSED_ARGUMENTS}")
+    endif()
+    set(root_args "")
+    if(arg_PATH)
+        get_filename_component(root "${arg_PATH}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
+        set(root_args --root "${root}")
+    endif()
+    execute_process(COMMAND ${NNSCONS_COMMAND} fetch-dsp --cmake ${root_args} RESULT_VARIABLE rc
+                    OUTPUT_VARIABLE description ERROR_VARIABLE error)
+    if(NOT rc EQUAL 0)
+        message(FATAL_ERROR "nnscons_add_cmsisdsp(${target}): ${error}")
+    endif()
+    set(description_file "${CMAKE_CURRENT_BINARY_DIR}/${target}-dsp.cmake")
+    file(WRITE "${description_file}" "${description}")
+    include("${description_file}")
+    add_library(${target} STATIC ${NNSCONS_DSP_SOURCES})
+    target_include_directories(${target} PUBLIC ${NNSCONS_DSP_INCLUDE_DIRS})
+    target_compile_definitions(${target} PUBLIC ${NNSCONS_DSP_DEFINITIONS})
+    target_compile_options(${target} PRIVATE ${NNSCONS_DSP_OPTIONS})
+    target_link_libraries(${target} PUBLIC m)      # expf, logf ...
+endfunction()
+
+# Whether the model.toml beside a model declares an audio front end (a [frontend] table): sets <out> ON or OFF.
+function(_nnscons_has_frontend out model)
+    get_filename_component(folder "${model}" DIRECTORY)
+    set(found OFF)
+    if(EXISTS "${folder}/model.toml")
+        set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${folder}/model.toml")
+        file(STRINGS "${folder}/model.toml" tables REGEX "^[ \t]*\\[frontend\\]")
+        if(tables)
+            set(found ON)
+        endif()
+    endif()
+    set(${out} ${found} PARENT_SCOPE)
+endfunction()
+
 function(nnscons_add_model target)
     cmake_parse_arguments(PARSE_ARGV 1 arg "" "MODEL;NAME;CALIB;QUANT;RANGE;API;KERNELS" "OPTIONS")
     _nnscons_model_argument(model "nnscons_add_model(${target})" "${arg_MODEL}" "${arg_UNPARSED_ARGUMENTS}")
@@ -135,6 +178,10 @@ function(nnscons_add_model target)
     file(CONFIGURE OUTPUT "${dir}/options.toml" CONTENT "${options}" @ONLY)
 
     set(outputs "${dir}/${name}.h" "${dir}/${name}_model.c" "${dir}/${name}_weights.c")
+    _nnscons_has_frontend(frontend "${model}")
+    if(frontend)    # the audio front end's C too, which calls CMSIS-DSP
+        list(APPEND outputs "${dir}/${name}_frontend.h" "${dir}/${name}_frontend.c")
+    endif()
     set(command ${NNSCONS_COMMAND} generate "${model}" --out "${dir}" --name "${name}" --options "${dir}/options.toml"
                 --depfile "${dir}/${name}.d" --quiet)
     set(inputs "${model}" "${dir}/options.toml")
@@ -162,6 +209,12 @@ function(nnscons_add_model target)
         endif()
     endif()
     target_link_libraries(${target} PUBLIC ${kernels})
+    if(frontend)
+        if(NOT TARGET nnscons_cmsisdsp)
+            nnscons_add_cmsisdsp(nnscons_cmsisdsp)
+        endif()
+        target_link_libraries(${target} PUBLIC nnscons_cmsisdsp)
+    endif()
 endfunction()
 
 # nnscons_validate(<test> MODEL <folder or file> [NAME <C name>] [CALIB <file>] [TEST <file>] [QUANT <scheme>]

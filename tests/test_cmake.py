@@ -144,3 +144,56 @@ def test_cross_build_for_cortex_m4_runs_like_the_host(checkout: Path, tmp_path: 
 
     edit_calibration(checkout, moves_ranges=True)
     assert GENERATING in build(m4)
+
+
+FRONTEND_APP = """cmake_minimum_required(VERSION 3.20)
+project(kws_app C)
+include({cmake}/nnscons.cmake)
+nnscons_add_model(kws MODEL models/kws_tiny/model.onnx CALIB models/kws_tiny/calib.npz)
+add_executable(kws_app main.c)
+target_link_libraries(kws_app PRIVATE kws m)
+"""
+
+FRONTEND_MAIN = """#include <stdio.h>
+#include "clip.h"
+#include "kws.h"
+#include "kws_frontend.h"
+
+int main(void)
+{
+    static kws_feature_t features[KWS_FEATURES];
+    const int32_t frames = kws_frontend(clip, CLIP_SAMPLES, features);
+    int i;
+    printf("frames %ld\\n", (long)frames);
+    for (i = 0; frames > 0 && i < frames * KWS_FRONTEND_COEFFICIENTS; i++) {
+        printf("%d\\n", (int)features[i]);
+    }
+    return frames == (int32_t)kws_frontend_frames(CLIP_SAMPLES) ? 0 : 1;
+}
+"""
+
+
+def test_a_model_with_an_audio_front_end_gets_its_front_end_and_cmsis_dsp(checkout: Path, tmp_path: Path) -> None:
+    """nnscons_add_model sees model.toml's [frontend]: the library holds kws_frontend.c, linked with CMSIS-DSP
+    (nnscons_add_cmsisdsp); the app's features equal the cmsisdsp package's, frame by frame."""
+    from test_frontend import SEED_MFCC, clips
+    from test_frontend_chain import TOML, tiny_audio_model
+    from nnscons.frontend import mfcc, parse_frontend
+    app = tmp_path / "app"
+    folder = app / "models" / "kws_tiny"
+    folder.mkdir(parents=True)
+    tiny_audio_model(folder / "model.onnx")
+    np.savez(folder / "calib.npz", x=clips())
+    (folder / "model.toml").write_text(TOML)
+    clip = clips()[-1]          # a spoken word (espeak-ng), else a click
+    (app / "clip.h").write_text(f"#include <stdint.h>\n#define CLIP_SAMPLES {len(clip)}u\n#define KWS_FEATURES {49 * 10}\n"
+                                "static const int16_t clip[CLIP_SAMPLES] = {" + ", ".join(map(str, clip)) + "};\n")
+    (app / "main.c").write_text(FRONTEND_MAIN)
+    (app / "CMakeLists.txt").write_text(FRONTEND_APP.format(cmake=(checkout / "cmake").as_posix()))
+    run("cmake", "-S", app, "-B", app / "build", f"-DNNSCONS_PYTHON={sys.executable}")
+    log = build(app / "build")
+    assert "kws_frontend.c" in log and "TransformFunctions.c" in log, log
+    printed = run(app / "build" / "kws_app").split()
+    expected = mfcc.features(parse_frontend(SEED_MFCC), clip[np.newaxis])[0]
+    assert printed[:2] == ["frames", "49"]
+    assert np.array_equal(np.array(printed[2:], dtype=np.int16), expected.reshape(-1))

@@ -27,6 +27,7 @@ import argparse
 import os
 import sys
 import tempfile
+from pathlib import Path
 from typing import Optional, Sequence
 
 from . import (cmake_path, cmsis_path, fileio, ir, options as nn_options, pipeline, runtime_path, targets_path,
@@ -213,8 +214,17 @@ def _play(args: argparse.Namespace) -> int:
 
 
 def _fetch_dsp(args: argparse.Namespace) -> int:
-    """CMSIS-DSP's sources for the audio front end (nnscons.cmsis_dsp): downloaded once, checked, unpacked."""
-    print(__import__("nnscons.cmsis_dsp").cmsis_dsp.fetch())
+    """CMSIS-DSP's sources for the audio front end (nnscons.cmsis_dsp): downloaded once, checked, unpacked; with
+    --cmake, how to compile them, as CMake variables (nnscons_add_cmsisdsp reads them)."""
+    from . import cmsis_dsp
+    build = cmsis_dsp.dsp_build(args.root or cmsis_dsp.fetch())
+    if not args.cmake:
+        print(build.root)
+        return 0
+    for variable, values in (("SOURCES", build.sources), ("INCLUDE_DIRS", build.include_dirs),
+                             ("DEFINITIONS", build.defines), ("OPTIONS", build.cflags)):
+        print(f'set(NNSCONS_DSP_{variable} "' + ";".join(Path(v).as_posix() if isinstance(v, Path) else v
+                                                        for v in values) + '")')
     return 0
 
 
@@ -307,6 +317,9 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
 
     p = sub.add_parser("fetch-dsp", help="download CMSIS-DSP's sources for the audio front end (once)",
                        description="Unpack the pinned cmsisdsp sdist into $NNSCONS_CACHE or ~/.cache/nnscons.")
+    p.add_argument("--root", metavar="DIR", help="another CMSIS-DSP tree (Include/, PrivateInclude/, Source/)")
+    p.add_argument("--cmake", action="store_true", help="print the sources, include folders, definitions and "
+                                                        "compiler options as CMake set() lines")
     p.set_defaults(run=_fetch_dsp)
 
     p = sub.add_parser("path", help="print where a shipped folder is (cmsis, targets, tool, cmake, runtime)",
