@@ -61,6 +61,18 @@ if(NOT _nnscons_rc EQUAL 0)
 endif()
 message(STATUS "${_nnscons_version} (${NNSCONS_PYTHON})")
 
+# Runs `nnscons <ARGN>`, which prints CMake set() lines, and includes them in the caller's scope (a macro), kept
+# as <file> in the binary folder; a failure stops the configuration with the command's message, named <caller>.
+macro(_nnscons_include_description caller file)
+    execute_process(COMMAND ${NNSCONS_COMMAND} ${ARGN} RESULT_VARIABLE _nnscons_rc
+                    OUTPUT_VARIABLE _nnscons_description ERROR_VARIABLE _nnscons_error)
+    if(NOT _nnscons_rc EQUAL 0)
+        message(FATAL_ERROR "${caller}: ${_nnscons_error}")
+    endif()
+    file(WRITE "${CMAKE_CURRENT_BINARY_DIR}/${file}" "${_nnscons_description}")
+    include("${CMAKE_CURRENT_BINARY_DIR}/${file}")
+endmacro()
+
 # nnscons_add_cmsisnn(<target> [PATH <CMSIS-NN checkout>])
 # A static library of the kernels as `nnscons kernels` describes their build (the one description the SCons tool
 # and the host builds use too): every integer source under Source/*/, Include/ as its public include folder.
@@ -74,14 +86,8 @@ function(nnscons_add_cmsisnn target)
     if(arg_PATH)
         get_filename_component(root "${arg_PATH}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
     endif()
-    execute_process(COMMAND ${NNSCONS_COMMAND} kernels --cmsis "${root}" --cmake RESULT_VARIABLE rc
-                    OUTPUT_VARIABLE description ERROR_VARIABLE error)
-    if(NOT rc EQUAL 0)
-        message(FATAL_ERROR "nnscons_add_cmsisnn(${target}): ${error}")
-    endif()
-    set(description_file "${CMAKE_CURRENT_BINARY_DIR}/${target}-kernels.cmake")
-    file(WRITE "${description_file}" "${description}")
-    include("${description_file}")
+    _nnscons_include_description("nnscons_add_cmsisnn(${target})" "${target}-kernels.cmake"
+                                 kernels --cmsis "${root}" --cmake)
     set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${root}/Source")
     add_library(${target} STATIC ${NNSCONS_KERNEL_SOURCES})
     target_include_directories(${target} PUBLIC ${NNSCONS_KERNEL_INCLUDE_DIRS})
@@ -103,12 +109,6 @@ function(_nnscons_model_argument variable caller model unparsed)
     set(${variable} "${path}" PARENT_SCOPE)
 endfunction()
 
-# nnscons_add_model(<target> MODEL <file> [NAME <C name>] [CALIB <file>] [QUANT <scheme>] [RANGE <method>]
-#                   [API <api>] [OPTIONS <key>=<value> ...] [KERNELS <kernel library target>])
-# A static library <target> of the model's generated C (<name>.h on its public include path; the C API is
-# <name>_invoke() etc.). NAME defaults to <target>. Options not given come from a model.toml beside
-# the model, else the defaults (`nnscons generate -h`). KERNELS is linked publicly; without it, a target
-# nnscons_cmsisnn is made once with nnscons_add_cmsisnn().
 # nnscons_add_cmsisdsp(<target> [PATH <CMSIS-DSP tree>]): CMSIS-DSP as a static library, for an audio front end
 # (nnscons_add_model adds nnscons_cmsisdsp by itself for a model whose model.toml declares [frontend]). Its sources
 # are the ones `nnscons fetch-dsp` unpacks (the cmsisdsp package's), compiled as that package compiles them.
@@ -122,14 +122,8 @@ function(nnscons_add_cmsisdsp target)
         get_filename_component(root "${arg_PATH}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
         set(root_args --root "${root}")
     endif()
-    execute_process(COMMAND ${NNSCONS_COMMAND} fetch-dsp --cmake ${root_args} RESULT_VARIABLE rc
-                    OUTPUT_VARIABLE description ERROR_VARIABLE error)
-    if(NOT rc EQUAL 0)
-        message(FATAL_ERROR "nnscons_add_cmsisdsp(${target}): ${error}")
-    endif()
-    set(description_file "${CMAKE_CURRENT_BINARY_DIR}/${target}-dsp.cmake")
-    file(WRITE "${description_file}" "${description}")
-    include("${description_file}")
+    _nnscons_include_description("nnscons_add_cmsisdsp(${target})" "${target}-dsp.cmake" fetch-dsp --cmake
+                                 ${root_args})
     add_library(${target} STATIC ${NNSCONS_DSP_SOURCES})
     target_include_directories(${target} PUBLIC ${NNSCONS_DSP_INCLUDE_DIRS})
     target_compile_definitions(${target} PUBLIC ${NNSCONS_DSP_DEFINITIONS})
@@ -151,6 +145,13 @@ function(_nnscons_has_frontend out model)
     set(${out} ${found} PARENT_SCOPE)
 endfunction()
 
+# nnscons_add_model(<target> MODEL <file> [NAME <C name>] [CALIB <file>] [QUANT <scheme>] [RANGE <method>]
+#                   [API <api>] [OPTIONS <key>=<value> ...] [KERNELS <kernel library target>])
+# A static library <target> of the model's generated C (<name>.h on its public include path; the C API is
+# <name>_invoke() etc.). NAME defaults to <target>. Options not given come from a model.toml beside
+# the model, else the defaults (`nnscons generate -h`). KERNELS is linked publicly; without it, a target
+# nnscons_cmsisnn is made once with nnscons_add_cmsisnn(). When that model.toml declares a [frontend], the library
+# also holds <name>_frontend.c and links nnscons_cmsisdsp (made once with nnscons_add_cmsisdsp()).
 function(nnscons_add_model target)
     cmake_parse_arguments(PARSE_ARGV 1 arg "" "MODEL;NAME;CALIB;QUANT;RANGE;API;KERNELS" "OPTIONS")
     _nnscons_model_argument(model "nnscons_add_model(${target})" "${arg_MODEL}" "${arg_UNPARSED_ARGUMENTS}")
