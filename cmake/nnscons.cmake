@@ -73,19 +73,26 @@ macro(_nnscons_include_description caller file)
     include("${CMAKE_CURRENT_BINARY_DIR}/${file}")
 endmacro()
 
+# The [PATH <folder>] argument of nnscons_add_cmsisnn and nnscons_add_cmsisdsp, checked (and that no argument was
+# unknown): its absolute path (relative to the calling folder), else <default>, in <variable>.
+function(_nnscons_path_argument variable caller default)
+    cmake_parse_arguments(PARSE_ARGV 3 arg "" "PATH" "")
+    if(arg_UNPARSED_ARGUMENTS)
+        message(FATAL_ERROR "${caller}: unknown arguments ${arg_UNPARSED_ARGUMENTS}")
+    endif()
+    set(path "${default}")
+    if(arg_PATH)
+        get_filename_component(path "${arg_PATH}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
+    endif()
+    set(${variable} "${path}" PARENT_SCOPE)
+endfunction()
+
 # nnscons_add_cmsisnn(<target> [PATH <CMSIS-NN checkout>])
 # A static library of the kernels as `nnscons kernels` describes their build (the one description the SCons tool
 # and the host builds use too): every integer source under Source/*/, Include/ as its public include folder.
 # PATH defaults to NNSCONS_CMSIS_DIR (nnscons' portable library).
 function(nnscons_add_cmsisnn target)
-    cmake_parse_arguments(PARSE_ARGV 1 arg "" "PATH" "")
-    if(arg_UNPARSED_ARGUMENTS)
-        message(FATAL_ERROR "nnscons_add_cmsisnn(${target}): unknown arguments ${arg_UNPARSED_ARGUMENTS}")
-    endif()
-    set(root "${NNSCONS_CMSIS_DIR}")
-    if(arg_PATH)
-        get_filename_component(root "${arg_PATH}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
-    endif()
+    _nnscons_path_argument(root "nnscons_add_cmsisnn(${target})" "${NNSCONS_CMSIS_DIR}" ${ARGN})
     _nnscons_include_description("nnscons_add_cmsisnn(${target})" "${target}-kernels.cmake"
                                  kernels --cmsis "${root}" --cmake)
     set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${root}/Source")
@@ -113,13 +120,9 @@ endfunction()
 # (nnscons_add_model adds nnscons_cmsisdsp by itself for a model whose model.toml declares [frontend]). Its sources
 # are the ones `nnscons fetch-dsp` unpacks (the cmsisdsp package's), compiled as that package compiles them.
 function(nnscons_add_cmsisdsp target)
-    cmake_parse_arguments(PARSE_ARGV 1 arg "" "PATH" "")
-    if(arg_UNPARSED_ARGUMENTS)
-        message(FATAL_ERROR "nnscons_add_cmsisdsp(${target}): unknown arguments ${arg_UNPARSED_ARGUMENTS}")
-    endif()
+    _nnscons_path_argument(root "nnscons_add_cmsisdsp(${target})" "" ${ARGN})
     set(root_args "")
-    if(arg_PATH)
-        get_filename_component(root "${arg_PATH}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
+    if(root)
         set(root_args --root "${root}")
     endif()
     _nnscons_include_description("nnscons_add_cmsisdsp(${target})" "${target}-dsp.cmake" fetch-dsp --cmake
